@@ -1,0 +1,3 @@
+from coffre.cli import main
+
+main()

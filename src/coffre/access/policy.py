@@ -1,0 +1,111 @@
+"""The access policy: pure decisions over facts, with their explanation.
+
+Deny by default. For now the policy knows one kind of actor, the local operator at the
+server's command line, who may import patients, find them (ids only), read or export a
+patient's data for a subject-access request, erase a patient, and administer keys.
+Everything else is denied, and every decision says which rule decided and from which facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from coffre.identity import Actor, ActorKind
+
+
+class Action(StrEnum):
+    IMPORT = "import"
+    FIND = "find"
+    READ = "read"
+    EXPORT = "export"
+    ERASE = "erase"
+    WRITE = "write"
+    ADMINISTER_KEYS = "administer-keys"
+
+
+class Purpose(StrEnum):
+    IMPORT = "import"
+    SUBJECT_ACCESS = "subject-access"
+    ERASURE = "erasure"
+    IDENTIFICATION = "identification"
+    KEY_MANAGEMENT = "key-management"
+    CARE = "care"
+    DEMO = "demo"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    rule: str
+    explanation: str
+    facts: dict[str, str] = field(default_factory=dict)
+
+
+# (action, purpose) pairs the local operator may carry out; None means any purpose.
+_OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose] | None, str]] = {
+    Action.IMPORT: (
+        "operator-import",
+        frozenset({Purpose.IMPORT, Purpose.DEMO}),
+        "the local operator may import patients",
+    ),
+    Action.FIND: (
+        "operator-find",
+        frozenset({Purpose.IDENTIFICATION, Purpose.SUBJECT_ACCESS, Purpose.ERASURE}),
+        "the local operator may find patient ids to identify a data subject",
+    ),
+    Action.READ: (
+        "operator-subject-access-read",
+        frozenset({Purpose.SUBJECT_ACCESS}),
+        "the local operator may read a patient's data for a subject-access request",
+    ),
+    Action.EXPORT: (
+        "operator-subject-access",
+        frozenset({Purpose.SUBJECT_ACCESS}),
+        "the local operator may export a patient's data for a subject-access request",
+    ),
+    Action.ERASE: (
+        "operator-erase",
+        frozenset({Purpose.ERASURE}),
+        "the local operator may erase a patient",
+    ),
+    Action.ADMINISTER_KEYS: (
+        "operator-keys",
+        frozenset({Purpose.KEY_MANAGEMENT}),
+        "the local operator may administer keys",
+    ),
+    Action.WRITE: (
+        "operator-demo-write",
+        frozenset({Purpose.DEMO}),
+        "the local operator may write demonstration records",
+    ),
+}
+
+
+def decide(actor: Actor, action: Action, purpose: Purpose | None) -> Decision:
+    """Allow or deny `action` by `actor` for `purpose`; always explained, deny by default."""
+    facts = {
+        "actor_kind": actor.kind.value,
+        "action": action.value,
+        "purpose": purpose.value if purpose is not None else "none",
+    }
+    if actor.kind is not ActorKind.OPERATOR:
+        return Decision(
+            False,
+            "default-deny",
+            f"no rule yet allows a {actor.kind.value} to {action.value} patient data",
+            facts,
+        )
+    rule = _OPERATOR_RULES.get(action)
+    if rule is None:
+        return Decision(
+            False,
+            "default-deny",
+            f"no rule allows the local operator to {action.value} patient data",
+            facts,
+        )
+    name, purposes, why = rule
+    if purpose is None or (purposes is not None and purpose not in purposes):
+        allowed = ", ".join(sorted(p.value for p in purposes or ()))
+        return Decision(False, f"{name}-purpose", f"{why} only for the purpose {allowed}", facts)
+    return Decision(True, name, why, facts)

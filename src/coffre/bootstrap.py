@@ -1,0 +1,127 @@
+"""Builds the engine, key ring, vault and units of work once, from settings.
+
+Interfaces call `open_coffre(settings)` and hand `coffre.uow()` and `coffre.vault` to the
+domain services; nothing is built when a module is imported.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from coffre import crypto, records, store
+from coffre.config import Settings, write_config
+from coffre.crypto import BLIND_INDEX_KEY, BlindIndex, Keyring, KeyStore
+from coffre.errors import CoffreError
+from coffre.store import StoreError, UnitOfWork
+
+
+class AlreadyInitialised(CoffreError):
+    """The home directory already holds a Coffre installation."""
+
+
+@dataclass
+class Coffre:
+    settings: Settings
+    engine: Engine
+    keyring: Keyring
+    vault: records.Vault
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    def close(self) -> None:
+        self.keyring.provider.close()
+        self.keyring.store.dispose()
+        self.engine.dispose()
+
+
+def _vault(settings: Settings, keyring: Keyring) -> records.Vault:
+    return records.Vault(
+        keyring,
+        BlindIndex(keyring.system_key(BLIND_INDEX_KEY)),
+        records.VaultSettings(
+            document_max_bytes=settings.document_max_bytes,
+            document_chunk_bytes=settings.document_chunk_bytes,
+            phone_regions=settings.phone_regions,
+        ),
+    )
+
+
+def _migrate(engine: Engine) -> None:
+    try:
+        store.upgrade(engine)
+    except OperationalError:
+        raise StoreError("The database cannot be reached or written.") from None
+
+
+def initialise(settings: Settings) -> Path:
+    """Create the home directory, the first KEK, the key store, the system keys and the
+    schema; return the home path. Raises AlreadyInitialised if a key store already exists."""
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(home, 0o700)
+    keystore = KeyStore(settings.keystore_url)
+    try:
+        keystore.check()
+    except crypto.KeyStoreError:
+        pass
+    else:
+        raise AlreadyInitialised(f"{home} is already initialised; nothing was changed.")
+    if settings.key_provider == "file" and settings.key_file.exists():
+        raise AlreadyInitialised(
+            f"The key file {settings.key_file} already exists; nothing was changed."
+        )
+    provider = crypto.create_provider(settings)
+    keystore.create()
+    keyring = Keyring(provider, keystore)
+    keyring.ensure_system_keys()
+    engine = store.make_engine(settings.database_url)
+    try:
+        _migrate(engine)
+    finally:
+        engine.dispose()
+        keyring.provider.close()
+        keystore.dispose()
+    write_config(settings, environment=settings.environment.value)
+    return home
+
+
+def migrate(settings: Settings) -> str:
+    """Bring the main database to the newest schema; return the revision."""
+    engine = store.make_engine(settings.database_url)
+    try:
+        _migrate(engine)
+        return store.head_revision()
+    finally:
+        engine.dispose()
+
+
+def open_coffre(settings: Settings, *, reconcile: bool = True) -> Coffre:
+    """Open an initialised installation. Raises StoreError if the schema is not current,
+    crypto errors if the keys cannot be used. With `reconcile`, keys of erased patients that
+    a restored key store still holds are destroyed again before anything else happens."""
+    engine = store.make_engine(settings.database_url)
+    try:
+        try:
+            revision = store.current_revision(engine)
+        except OperationalError:
+            raise StoreError("The database cannot be reached.") from None
+        if revision is None:
+            raise StoreError("The database has no Coffre schema; run 'coffre init' first.")
+        if revision != store.head_revision():
+            raise StoreError(
+                f"The database schema is at revision {revision}; run 'coffre migrate' first."
+            )
+        keyring = crypto.open_keyring(settings)
+        coffre = Coffre(settings, engine, keyring, _vault(settings, keyring))
+    except BaseException:
+        engine.dispose()
+        raise
+    if reconcile:
+        records.reconcile_erasures(coffre.uow(), coffre.vault)
+    return coffre

@@ -1,0 +1,102 @@
+"""`coffre`: the command line of the server (English only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coffre import bootstrap
+from coffre.cli.context import State, err, out, state
+from coffre.cli.keys import keys_app
+from coffre.cli.organisations import organisations_app
+from coffre.cli.patients import patients_app
+from coffre.config import Environment
+
+app = typer.Typer(
+    name="coffre",
+    help="Coffre: a health-data vault where every access is decided and journaled.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(patients_app, name="patients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(organisations_app, name="organisations")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home", envvar="COFFRE_HOME", help="Directory of config, keys and database."
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+) -> None:
+    ctx.obj = State(home=home, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    environment: Annotated[
+        Environment, typer.Option(help="demo allows 'coffre demo'; production refuses demo keys.")
+    ] = Environment.DEVELOPMENT,
+) -> None:
+    """Create the home directory, the key-encryption key, the key store and the database."""
+    settings = state(ctx).settings().with_overrides(environment=environment)
+    home = bootstrap.initialise(settings)
+    out.print(f"Initialised Coffre in {home} ({environment.value}).")
+    if settings.key_provider == "file":
+        out.print(f"Key file: {settings.key_file} — back it up apart from the database.")
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Bring the database schema to the newest revision."""
+    revision = bootstrap.migrate(state(ctx).settings())
+    out.print(f"The database schema is at revision {revision}.")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    patients: Annotated[int, typer.Option(min=1, max=100_000, help="How many patients.")] = 200,
+) -> None:
+    """Seed demonstration organisations, people, records and documents (demo mode only)."""
+    from coffre.demo.seed import seed
+
+    coffre = state(ctx).coffre()
+    summary = seed(coffre, patients=patients, console=err)
+    out.print(
+        f"Seeded {summary.organisations} organisations, {summary.accounts} accounts, "
+        f"{summary.patients} patients, {summary.entries} clinical entries and "
+        f"{summary.documents} documents."
+    )
+    out.print(f"Demo login details are in {summary.credentials_file} (readable by you only).")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the web interface."""
+    import uvicorn
+
+    from coffre.web import create_app
+
+    current = state(ctx)
+    settings = current.settings()
+    application = create_app(current.coffre())
+    bind_host, bind_port = host or settings.host, port or settings.port
+    err.print(f"Coffre listens on http://{bind_host}:{bind_port}/ (Ctrl+C stops it).")
+    uvicorn.run(
+        application, host=bind_host, port=bind_port, log_level="warning", server_header=False
+    )

@@ -1,0 +1,57 @@
+"""What every command shares: the settings, the opened installation, the console."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from coffre.bootstrap import Coffre, open_coffre
+from coffre.config import Settings, load_settings
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class State:
+    home: Path | None
+    debug: bool = False
+    _settings: Settings | None = None
+    _coffre: Coffre | None = field(default=None, repr=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.home)
+        return self._settings
+
+    def coffre(self) -> Coffre:
+        if self._coffre is None:
+            self._coffre = open_coffre(self.settings())
+        return self._coffre
+
+    def close(self) -> None:
+        if self._coffre is not None:
+            self._coffre.close()
+            self._coffre = None
+
+
+def state(ctx: typer.Context) -> State:
+    found = ctx.find_object(State)
+    assert found is not None
+    return found
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from coffre.errors import CoffreError
+
+CONFIG_FILE = "config.toml"
+
+
+class ConfigError(CoffreError):
+    """A setting is missing or has a value Coffre cannot use."""
+
+
+class Environment(StrEnum):
+    DEMO = "demo"
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = ""
+    keystore_url: str = ""
+    key_provider: str = "file"
+    key_file: Path = Path()
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = ""
+    pkcs11_pin: str = field(default="", repr=False)
+    organisation_id: str = ""
+    document_max_bytes: int = 100 * 1024 * 1024
+    document_chunk_bytes: int = 256 * 1024
+    dek_cache_size: int = 4096
+    phone_regions: tuple[str, ...] = ("FR", "BE")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"Unexpected value {name}={raw!r}, use a whole number.") from None
+    if value <= 0:
+        raise ConfigError(f"Unexpected value {name}={raw!r}, use a positive number.")
+    return value
+
+
+def _environment(name: str, raw: str) -> Environment:
+    try:
+        return Environment(raw.strip().lower())
+    except ValueError:
+        choices = ", ".join(e.value for e in Environment)
+        raise ConfigError(f"Unexpected value {name}={raw!r}, use one of {choices}.") from None
+
+
+def _regions(name: str, raw: str) -> tuple[str, ...]:
+    regions = tuple(r.strip().upper() for r in raw.split(",") if r.strip())
+    if not regions or any(len(r) != 2 or not r.isalpha() for r in regions):
+        raise ConfigError(f"Unexpected value {name}={raw!r}, use country codes such as FR,BE.")
+    return regions
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE."""
+    if name in env:
+        return env[name]
+    path = env.get(f"{name}_FILE")
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        raise ConfigError(f"Cannot read {name}_FILE={path!r}.") from None
+
+
+# setting name -> (environment variable, coercer)
+_FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "environment": ("COFFRE_ENVIRONMENT", _environment),
+    "database_url": ("COFFRE_DATABASE_URL", lambda _n, v: v),
+    "keystore_url": ("COFFRE_KEYSTORE_URL", lambda _n, v: v),
+    "key_provider": ("COFFRE_KEY_PROVIDER", lambda _n, v: v.strip().lower()),
+    "key_file": ("COFFRE_KEY_FILE", lambda _n, v: Path(v)),
+    "pkcs11_module": ("COFFRE_PKCS11_MODULE", lambda _n, v: v),
+    "pkcs11_token_label": ("COFFRE_PKCS11_TOKEN", lambda _n, v: v),
+    "organisation_id": ("COFFRE_ORGANISATION", lambda _n, v: v),
+    "document_max_bytes": ("COFFRE_DOCUMENT_MAX_BYTES", _int),
+    "document_chunk_bytes": ("COFFRE_DOCUMENT_CHUNK_BYTES", _int),
+    "dek_cache_size": ("COFFRE_DEK_CACHE_SIZE", _int),
+    "phone_regions": ("COFFRE_PHONE_REGIONS", _regions),
+    "host": ("COFFRE_HOST", lambda _n, v: v),
+    "port": ("COFFRE_PORT", _int),
+}
+
+
+def _read_config_file(home: Path) -> dict[str, Any]:
+    path = home / CONFIG_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read {path}: {exc}.") from None
+    unknown = set(data) - set(_FIELDS)
+    if unknown:
+        raise ConfigError(f"Unknown setting {sorted(unknown)[0]!r} in {path}.")
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        coercer = _FIELDS[key][1]
+        if isinstance(raw, list):
+            raw = ",".join(str(r) for r in raw)
+        values[key] = coercer(f"{key} in {path}", str(raw))
+    return values
+
+
+def load_settings(home: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings once: arguments, then COFFRE_* variables, then config.toml, then defaults."""
+    env = os.environ if env is None else env
+    home_path = Path(home or env.get("COFFRE_HOME") or ".coffre").expanduser().absolute()
+    values: dict[str, Any] = _read_config_file(home_path)
+    for key, (var, coercer) in _FIELDS.items():
+        if var in env and env[var] != "":
+            values[key] = coercer(var, env[var])
+    pin = _secret(env, "COFFRE_PKCS11_PIN")
+    if pin is not None:
+        values["pkcs11_pin"] = pin
+    values.setdefault("database_url", f"sqlite:///{home_path / 'coffre.db'}")
+    values.setdefault("keystore_url", f"sqlite:///{home_path / 'keys' / 'keystore.db'}")
+    values.setdefault("key_file", home_path / "keys" / "kek.json")
+    if values.get("key_provider", "file") not in {"file", "pkcs11"}:
+        raise ConfigError(
+            f"Unexpected key provider {values['key_provider']!r}, use 'file' or 'pkcs11'."
+        )
+    settings = Settings(home=home_path, **values)
+    if settings.database_url == settings.keystore_url:
+        raise ConfigError(
+            "The key store must not live in the main database; set COFFRE_KEYSTORE_URL."
+        )
+    return settings
+
+
+def write_config(settings: Settings, **entries: Any) -> Path:
+    """Write the chosen entries to $COFFRE_HOME/config.toml and return its path."""
+    lines = ["# Coffre settings; COFFRE_* environment variables override them."]
+    for key, value in entries.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"Unknown setting {key!r}.")
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'{key} = "{text}"')
+    path = settings.home / CONFIG_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,49 @@
+"""Who is acting: the actor every decision and journal entry names."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ActorKind(StrEnum):
+    OPERATOR = "operator"  # a person at the command line of the server
+    ACCOUNT = "account"  # a signed-in person
+    CLIENT = "client"  # a machine client of a subcontractor or integration
+    SYSTEM = "system"  # Coffre itself (background work)
+
+
+class OrganisationKind(StrEnum):
+    CARE_PROVIDER = "care-provider"
+    TELEMEDICINE_PROVIDER = "telemedicine-provider"
+    INSURER = "insurer"
+    SUBCONTRACTOR = "subcontractor"
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    id: str
+    organisation_id: str | None = None
+    role: str | None = None
+    profession: str | None = None
+    session_id: str | None = None
+    source: str = "local"
+
+
+def local_operator(organisation_id: str | None = None) -> Actor:
+    """The person running the CLI on this machine, named by OS user and host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    host = socket.gethostname()
+    return Actor(
+        kind=ActorKind.OPERATOR,
+        id=f"operator:{user}@{host}"[:120],
+        organisation_id=organisation_id,
+        role="operator",
+        source=f"cli@{host}"[:120],
+    )

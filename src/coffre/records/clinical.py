@@ -1,0 +1,249 @@
+"""Clinical entries (observations, conditions, notes) and documents of a patient."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from coffre.access import Action, Purpose
+from coffre.identity import Actor
+from coffre.journal import EventKind, Outcome
+from coffre.records.categories import Category
+from coffre.records.errors import ContentTypeMismatch, DocumentTooLarge, InvalidResource
+from coffre.records.gate import decide_or_refuse, record
+from coffre.records.patients import load_patient_row
+from coffre.records.tables import clinical_entries, document_chunks, documents
+from coffre.records.vault import Vault
+from coffre.store import UnitOfWork
+
+ENTRY_MODELS = {"Observation": Observation, "Condition": Condition}
+
+# Declared content type -> magic bytes its content must start with.
+DOCUMENT_TYPES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/tiff": (b"II*\x00", b"MM\x00*"),
+}
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: str
+    patient_id: str
+    category: str
+    content_type: str
+    size: int
+    created_at: datetime
+    title: str
+    filename: str
+    sha256: str
+
+
+def add_clinical_entry(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    resource: dict[str, Any],
+    category: Category,
+    purpose: Purpose,
+) -> str:
+    """Seal an Observation or Condition for the patient and return its id."""
+    model = ENTRY_MODELS.get(str(resource.get("resourceType")))
+    if model is None:
+        raise InvalidResource("A clinical entry must be an Observation or a Condition.")
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        raise InvalidResource(f"The {resource['resourceType']} is not valid FHIR R4.") from exc
+    entry_id = str(uuid.uuid4())
+    with uow:
+        decision = decide_or_refuse(
+            uow, actor, Action.WRITE, purpose, EventKind.ENTRY_CREATE, [patient_id], [entry_id]
+        )
+        row = load_patient_row(uow, patient_id)
+        box = vault.box(row.organisation_id, patient_id, row.key_version)
+        content = {k: v for k, v in resource.items() if k != "id"}
+        uow.connection.execute(
+            clinical_entries.insert().values(
+                id=entry_id,
+                patient_id=patient_id,
+                organisation_id=row.organisation_id,
+                category=category.value,
+                resource_type=resource["resourceType"],
+                recorded_at=datetime.now(UTC),
+                author_id=None,
+                key_version=row.key_version,
+                content=box.seal_json("clinical_entries", "content", entry_id, content),
+            )
+        )
+        record(
+            uow,
+            actor,
+            decision,
+            EventKind.ENTRY_CREATE,
+            Outcome.SUCCESS,
+            purpose,
+            [patient_id],
+            [entry_id],
+        )
+        uow.commit()
+    return entry_id
+
+
+def _chunks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _checked(
+    chunks: Iterator[bytes], content_type: str, limit: int, digest: Any, counter: list[int]
+) -> Iterator[bytes]:
+    """Pass chunks through, checking magic bytes on the first and the running size."""
+    magic = DOCUMENT_TYPES.get(content_type)
+    if magic is None:
+        allowed = ", ".join(sorted(DOCUMENT_TYPES))
+        raise ContentTypeMismatch(
+            f"The content type {content_type!r} is not accepted; use {allowed}."
+        )
+    first = True
+    for chunk in chunks:
+        if first and not chunk.startswith(magic):
+            raise ContentTypeMismatch(f"The document's content is not {content_type}.")
+        first = False
+        counter[0] += len(chunk)
+        if counter[0] > limit:
+            raise DocumentTooLarge(f"The document is over the limit of {limit} bytes.")
+        digest.update(chunk)
+        yield chunk
+    if first:
+        raise ContentTypeMismatch("The document is empty.")
+
+
+def add_document(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    stream: BinaryIO,
+    content_type: str,
+    *,
+    title: str,
+    filename: str,
+    purpose: Purpose,
+    category: Category = Category.DOCUMENTS,
+) -> DocumentInfo:
+    """Seal a document chunk by chunk (never whole in memory) and return its description.
+
+    Raises ContentTypeMismatch or DocumentTooLarge; nothing is then stored."""
+    document_id = str(uuid.uuid4())
+    settings = vault.settings
+    with uow:
+        decision = decide_or_refuse(
+            uow,
+            actor,
+            Action.WRITE,
+            purpose,
+            EventKind.DOCUMENT_CREATE,
+            [patient_id],
+            [document_id],
+        )
+        row = load_patient_row(uow, patient_id)
+        box = vault.box(row.organisation_id, patient_id, row.key_version)
+        now = datetime.now(UTC)
+        # The document row goes first so the chunks' foreign key holds; its size and sealed
+        # description are filled in once the last chunk is written.
+        uow.connection.execute(
+            documents.insert().values(
+                id=document_id,
+                patient_id=patient_id,
+                organisation_id=row.organisation_id,
+                category=category.value,
+                content_type=content_type,
+                size=0,
+                chunk_count=0,
+                created_at=now,
+                author_id=None,
+                key_version=row.key_version,
+                meta=b"",
+            )
+        )
+        digest, counter = hashlib.sha256(), [0]
+        plain = _checked(
+            _chunks(stream, settings.document_chunk_bytes),
+            content_type,
+            settings.document_max_bytes,
+            digest,
+            counter,
+        )
+        count = 0
+        for index, sealed in enumerate(box.seal_stream("document_chunks", document_id, plain)):
+            uow.connection.execute(
+                document_chunks.insert().values(document_id=document_id, idx=index, data=sealed)
+            )
+            count += 1
+        meta = {"title": title, "filename": filename, "sha256": digest.hexdigest()}
+        uow.connection.execute(
+            documents.update()
+            .where(documents.c.id == document_id)
+            .values(
+                size=counter[0],
+                chunk_count=count,
+                meta=box.seal_json("documents", "meta", document_id, meta),
+            )
+        )
+        record(
+            uow,
+            actor,
+            decision,
+            EventKind.DOCUMENT_CREATE,
+            Outcome.SUCCESS,
+            purpose,
+            [patient_id],
+            [document_id],
+        )
+        uow.commit()
+    return DocumentInfo(
+        document_id,
+        patient_id,
+        category.value,
+        content_type,
+        counter[0],
+        now,
+        title,
+        filename,
+        digest.hexdigest(),
+    )
+
+
+def sealed_chunks(uow: UnitOfWork, document_id: str, batch: int = 16) -> Iterator[bytes]:
+    """The sealed chunks of a document in order, a few rows at a time (bounded memory)."""
+    index = 0
+    while True:
+        rows = (
+            uow.connection.execute(
+                sa.select(document_chunks.c.data)
+                .where(document_chunks.c.document_id == document_id, document_chunks.c.idx >= index)
+                .order_by(document_chunks.c.idx)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        yield from rows
+        if len(rows) < batch:
+            return
+        index += batch

@@ -1,0 +1,63 @@
+"""Errors of the patient vault.
+
+RecordsError
+ ├── PatientNotFound       no patient with that id (or not visible to the caller)
+ ├── PatientErased         the patient was erased; only the tombstone remains
+ ├── InvalidImport         an import file has invalid lines; nothing was imported
+ ├── InvalidResource       one resource is not valid FHIR R4 or breaks a Coffre rule
+ ├── InvalidQuery          a search was asked with missing or malformed criteria
+ ├── DocumentTooLarge      a document is over the configured size limit
+ └── ContentTypeMismatch   a document's bytes are not of the declared or an allowed type
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coffre.errors import CoffreError
+
+
+class RecordsError(CoffreError):
+    """A records operation failed."""
+
+
+class PatientNotFound(RecordsError):
+    """No patient has that id."""
+
+
+class PatientErased(RecordsError):
+    """The patient was erased."""
+
+
+class InvalidResource(RecordsError):
+    """A resource is not valid."""
+
+
+class InvalidQuery(RecordsError):
+    """A search was asked with missing or malformed criteria."""
+
+
+class DocumentTooLarge(RecordsError):
+    """A document is over the size limit."""
+
+
+class ContentTypeMismatch(RecordsError):
+    """A document's content does not match its type."""
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    reason: str
+
+
+class InvalidImport(RecordsError):
+    """An import file has invalid lines; nothing was imported."""
+
+    def __init__(self, errors: list[LineError]) -> None:
+        count = len(errors)
+        super().__init__(
+            f"{count} line{'s' if count != 1 else ''} of the file "
+            f"{'are' if count != 1 else 'is'} invalid, so nothing was imported."
+        )
+        self.errors = errors

@@ -1,0 +1,159 @@
+"""Reading FHIR R4 Patient resources, and the rules Coffre adds to the standard's own.
+
+fhir.resources validates structure and datatypes (R4B models) but not code bindings, so the
+codes Coffre relies on (gender, telecom system) and the check digits of the national
+identifiers it indexes (French NIR, Belgian INSZ/NISS) are checked here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+from fhir.resources.R4B.patient import Patient
+from pydantic import ValidationError
+
+from coffre.records.errors import InvalidResource
+
+NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+INSZ_SYSTEM = "https://www.ehealth.fgov.be/standards/fhir/core/NamingSystem/ssin"
+NATIONAL_SYSTEMS = {NIR_SYSTEM: "NIR", INSZ_SYSTEM: "INSZ"}
+
+GENDERS = frozenset({"male", "female", "other", "unknown"})
+TELECOM_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+CONTACT_FIELDS = ("telecom", "address", "contact")
+MAX_LINE_BYTES = 256 * 1024
+
+_NIR = re.compile(r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{6}\d{2}$")
+_INSZ = re.compile(r"^\d{11}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def valid_nir(value: str) -> bool:
+    """True if `value` is a 15-character NIR whose key matches (Corsica 2A/2B included)."""
+    value = value.replace(" ", "").upper()
+    if not _NIR.match(value):
+        return False
+    # Corsica: departments 2A and 2B count as 19 and 18 in the key computation.
+    department = {"2A": "19", "2B": "18"}.get(value[5:7], value[5:7])
+    body = value[:5] + department + value[7:13]
+    return 97 - int(body) % 97 == int(value[13:])
+
+
+def valid_insz(value: str) -> bool:
+    """True if `value` is an 11-digit INSZ/NISS whose check digits match (before or after 2000)."""
+    value = re.sub(r"[\s.\-]", "", value)
+    if not _INSZ.match(value):
+        return False
+    check = int(value[9:])
+    return check in (97 - int(value[:9]) % 97, 97 - int("2" + value[:9]) % 97)
+
+
+@dataclass(frozen=True)
+class PatientData:
+    """A validated Patient, split into what is sealed and what is indexed."""
+
+    identity: dict[str, Any]
+    contact: dict[str, Any]
+    national_ids: tuple[tuple[str, str], ...]  # (system, value)
+    emails: tuple[str, ...]
+    phones: tuple[str, ...]
+    family_births: tuple[tuple[str, str], ...]  # (family, birth date)
+
+
+def _check_rules(resource: dict[str, Any], regions: tuple[str, ...]) -> None:
+    gender = resource.get("gender")
+    if gender is not None and gender not in GENDERS:
+        raise InvalidResource(f"gender {gender!r} is not one of {', '.join(sorted(GENDERS))}")
+    names = resource.get("name") or []
+    if not any(isinstance(n, dict) and n.get("family") for n in names):
+        raise InvalidResource("the patient has no name with a family name")
+    for i, ident in enumerate(resource.get("identifier") or []):
+        system, value = ident.get("system"), ident.get("value") or ""
+        if system == NIR_SYSTEM and not valid_nir(value):
+            raise InvalidResource(f"identifier[{i}] is not a valid NIR (wrong length or key)")
+        if system == INSZ_SYSTEM and not valid_insz(value):
+            raise InvalidResource(f"identifier[{i}] is not a valid INSZ/NISS (wrong check digits)")
+    for i, telecom in enumerate(resource.get("telecom") or []):
+        system, value = telecom.get("system"), telecom.get("value") or ""
+        if system is not None and system not in TELECOM_SYSTEMS:
+            raise InvalidResource(f"telecom[{i}].system {system!r} is not a FHIR contact system")
+        if system == "email" and not _EMAIL.match(value):
+            raise InvalidResource(f"telecom[{i}] is not a valid e-mail address")
+        if system in ("phone", "sms") and not _possible_phone(value, regions):
+            raise InvalidResource(f"telecom[{i}] is not a valid phone number")
+
+
+def _possible_phone(value: str, regions: tuple[str, ...]) -> bool:
+    for region in regions if not value.strip().startswith("+") else (None,):
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse(value, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    path = ".".join(str(p) for p in error.get("loc", ()) if p != "__root__")
+    message = str(error.get("msg", "invalid value")).rstrip(".")
+    return f"{path}: {message}" if path else message
+
+
+def parse_patient(text: str | bytes, regions: tuple[str, ...] = ("FR", "BE")) -> PatientData:
+    """Validate one Patient (JSON text) and split it; raise InvalidResource with the reason."""
+    if len(text) > MAX_LINE_BYTES:
+        raise InvalidResource(f"the resource is over {MAX_LINE_BYTES // 1024} KiB")
+    try:
+        resource = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidResource(
+            f"not valid JSON ({exc.msg if hasattr(exc, 'msg') else exc})"
+        ) from None
+    if not isinstance(resource, dict):
+        raise InvalidResource("not a JSON object")
+    if resource.get("resourceType") != "Patient":
+        raise InvalidResource(
+            f"resourceType is {resource.get('resourceType')!r}, expected 'Patient'"
+        )
+    try:
+        Patient.model_validate(resource)
+    except ValidationError as exc:
+        raise InvalidResource(f"not a valid FHIR R4 Patient ({_first_error(exc)})") from None
+    _check_rules(resource, regions)
+    return split_patient(resource)
+
+
+def split_patient(resource: dict[str, Any]) -> PatientData:
+    """Split a validated Patient resource into sealed parts and index keys."""
+    resource = {k: v for k, v in resource.items() if k not in ("id", "meta")}
+    contact = {k: resource.pop(k) for k in CONTACT_FIELDS if k in resource}
+    national = tuple(
+        (i["system"], i["value"])
+        for i in resource.get("identifier") or []
+        if i.get("system") in NATIONAL_SYSTEMS and i.get("value")
+    )
+    telecoms = contact.get("telecom") or []
+    emails = tuple(t["value"] for t in telecoms if t.get("system") == "email" and t.get("value"))
+    phones = tuple(
+        t["value"] for t in telecoms if t.get("system") in ("phone", "sms") and t.get("value")
+    )
+    birth = resource.get("birthDate")
+    families = tuple(
+        (n["family"], birth) for n in resource.get("name") or [] if n.get("family") and birth
+    )
+    return PatientData(resource, contact, national, emails, phones, families)
+
+
+def join_patient(
+    patient_id: str, identity: dict[str, Any], contact: dict[str, Any]
+) -> dict[str, Any]:
+    """The Patient resource from its sealed parts."""
+    resource: dict[str, Any] = {"resourceType": "Patient", "id": patient_id}
+    resource.update((k, v) for k, v in identity.items() if k != "resourceType")
+    resource.update(contact)
+    return resource

@@ -1,0 +1,110 @@
+"""Shared fixtures: a fresh installation per test, on SQLite and on PostgreSQL.
+
+Personas: `operator` (the local operator at the CLI, allowed the vault's operations) and
+`stranger` (a signed-in account with no rule allowing anything yet).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from coffre import identity
+from coffre.bootstrap import Coffre, initialise, open_coffre
+from coffre.config import Environment, Settings, load_settings
+from coffre.identity import Actor, ActorKind, OrganisationKind, local_operator
+
+PG_URL = os.environ.get("COFFRE_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header() -> str:
+    if PG_URL:
+        return f"PostgreSQL store tests: on {sa.engine.make_url(PG_URL).render_as_string()}"
+    return "PostgreSQL store tests: skipped (COFFRE_TEST_DATABASE_URL is not set)"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A brand-new empty database: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'home' / 'coffre.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL store tests skipped: COFFRE_TEST_DATABASE_URL is not set")
+    name = f"coffre_t_{uuid.uuid4().hex[:16]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def make_settings(home: Path, database_url: str, **env: str) -> Settings:
+    return load_settings(home, env={"COFFRE_DATABASE_URL": database_url, **env})
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "home", database_url).with_overrides(
+        environment=Environment.DEVELOPMENT
+    )
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "home", f"sqlite:///{tmp_path / 'home' / 'coffre.db'}")
+
+
+def _installed(settings: Settings) -> Iterator[Coffre]:
+    initialise(settings)
+    coffre = open_coffre(settings)
+    try:
+        yield coffre
+    finally:
+        coffre.close()
+
+
+@pytest.fixture
+def coffre(settings: Settings) -> Iterator[Coffre]:
+    yield from _installed(settings)
+
+
+@pytest.fixture
+def sqlite_coffre(sqlite_settings: Settings) -> Iterator[Coffre]:
+    yield from _installed(sqlite_settings)
+
+
+@pytest.fixture
+def organisation(coffre: Coffre) -> str:
+    with coffre.uow() as uow:
+        org = identity.create_organisation(
+            uow, "Clinique du Parc", OrganisationKind.CARE_PROVIDER, "FR"
+        )
+        uow.commit()
+    return org.id
+
+
+@pytest.fixture
+def operator(organisation: str) -> Actor:
+    return local_operator(organisation)
+
+
+@pytest.fixture
+def stranger(organisation: str) -> Actor:
+    return Actor(
+        kind=ActorKind.ACCOUNT,
+        id=str(uuid.uuid4()),
+        organisation_id=organisation,
+        role="practitioner",
+        profession="physician",
+        source="203.0.113.7",
+    )

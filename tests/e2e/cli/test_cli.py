@@ -1,0 +1,167 @@
+"""The `coffre` command as an operator runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coffre.records import NIR_SYSTEM
+from factories import ndjson, nir, patient
+
+
+def run(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
+    env["COFFRE_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "coffre", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=120,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def assert_one_sentence_error(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and last.endswith(".")
+    return last
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    ok(run(home, "init"))
+    ok(run(home, "organisations", "add", "Cabinet Mercier", "--country", "FR"))
+    return home
+
+
+def test_import_find_export_erase_round_trip(home: Path, tmp_path: Path):
+    number = nir(sex=1, year=72, month=11, serial=901)
+    people = [
+        patient(
+            family="Lacombe", given="Yves", email="yves@example.org", national=(NIR_SYSTEM, number)
+        ),
+        patient(family="Ferrand", given="Odile"),
+    ]
+    source = ndjson(tmp_path / "in.ndjson", people)
+    assert "Imported 2 patients" in ok(run(home, "patients", "import", str(source)))
+    [patient_id] = ok(run(home, "patients", "find", "--nir", number)).split()
+    assert ok(run(home, "patients", "find", "--email", "YVES@example.org")).split() == [patient_id]
+    assert ok(
+        run(home, "patients", "find", "--family", "lacombe", "--birth-date", people[0]["birthDate"])
+    ).split() == [patient_id]
+    target = tmp_path / "export.json"
+    ok(
+        run(
+            home, "patients", "export", patient_id, "--purpose", "subject-access", "-o", str(target)
+        )
+    )
+    assert json.loads(target.read_text())["entry"][0]["resource"]["name"][0]["family"] == "Lacombe"
+    assert target.stat().st_mode & 0o777 == 0o600
+    refused = run(home, "patients", "erase", patient_id, "--reason", "subject-request")
+    assert "confirmation" in assert_one_sentence_error(refused, code=2)
+    assert "Erased patient" in ok(
+        run(home, "patients", "erase", patient_id, "--reason", "subject-request", "--yes")
+    )
+    gone = run(
+        home,
+        "patients",
+        "export",
+        patient_id,
+        "--purpose",
+        "subject-access",
+        "-o",
+        str(tmp_path / "again.json"),
+    )
+    assert "was erased" in assert_one_sentence_error(gone)
+    assert not (tmp_path / "again.json").exists()
+    assert ok(run(home, "patients", "find", "--nir", number)).strip() == ""
+
+
+def test_a_bad_line_is_named_and_nothing_is_imported(home: Path, tmp_path: Path):
+    source = ndjson(tmp_path / "bad.ndjson", [patient(), patient(), '{"resourceType": "Patient"'])
+    result = run(home, "patients", "import", str(source))
+    assert "nothing was imported" in assert_one_sentence_error(result)
+    assert "line 3: not valid JSON" in result.stderr
+    assert ok(run(home, "patients", "find", "--email", "person1@example.org")).strip() == ""
+
+
+def test_errors_are_one_sentence_without_traceback(home: Path, tmp_path: Path):
+    assert "denied" in assert_one_sentence_error(
+        run(home, "patients", "export", "x", "--purpose", "care"), code=3
+    )
+    assert "no patient" in assert_one_sentence_error(
+        run(
+            home,
+            "patients",
+            "export",
+            "nobody",
+            "--purpose",
+            "subject-access",
+            "-o",
+            str(tmp_path / "x.json"),
+        )
+    )
+    assert "exactly one of" in assert_one_sentence_error(run(home, "patients", "find"))
+    assert "There is no file" in assert_one_sentence_error(
+        run(home, "patients", "import", str(tmp_path / "missing.ndjson")), code=2
+    )
+    assert "already initialised" in assert_one_sentence_error(run(home, "init"))
+    uninitialised = assert_one_sentence_error(
+        run(tmp_path / "empty", "patients", "find", "--email", "a@example.org")
+    )
+    assert "coffre init" in uninitialised
+
+
+def test_a_key_file_readable_by_others_is_refused(home: Path):
+    key_file = home / "keys" / "kek.json"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key_file.chmod(0o644)
+    message = assert_one_sentence_error(run(home, "patients", "find", "--email", "a@example.org"))
+    assert "readable by other users" in message and "chmod 600" in message
+    assert "key" not in json.loads(key_file.read_text())["keys"]  # untouched, nothing printed
+
+
+def test_keys_rotate_rewraps_and_data_stays_readable(home: Path, tmp_path: Path):
+    source = ndjson(tmp_path / "in.ndjson", [patient(family="Vidal", email="vidal@example.org")])
+    ok(run(home, "patients", "import", str(source)))
+    before = json.loads((home / "keys" / "kek.json").read_text())["active"]
+    assert "Finished the rotation: 1 data keys" in ok(run(home, "keys", "rotate"))
+    after = json.loads((home / "keys" / "kek.json").read_text())["active"]
+    assert after != before
+    [patient_id] = ok(run(home, "patients", "find", "--email", "vidal@example.org")).split()
+    ok(
+        run(
+            home,
+            "patients",
+            "export",
+            patient_id,
+            "--purpose",
+            "subject-access",
+            "-o",
+            str(tmp_path / "e.json"),
+        )
+    )
+
+
+def test_demo_mode_key_is_refused_outside_demo_mode(tmp_path: Path):
+    home = tmp_path / "demo-home"
+    ok(run(home, "init", "--environment", "demo"))
+    config = home / "config.toml"
+    config.write_text(config.read_text().replace('"demo"', '"production"'))
+    message = assert_one_sentence_error(run(home, "patients", "find", "--email", "a@example.org"))
+    assert "demo key" in message

@@ -1,0 +1,53 @@
+"""The access policy, as a table: deny by default, every decision explained."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coffre.access import Action, Purpose, decide
+from coffre.identity import Actor, ActorKind
+
+OPERATOR = Actor(kind=ActorKind.OPERATOR, id="operator:me@host", organisation_id="org")
+
+ALLOWED = {
+    (Action.IMPORT, Purpose.IMPORT),
+    (Action.IMPORT, Purpose.DEMO),
+    (Action.FIND, Purpose.IDENTIFICATION),
+    (Action.FIND, Purpose.SUBJECT_ACCESS),
+    (Action.FIND, Purpose.ERASURE),
+    (Action.READ, Purpose.SUBJECT_ACCESS),
+    (Action.EXPORT, Purpose.SUBJECT_ACCESS),
+    (Action.ERASE, Purpose.ERASURE),
+    (Action.ADMINISTER_KEYS, Purpose.KEY_MANAGEMENT),
+    (Action.WRITE, Purpose.DEMO),
+}
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("purpose", [*list(Purpose), None])
+def test_the_operator_is_allowed_exactly_the_listed_pairs(action, purpose):
+    decision = decide(OPERATOR, action, purpose)
+    assert decision.allowed == ((action, purpose) in ALLOWED)
+    assert decision.rule and decision.explanation
+    assert decision.facts["action"] == action.value
+
+
+@given(
+    kind=st.sampled_from([k for k in ActorKind if k is not ActorKind.OPERATOR]),
+    action=st.sampled_from(list(Action)),
+    purpose=st.sampled_from([*list(Purpose), None]),
+)
+def test_no_other_kind_of_actor_is_allowed_anything_yet(kind, action, purpose):
+    decision = decide(Actor(kind=kind, id="x"), action, purpose)
+    assert not decision.allowed
+    assert decision.rule == "default-deny"
+    assert kind.value in decision.explanation
+
+
+def test_a_wrong_purpose_names_the_purposes_that_would_be_allowed():
+    decision = decide(OPERATOR, Action.EXPORT, Purpose.CARE)
+    assert not decision.allowed
+    assert decision.rule == "operator-subject-access-purpose"
+    assert "subject-access" in decision.explanation

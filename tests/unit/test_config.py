@@ -1,0 +1,65 @@
+"""Settings: environment over config file over defaults, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from coffre.config import ConfigError, Environment, load_settings, write_config
+
+
+def test_defaults_run_embedded_under_the_home(tmp_path):
+    settings = load_settings(tmp_path, env={})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'coffre.db'}"
+    assert settings.keystore_url == f"sqlite:///{tmp_path / 'keys' / 'keystore.db'}"
+    assert settings.key_file == tmp_path / "keys" / "kek.json"
+    assert settings.environment is Environment.DEVELOPMENT
+
+
+def test_environment_overrides_the_config_file(tmp_path):
+    write_config(load_settings(tmp_path, env={}), environment="demo", port="9000")
+    assert load_settings(tmp_path, env={}).environment is Environment.DEMO
+    settings = load_settings(
+        tmp_path, env={"COFFRE_ENVIRONMENT": "production", "COFFRE_PORT": "81"}
+    )
+    assert (settings.environment, settings.port) == (Environment.PRODUCTION, 81)
+
+
+def test_the_home_comes_from_coffre_home(tmp_path):
+    assert load_settings(env={"COFFRE_HOME": str(tmp_path)}).home == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"COFFRE_PORT": "eighty"}, "COFFRE_PORT='eighty', use a whole number"),
+        ({"COFFRE_PORT": "-1"}, "use a positive number"),
+        ({"COFFRE_ENVIRONMENT": "staging"}, "use one of demo, development, production"),
+        ({"COFFRE_KEY_PROVIDER": "vault"}, "use 'file' or 'pkcs11'"),
+        ({"COFFRE_PHONE_REGIONS": "FRA"}, "country codes"),
+        ({"COFFRE_PKCS11_PIN_FILE": "/nonexistent/pin"}, "Cannot read COFFRE_PKCS11_PIN_FILE"),
+    ],
+)
+def test_bad_values_name_the_variable(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_settings(tmp_path, env=env)
+
+
+def test_the_key_store_may_not_be_the_main_database(tmp_path):
+    with pytest.raises(ConfigError, match="must not live in the main database"):
+        load_settings(
+            tmp_path,
+            env={"COFFRE_DATABASE_URL": "sqlite:///x.db", "COFFRE_KEYSTORE_URL": "sqlite:///x.db"},
+        )
+
+
+def test_an_unknown_setting_in_the_file_is_refused(tmp_path):
+    (tmp_path / "config.toml").write_text('colour = "blue"\n')
+    with pytest.raises(ConfigError, match="Unknown setting 'colour'"):
+        load_settings(tmp_path, env={})
+
+
+def test_a_pin_can_come_from_a_file_and_is_not_in_the_repr(tmp_path):
+    (tmp_path / "pin").write_text("4321\n")
+    settings = load_settings(tmp_path, env={"COFFRE_PKCS11_PIN_FILE": str(tmp_path / "pin")})
+    assert settings.pkcs11_pin == "4321"
+    assert "4321" not in repr(settings)
