@@ -9,6 +9,7 @@ from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_docume
 from coffre.records.errors import (
     ContentTypeMismatch,
     DocumentTooLarge,
+    ImportSourceChanged,
     InvalidImport,
     InvalidQuery,
     InvalidResource,
@@ -42,6 +43,7 @@ __all__ = [
     "ExportSummary",
     "FindCriteria",
     "ImportReport",
+    "ImportSourceChanged",
     "InvalidImport",
     "InvalidQuery",
     "InvalidResource",

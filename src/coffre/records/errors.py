@@ -4,6 +4,7 @@ RecordsError
  ├── PatientNotFound       no patient with that id (or not visible to the caller)
  ├── PatientErased         the patient was erased; only the tombstone remains
  ├── InvalidImport         an import file has invalid lines; nothing was imported
+ ├── ImportSourceChanged   the import file changed between checking and importing
  ├── InvalidResource       one resource is not valid FHIR R4 or breaks a Coffre rule
  ├── InvalidQuery          a search was asked with missing or malformed criteria
  ├── DocumentTooLarge      a document is over the configured size limit
@@ -35,6 +36,10 @@ class InvalidResource(RecordsError):
 
 class InvalidQuery(RecordsError):
     """A search was asked with missing or malformed criteria."""
+
+
+class ImportSourceChanged(RecordsError):
+    """The import file changed while it was read; nothing was imported."""
 
 
 class DocumentTooLarge(RecordsError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from coffre.identity import Actor, ActorKind
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.records.categories import ErasureReason
 from coffre.records.errors import (
+    ImportSourceChanged,
     InvalidImport,
     InvalidQuery,
     InvalidResource,
@@ -51,8 +53,13 @@ class FindCriteria:
     birth_date: str | None = None
 
 
-def _lines(open_lines: Callable[[], Iterable[str | bytes]]) -> Iterable[tuple[int, str | bytes]]:
+def _lines(
+    open_lines: Callable[[], Iterable[str | bytes]], digest: Any
+) -> Iterable[tuple[int, str | bytes]]:
+    """(line number, text) of the non-blank lines; every line's bytes go into `digest`."""
     for number, text in enumerate(open_lines(), start=1):
+        digest.update(text.encode() if isinstance(text, str) else text)
+        digest.update(b"\n")
         if text.strip():
             yield number, text
 
@@ -61,18 +68,17 @@ def _validate_all(
     open_lines: Callable[[], Iterable[str | bytes]],
     regions: tuple[str, ...],
     progress: Progress | None,
-) -> tuple[list[LineError], int]:
+    digest: Any,
+) -> list[LineError]:
     errors: list[LineError] = []
-    valid = 0
-    for number, text in _lines(open_lines):
+    for number, text in _lines(open_lines, digest):
         try:
             parse_patient(text, regions)
-            valid += 1
         except InvalidResource as exc:
             errors.append(LineError(number, exc.message))
         if progress is not None:
             progress(1)
-    return errors, valid
+    return errors
 
 
 def _index_rows(vault: Vault, patient_id: str, data: PatientData) -> list[dict[str, Any]]:
@@ -126,68 +132,54 @@ def import_patients(
         decision = decide_or_refuse(
             uow, actor, Action.IMPORT, purpose, EventKind.PATIENT_IMPORT, (), [report.batch_id]
         )
-        report.invalid, _valid = _validate_all(open_lines, regions, progress)
-        if report.invalid and not skip_invalid:
-            record(
-                uow,
-                actor,
-                decision,
-                EventKind.PATIENT_IMPORT,
-                Outcome.FAILED,
-                purpose,
-                (),
-                [report.batch_id],
-            )
+
+        def finish(outcome: Outcome) -> None:
+            kind = EventKind.PATIENT_IMPORT
+            record(uow, actor, decision, kind, outcome, purpose, (), [report.batch_id])
             uow.commit()
+
+        checked = hashlib.sha256()
+        report.invalid = _validate_all(open_lines, regions, progress, checked)
+        if report.invalid and not skip_invalid:
+            finish(Outcome.FAILED)
             raise InvalidImport(report.invalid)
         bad_lines = {e.line for e in report.invalid}
         seen: dict[bytes, int] = {}
         batch: list[tuple[int, PatientData]] = []
+
+        def flush() -> None:
+            _import_batch(
+                uow,
+                vault,
+                actor,
+                decision,
+                purpose,
+                organisation_id,
+                batch,
+                seen,
+                report,
+                created_keys,
+            )
+            batch.clear()
+
+        # The second pass only splits the lines the first pass validated, and proves they
+        # are the same bytes by hashing them again before the commit.
+        reread = hashlib.sha256()
         try:
-            for number, text in _lines(open_lines):
-                if number in bad_lines:
-                    continue
-                batch.append((number, parse_patient(text, regions)))
-                if len(batch) >= batch_size:
-                    _import_batch(
-                        uow,
-                        vault,
-                        actor,
-                        decision,
-                        purpose,
-                        organisation_id,
-                        batch,
-                        seen,
-                        report,
-                        created_keys,
-                    )
-                    batch = []
+            for number, text in _lines(open_lines, reread):
+                if number not in bad_lines:
+                    batch.append((number, parse_patient(text, regions, validate=False)))
+                    if len(batch) >= batch_size:
+                        flush()
                 if progress is not None:
                     progress(1)
             if batch:
-                _import_batch(
-                    uow,
-                    vault,
-                    actor,
-                    decision,
-                    purpose,
-                    organisation_id,
-                    batch,
-                    seen,
-                    report,
-                    created_keys,
+                flush()
+            if reread.digest() != checked.digest():
+                raise ImportSourceChanged(
+                    "The file changed while it was being imported, so nothing was imported."
                 )
-            record(
-                uow,
-                actor,
-                decision,
-                EventKind.PATIENT_IMPORT,
-                Outcome.SUCCESS,
-                purpose,
-                (),
-                [report.batch_id],
-            )
-            uow.commit()
+            finish(Outcome.SUCCESS)
         except BaseException:
             # The main transaction rolls back; keys made for it must not outlive it.
             if created_keys:

@@ -183,3 +183,13 @@ def test_a_stranger_is_denied_and_the_denial_is_journaled(coffre, operator, stra
             coffre.uow(), coffre.vault, stranger, lines_of([patient()]), organisation
         )
     assert _count(coffre, "patients") == 1
+
+
+def test_a_file_that_changes_during_the_import_imports_nothing(coffre, operator, organisation):
+    versions = iter([[json.dumps(patient(family="Avant"))], [json.dumps(patient(family="Apres"))]])
+    with pytest.raises(records.ImportSourceChanged):
+        records.import_patients(
+            coffre.uow(), coffre.vault, operator, lambda: iter(next(versions)), organisation
+        )
+    assert _count(coffre, "patients") == 0
+    assert coffre.keyring.store.count_data_keys() == 0
