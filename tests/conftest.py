@@ -20,6 +20,9 @@ from coffre.config import Environment, Settings, load_settings
 from coffre.identity import Actor, ActorKind, OrganisationKind, local_operator
 
 PG_URL = os.environ.get("COFFRE_TEST_DATABASE_URL", "")
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+SOFTHSM_LABEL = "coffre-test"
+SOFTHSM_PIN = "1234"
 
 
 def pytest_report_header() -> str:
@@ -108,3 +111,41 @@ def stranger(organisation: str) -> Actor:
         profession="physician",
         source="203.0.113.7",
     )
+
+
+@pytest.fixture
+def softhsm_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A brand-new, empty SoftHSM2 token labelled SOFTHSM_LABEL; yields the library path."""
+    import subprocess
+
+    import pkcs11
+
+    if not Path(SOFTHSM).is_file():
+        pytest.fail("SoftHSM2 is not installed; run 'make deb-deps'.")
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    subprocess.run(
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            SOFTHSM_LABEL,
+            "--so-pin",
+            "0000",
+            "--pin",
+            SOFTHSM_PIN,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    # python-pkcs11 keeps one initialised library per path and SoftHSM2 reads SOFTHSM2_CONF
+    # only in C_Initialize: re-initialise so this test sees its own token directory.
+    pkcs11.lib(SOFTHSM).reinitialize()
+    yield SOFTHSM
+    pkcs11.lib(SOFTHSM).reinitialize()  # drop any session a failing test left open

@@ -42,8 +42,8 @@ class Decision:
     facts: dict[str, str] = field(default_factory=dict)
 
 
-# (action, purpose) pairs the local operator may carry out; None means any purpose.
-_OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose] | None, str]] = {
+# Actions the local operator may carry out: rule name, allowed purposes, explanation.
+_OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose], str]] = {
     Action.IMPORT: (
         "operator-import",
         frozenset({Purpose.IMPORT, Purpose.DEMO}),
@@ -105,7 +105,7 @@ def decide(actor: Actor, action: Action, purpose: Purpose | None) -> Decision:
             facts,
         )
     name, purposes, why = rule
-    if purpose is None or (purposes is not None and purpose not in purposes):
-        allowed = ", ".join(sorted(p.value for p in purposes or ()))
+    if purpose is None or purpose not in purposes:
+        allowed = ", ".join(sorted(p.value for p in purposes))
         return Decision(False, f"{name}-purpose", f"{why} only for the purpose {allowed}", facts)
     return Decision(True, name, why, facts)

@@ -72,7 +72,7 @@ class KeyStore:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            if url.startswith("sqlite:///"):
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
                 path = Path(url.removeprefix("sqlite:///"))
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
@@ -112,6 +112,8 @@ class KeyStore:
 
     def put_data_keys(self, rows: list[tuple[str, int, str, bytes]]) -> None:
         """Store (subject id, version, kek id, wrapped) rows in one transaction."""
+        if not rows:
+            return
         now = datetime.now(UTC)
         with self._begin() as conn:
             conn.execute(

@@ -8,6 +8,7 @@ for and whose it is), so a wrapped key moved to another subject fails to unwrap.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -70,6 +71,8 @@ def check_private_file(path: Path) -> None:
         raise KeyFileError(
             f"The key file {path} does not exist; run 'coffre init' first."
         ) from None
+    except OSError as exc:
+        raise KeyFileError(f"The key file {path} cannot be read ({exc.strerror}).") from None
     if not stat.S_ISREG(info.st_mode):
         raise KeyFileError(f"The key file {path} is not a regular file.")
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -141,9 +144,12 @@ class FileKeyProvider:
                 handle.flush()
                 os.fsync(handle.fileno())
             return
-        # Replace atomically so an interruption never leaves a half-written key file.
+        # Replace atomically so an interruption never leaves a half-written key file. A
+        # leftover temporary file from an earlier crash is removed first: O_EXCL guarantees
+        # the new one is created here, with mode 0600.
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -178,9 +184,18 @@ class FileKeyProvider:
             ) from None
 
     def new_kek(self) -> str:
-        kid = new_kek_id()
-        keys = {**self._keys, kid: secrets.token_bytes(32)}
-        self._write(self.path, keys, kid, self.demo, create=False)
+        # Under an exclusive lock on the key file's folder, re-read the file so a KEK
+        # another process added since this one loaded it is kept, not overwritten.
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            on_disk = FileKeyProvider(self.path, allow_demo=True)._keys
+            kid = new_kek_id()
+            keys = {**self._keys, **on_disk, kid: secrets.token_bytes(32)}
+            self._write(self.path, keys, kid, self.demo, create=False)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
         self._keys, self._active = keys, kid
         return kid
 

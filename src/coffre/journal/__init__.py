@@ -2,7 +2,7 @@
 
 from coffre.journal.entries import Entry, EventKind, Outcome, canonical_bytes, leaf_hash
 from coffre.journal.errors import JournalError, JournalWriteFailed
-from coffre.journal.service import append, entries_for_patient, size
+from coffre.journal.service import append, entries_for_patient, entry_bytes, size
 
 __all__ = [
     "Entry",
@@ -13,6 +13,7 @@ __all__ = [
     "append",
     "canonical_bytes",
     "entries_for_patient",
+    "entry_bytes",
     "leaf_hash",
     "size",
 ]

@@ -9,11 +9,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffre.journal.entries import ENTRY_VERSION, Entry, canonical_bytes, leaf_hash, timestamp
-from coffre.journal.errors import JournalWriteFailed
+from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import journal_entries, journal_head, journal_patients
 from coffre.store import UnitOfWork
 
 _FAILED = "The journal could not be written, so the operation was cancelled."
+
+# Built once: every audited operation runs them.
+_RESERVE = (
+    journal_head.update()
+    .where(journal_head.c.id == 1)
+    .values(size=journal_head.c.size + sa.bindparam("count"))
+    .returning(journal_head.c.size)
+)
+_INSERT_ENTRIES = journal_entries.insert()
+_INSERT_LINKS = journal_patients.insert()
 
 
 def _row(entry: Entry) -> dict[str, object]:
@@ -50,12 +60,7 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     try:
         # The head row is the one place sequence numbers come from: incrementing it locks it
         # until commit, so concurrent appenders queue and the numbering has no gaps.
-        size = conn.execute(
-            journal_head.update()
-            .where(journal_head.c.id == 1)
-            .values(size=journal_head.c.size + len(entries))
-            .returning(journal_head.c.size)
-        ).scalar_one()
+        size = conn.execute(_RESERVE, {"count": len(entries)}).scalar_one()
         first = int(size) - len(entries)
         rows = []
         links = []
@@ -72,12 +77,27 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
                 }
             )
             links.extend({"patient_id": p, "seq": seq} for p in dict.fromkeys(entry.patient_ids))
-        conn.execute(journal_entries.insert(), rows)
+        conn.execute(_INSERT_ENTRIES, rows)
         if links:
-            conn.execute(journal_patients.insert(), links)
+            conn.execute(_INSERT_LINKS, links)
     except (SQLAlchemyError, ValueError) as exc:
         raise JournalWriteFailed(_FAILED) from exc
     return list(range(first, first + len(entries)))
+
+
+def entry_bytes(uow: UnitOfWork, seq: int) -> tuple[bytes, bytes]:
+    """(canonical bytes recomputed from the stored columns, stored leaf hash) of entry `seq`;
+    raise JournalError if there is no such entry."""
+    row = uow.connection.execute(
+        sa.select(journal_entries).where(journal_entries.c.seq == seq)
+    ).first()
+    if row is None:
+        raise JournalError(f"The journal has no entry {seq}.")
+    fields = dict(row._mapping)
+    fields["recorded_at_text"] = timestamp(row.recorded_at)
+    fields["patient_list"] = json.loads(row.patient_ids)
+    fields["resource_list"] = json.loads(row.resource_ids)
+    return canonical_bytes(seq, fields), bytes(row.leaf_hash)
 
 
 def size(uow: UnitOfWork) -> int:

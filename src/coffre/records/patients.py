@@ -319,9 +319,13 @@ def find_patients(
     return found
 
 
+# Built once: the statement is on every read's path.
+_PATIENT_BY_ID = sa.select(patients).where(patients.c.id == sa.bindparam("id"))
+
+
 def load_patient_row(uow: UnitOfWork, patient_id: str) -> sa.Row[Any]:
     """The patient's sealed row; raise PatientErased or PatientNotFound."""
-    row = uow.connection.execute(sa.select(patients).where(patients.c.id == patient_id)).first()
+    row = uow.connection.execute(_PATIENT_BY_ID, {"id": patient_id}).first()
     if row is not None:
         return row
     erased = uow.connection.execute(

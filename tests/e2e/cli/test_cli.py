@@ -165,3 +165,80 @@ def test_demo_mode_key_is_refused_outside_demo_mode(tmp_path: Path):
     config.write_text(config.read_text().replace('"demo"', '"production"'))
     message = assert_one_sentence_error(run(home, "patients", "find", "--email", "a@example.org"))
     assert "demo key" in message
+
+
+def _on_terminal(home: Path, args: list[str], answer: bytes) -> tuple[int, str]:
+    """Run coffre with a pseudo-terminal as stdin and type `answer` at its prompt."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")}
+    env["COFFRE_HOME"] = str(home)
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coffre", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            process.kill()
+            raise AssertionError(f"no prompt: {seen!r}")
+        try:
+            chunk = os.read(leader, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"[y/N]" in seen:
+            os.write(leader, answer)
+            answered = True
+    os.close(leader)
+    return process.wait(timeout=60), seen.decode(errors="replace")
+
+
+def test_erase_asks_for_confirmation_on_a_terminal(home: Path, tmp_path: Path):
+    source = ndjson(tmp_path / "in.ndjson", [patient(family="Collin", email="collin@example.org")])
+    ok(run(home, "patients", "import", str(source)))
+    [patient_id] = ok(run(home, "patients", "find", "--email", "collin@example.org")).split()
+    code, screen = _on_terminal(
+        home, ["patients", "erase", patient_id, "--reason", "duplicate"], b"n\n"
+    )
+    assert code != 0 and "Erase patient" in screen
+    assert ok(run(home, "patients", "find", "--email", "collin@example.org")).split() == [
+        patient_id
+    ]
+    code, screen = _on_terminal(
+        home, ["patients", "erase", patient_id, "--reason", "duplicate"], b"y\n"
+    )
+    assert code == 0 and "Erased patient" in screen
+    assert ok(run(home, "patients", "find", "--email", "collin@example.org")).strip() == ""
+
+
+def test_the_cli_runs_on_the_configured_database(database_url: str, tmp_path: Path):
+    home = tmp_path / "pg-home"
+    env_run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "coffre", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("COFFRE_")},
+            "COFFRE_HOME": str(home),
+            "COFFRE_DATABASE_URL": database_url,
+        },
+    )
+    ok(env_run("init"))
+    ok(env_run("organisations", "add", "Polyclinique", "--country", "BE"))
+    source = ndjson(tmp_path / "in.ndjson", [patient(family="Maes", email="maes@example.org")])
+    ok(env_run("patients", "import", str(source)))
+    assert len(ok(env_run("patients", "find", "--email", "maes@example.org")).split()) == 1
+    assert not (home / "coffre.db").exists() or database_url.startswith("sqlite")

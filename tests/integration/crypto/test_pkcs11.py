@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,8 @@ from pkcs11 import Attribute, ObjectClass
 
 from coffre.crypto.errors import KeyProviderError
 from coffre.crypto.pkcs11 import Pkcs11KeyProvider
-
-SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
-LABEL = "coffre-test"
-PIN = "1234"
-SO_PIN = "0000"
+from conftest import SOFTHSM_LABEL as LABEL
+from conftest import SOFTHSM_PIN as PIN
 
 # Function-scoped fixtures are shared by all examples on purpose: one token per test is enough.
 examples = settings(
@@ -28,37 +24,8 @@ examples = settings(
 
 
 @pytest.fixture
-def token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """An initialised, empty SoftHSM2 token labelled LABEL; yields the library path."""
-    if not Path(SOFTHSM).is_file():
-        pytest.fail("SoftHSM2 is not installed; run 'make deb-deps'.")
-    tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    conf = tmp_path / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
-    subprocess.run(
-        [
-            "softhsm2-util",
-            "--init-token",
-            "--free",
-            "--label",
-            LABEL,
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            PIN,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    # python-pkcs11 keeps one initialised library per path and SoftHSM2 reads SOFTHSM2_CONF
-    # only in C_Initialize: re-initialise so this test sees its own token directory.
-    pkcs11.lib(SOFTHSM).reinitialize()
-    yield SOFTHSM
-    pkcs11.lib(SOFTHSM).reinitialize()  # drop any session a failing test left open
+def token(softhsm_token: str) -> str:
+    return softhsm_token
 
 
 @pytest.fixture

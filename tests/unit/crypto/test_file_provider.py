@@ -107,7 +107,9 @@ def test_close_leaves_the_provider_usable(provider: FileKeyProvider) -> None:
 # opening -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("file_mode", [0o640, 0o604, 0o644, 0o660, 0o620, 0o602, 0o610, 0o601, 0o666])
+@pytest.mark.parametrize(
+    "file_mode", [0o640, 0o604, 0o644, 0o660, 0o620, 0o602, 0o610, 0o601, 0o666]
+)
 def test_a_key_file_open_to_group_or_others_is_refused_with_the_fix(
     key_path: Path, provider: FileKeyProvider, file_mode: int
 ) -> None:
@@ -173,9 +175,23 @@ def test_a_fifo_is_not_a_key_file(tmp_path: Path) -> None:
         json.dumps(key_file_body(keys={"kek-a": None})).encode(),
     ],
     ids=[
-        "empty", "not-json", "not-utf8", "list", "string", "null", "empty-object",
-        "other-format", "null-format", "no-format", "no-keys", "no-active", "keys-list",
-        "keys-string", "bad-base64", "key-number", "key-null",
+        "empty",
+        "not-json",
+        "not-utf8",
+        "list",
+        "string",
+        "null",
+        "empty-object",
+        "other-format",
+        "null-format",
+        "no-format",
+        "no-keys",
+        "no-active",
+        "keys-list",
+        "keys-string",
+        "bad-base64",
+        "key-number",
+        "key-null",
     ],
 )
 def test_a_file_that_is_not_a_coffre_key_file_is_refused(key_path: Path, raw: bytes) -> None:
@@ -200,8 +216,15 @@ def test_a_file_that_is_not_a_coffre_key_file_is_refused(key_path: Path, raw: by
         key_file_body(active="kek-b"),
         key_file_body(keys={}),
     ],
-    ids=["16-bytes", "31-bytes", "33-bytes", "empty-key", "one-bad-of-two", "active-missing",
-         "no-key"],
+    ids=[
+        "16-bytes",
+        "31-bytes",
+        "33-bytes",
+        "empty-key",
+        "one-bad-of-two",
+        "active-missing",
+        "no-key",
+    ],
 )
 def test_a_damaged_key_file_is_refused(key_path: Path, body: dict[str, Any]) -> None:
     write_key_file(key_path, body)
@@ -230,7 +253,9 @@ def test_a_demo_key_file_is_refused_outside_demo_mode(key_path: Path) -> None:
     assert opened.active_kek_id == created.active_kek_id
 
 
-def test_a_real_key_file_is_accepted_in_demo_mode(key_path: Path, provider: FileKeyProvider) -> None:
+def test_a_real_key_file_is_accepted_in_demo_mode(
+    key_path: Path, provider: FileKeyProvider
+) -> None:
     assert not FileKeyProvider(key_path, allow_demo=True).demo
 
 
@@ -261,8 +286,13 @@ def test_wrapping_twice_gives_different_bytes(provider: FileKeyProvider) -> None
 
 @pytest.mark.parametrize(
     "context",
-    [b"", b"data-key\x00patient-2\x001", b"data-key\x00patient-1\x002", b"system-key\x00patient-1",
-     CONTEXT + b"\x00"],
+    [
+        b"",
+        b"data-key\x00patient-2\x001",
+        b"data-key\x00patient-1\x002",
+        b"system-key\x00patient-1",
+        CONTEXT + b"\x00",
+    ],
 )
 def test_a_wrapped_key_does_not_unwrap_under_another_context(
     provider: FileKeyProvider, context: bytes
@@ -288,7 +318,9 @@ def test_flipping_any_bit_of_a_wrapped_key_fails(
 
 @examples
 @given(data=st.data())
-def test_a_truncated_wrapped_key_fails(shared_provider: FileKeyProvider, data: st.DataObject) -> None:
+def test_a_truncated_wrapped_key_fails(
+    shared_provider: FileKeyProvider, data: st.DataObject
+) -> None:
     kek_id, wrapped = shared_provider.wrap(KEY, CONTEXT)
     length = data.draw(st.integers(0, len(wrapped) - 1), label="length")
     with pytest.raises(KeyProviderError):
@@ -319,6 +351,16 @@ def test_a_key_wrapped_in_another_key_file_does_not_unwrap(tmp_path: Path) -> No
     kek_id, wrapped = first.wrap(KEY, CONTEXT)
     with pytest.raises(KeyProviderError, match="does not open"):
         impostor.unwrap(kek_id, wrapped, CONTEXT)
+
+
+def test_a_wrap_names_its_kek_even_when_two_keks_share_the_same_bytes(key_path: Path) -> None:
+    same = base64.b64encode(os.urandom(32)).decode()
+    twins = key_file_body(active="kek-a", keys={"kek-a": same, "kek-b": same})
+    provider = FileKeyProvider(write_key_file(key_path, twins))
+    kek_id, wrapped = provider.wrap(KEY, CONTEXT)
+    assert kek_id == "kek-a"
+    with pytest.raises(KeyProviderError, match="does not open"):
+        provider.unwrap("kek-b", wrapped, CONTEXT)
 
 
 # new KEKs ------------------------------------------------------------------
@@ -389,15 +431,6 @@ def test_an_interrupted_new_kek_leaves_the_key_file_and_the_provider_as_they_wer
     assert mode(key_path) == 0o600
 
 
-# known defects (see the report): strict xfails flip to failures once fixed ------
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="providers._write reuses a leftover kek.tmp without resetting its mode "
-    "(os.open(..., 0o600) only applies the mode when it creates the file)",
-)
 def test_a_new_kek_stays_owner_only_despite_a_leftover_temporary_file(
     key_path: Path, provider: FileKeyProvider
 ) -> None:
@@ -408,12 +441,6 @@ def test_a_new_kek_stays_owner_only_despite_a_leftover_temporary_file(
     assert mode(key_path) == 0o600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyProviderError,
-    reason="FileKeyProvider.new_kek rewrites the file from the keys it loaded, so a KEK added "
-    "meanwhile by another instance on the same file is lost",
-)
 def test_a_kek_added_by_another_instance_is_not_lost(
     key_path: Path, provider: FileKeyProvider
 ) -> None:
@@ -425,11 +452,6 @@ def test_a_kek_added_by_another_instance_is_not_lost(
     assert FileKeyProvider(key_path).unwrap(kek_id, wrapped, CONTEXT) == KEY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotADirectoryError,
-    reason="check_private_file catches only FileNotFoundError from stat()",
-)
 def test_a_key_file_path_under_a_regular_file_gives_a_key_file_error(tmp_path: Path) -> None:
     (tmp_path / "keys").write_text("a file, not a directory")
     with pytest.raises(KeyFileError):
