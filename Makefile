@@ -48,7 +48,10 @@ test: $(VENV)/.dev deb-deps lint ## Every check: contracts, ruff, the whole suit
 	else \
 		echo "PostgreSQL does not answer at 127.0.0.1:5432: the PostgreSQL store tests were skipped."; \
 	fi; \
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --cov=coffre --cov-branch --cov-report=
+	@# The security core keeps (nearly) every branch tested.
+	$(BIN)/coverage report --fail-under=99 \
+		--include='src/coffre/crypto/*,src/coffre/journal/*,src/coffre/access/*'
 
 bench: $(VENV)/.dev ## Benchmarks; figures in bench/out/latest.json
 	$(BIN)/python bench/run.py

@@ -63,3 +63,12 @@ def test_a_pin_can_come_from_a_file_and_is_not_in_the_repr(tmp_path):
     settings = load_settings(tmp_path, env={"COFFRE_PKCS11_PIN_FILE": str(tmp_path / "pin")})
     assert settings.pkcs11_pin == "4321"
     assert "4321" not in repr(settings)
+
+
+def test_only_sqlite_and_postgresql_are_accepted():
+    from coffre.store import StoreError, make_engine
+
+    with pytest.raises(StoreError, match="is not supported"):
+        make_engine("mysql://user@host/db")
+    with pytest.raises(StoreError, match="is not supported"):
+        make_engine("nonsense")

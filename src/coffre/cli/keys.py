@@ -26,4 +26,5 @@ def rotate(ctx: typer.Context) -> None:
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     verb = "Resumed and finished" if report.resumed else "Finished"
-    out.print(f"{verb} the rotation: {report.rewrapped} data keys now under {report.kek_id}.")
+    keys = f"{report.rewrapped:,} data key{'' if report.rewrapped == 1 else 's'}"
+    out.print(f"{verb} the rotation: {keys} re-wrapped under {report.kek_id}.")

@@ -42,6 +42,10 @@ def _organisation(ctx: typer.Context, wanted: str | None) -> str:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 @patients_app.command("import")
 def import_(
     ctx: typer.Context,
@@ -86,8 +90,9 @@ def import_(
     for line, why in report.duplicates:
         err.print(f"line {line}: not imported, {why}")
     out.print(
-        f"Imported {len(report.imported)} patients ({report.batch_id}); "
-        f"{len(report.duplicates)} duplicates and {len(report.invalid)} invalid lines not imported."
+        f"Imported {_count(len(report.imported), 'patient')} ({report.batch_id}); "
+        f"{_count(len(report.duplicates), 'duplicate')} and "
+        f"{_count(len(report.invalid), 'invalid line')} not imported."
     )
 
 

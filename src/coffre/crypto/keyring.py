@@ -158,6 +158,11 @@ class Keyring:
             raise KeyProviderError(
                 f"An interrupted rotation targets {target}, which the key provider no longer has."
             )
+        elif target != self.provider.active_kek_id:
+            # A newer KEK became active since the interruption: finish under that one, so
+            # every key still ends under the active KEK and the rotation cannot get stuck.
+            target = self.provider.active_kek_id
+            self.store.set_meta(_ROTATION_TARGET, target)
         total = self.store.count_data_keys(not_under=target)
         done = 0
         for name, kek_id, wrapped in list(self.store.system_keys()):

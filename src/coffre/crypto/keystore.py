@@ -72,8 +72,9 @@ class KeyStore:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                path = Path(url.removeprefix("sqlite:///"))
+            database = sa.engine.make_url(url).database
+            if url.startswith("sqlite") and database and database != ":memory:":
+                path = Path(database)
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))

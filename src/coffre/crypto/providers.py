@@ -63,6 +63,15 @@ def _wrap_aad(kek_id: str, context: bytes) -> bytes:
     return b"coffre-wrap/1\x00" + kek_id.encode() + b"\x00" + context
 
 
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when the file is replaced or rewritten."""
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
 def check_private_file(path: Path) -> None:
     """Raise KeyFileError unless `path` is a regular file that only its owner may read."""
     try:
@@ -87,7 +96,13 @@ class FileKeyProvider:
 
     def __init__(self, path: Path, *, allow_demo: bool = False) -> None:
         self.path = path
+        self._allow_demo = allow_demo
+        self._load()
+
+    def _load(self) -> None:
+        path = self.path
         check_private_file(path)
+        self._stamp = _stamp(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != KEY_FILE_FORMAT:
@@ -103,7 +118,7 @@ class FileKeyProvider:
             raise KeyFileError(
                 f"The key file {path} is damaged: a key is missing or has the wrong size."
             )
-        if self.demo and not allow_demo:
+        if self.demo and not self._allow_demo:
             raise KeyFileError(
                 f"The key file {path} is a demo key and is refused outside demo mode."
             )
@@ -147,9 +162,12 @@ class FileKeyProvider:
         # Replace atomically so an interruption never leaves a half-written key file. A
         # leftover temporary file from an earlier crash is removed first: O_EXCL guarantees
         # the new one is created here, with mode 0600.
-        tmp = path.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise KeyFileError(f"Cannot write {tmp} ({exc.strerror}).") from None
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -163,7 +181,13 @@ class FileKeyProvider:
     def kek_ids(self) -> list[str]:
         return list(self._keys)
 
+    def _refresh(self) -> None:
+        """Reload the key file if another process (a rotation) has rewritten it."""
+        if _stamp(self.path) != self._stamp:
+            self._load()
+
     def wrap(self, key: bytes, context: bytes) -> tuple[str, bytes]:
+        self._refresh()
         nonce = os.urandom(12)
         sealed = AESGCM(self._keys[self._active]).encrypt(
             nonce, key, _wrap_aad(self._active, context)
@@ -172,6 +196,9 @@ class FileKeyProvider:
 
     def unwrap(self, kek_id: str, wrapped: bytes, context: bytes) -> bytes:
         kek = self._keys.get(kek_id)
+        if kek is None:
+            self._refresh()
+            kek = self._keys.get(kek_id)
         if kek is None:
             raise KeyProviderError(f"The key-encryption key {kek_id} is not in the key file.")
         if len(wrapped) < 29 or wrapped[:1] != _WRAP_VERSION:

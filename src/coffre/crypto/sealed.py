@@ -39,6 +39,8 @@ def field_aad(organisation: str, table: str, column: str, row_id: str, key_versi
         row_id.encode(),
         str(key_version).encode(),
     ]
+    if any(len(p) > 0xFFFF for p in parts):
+        raise ValueError("a part of the associated data is over 65,535 bytes")
     return b"".join(struct.pack(">H", len(p)) + p for p in parts)
 
 

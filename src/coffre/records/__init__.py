@@ -20,13 +20,12 @@ from coffre.records.errors import (
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
+from coffre.records.importing import ImportReport, import_patients
 from coffre.records.keys import rotate_keys
 from coffre.records.patients import (
     FindCriteria,
-    ImportReport,
     erase_patient,
     find_patients,
-    import_patients,
     read_patient,
     reconcile_erasures,
 )

@@ -24,9 +24,8 @@ from coffre.access import Action, Purpose
 from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
 from coffre.records.clinical import ENTRY_MODELS, sealed_chunks
-from coffre.records.errors import PatientErased, PatientNotFound
 from coffre.records.gate import decide_or_refuse, record
-from coffre.records.patients import load_patient_row, open_patient
+from coffre.records.patients import load_or_journal_failure, open_patient
 from coffre.records.tables import clinical_entries, documents
 from coffre.records.vault import PatientBox, Vault
 from coffre.store import UnitOfWork
@@ -81,20 +80,9 @@ def export_patient(
         decision = decide_or_refuse(
             uow, actor, Action.EXPORT, purpose, EventKind.PATIENT_EXPORT, [patient_id]
         )
-        try:
-            row = load_patient_row(uow, patient_id)
-        except (PatientNotFound, PatientErased):
-            record(
-                uow,
-                actor,
-                decision,
-                EventKind.PATIENT_EXPORT,
-                Outcome.FAILED,
-                purpose,
-                [patient_id],
-            )
-            uow.commit()
-            raise
+        row = load_or_journal_failure(
+            uow, actor, decision, EventKind.PATIENT_EXPORT, purpose, patient_id
+        )
         entry_rows = uow.connection.execute(
             sa.select(clinical_entries)
             .where(clinical_entries.c.patient_id == patient_id)

@@ -53,10 +53,17 @@ def _private_file(path: Path) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite files get WAL mode and their folder created."""
+    backend = url.split(":", 1)[0].split("+", 1)[0]
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(
+            f"The database URL {redact(url)} is not supported; use sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DATABASE."
+        )
     try:
         if url.startswith("sqlite"):
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                _private_file(Path(url.removeprefix("sqlite:///")))
+            database = sa.engine.make_url(url).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                _private_file(Path(database))
             engine = sa.create_engine(url, connect_args={"isolation_level": None})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             sa.event.listen(engine, "begin", _sqlite_begin)

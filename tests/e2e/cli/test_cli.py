@@ -140,7 +140,7 @@ def test_keys_rotate_rewraps_and_data_stays_readable(home: Path, tmp_path: Path)
     source = ndjson(tmp_path / "in.ndjson", [patient(family="Vidal", email="vidal@example.org")])
     ok(run(home, "patients", "import", str(source)))
     before = json.loads((home / "keys" / "kek.json").read_text())["active"]
-    assert "Finished the rotation: 1 data keys" in ok(run(home, "keys", "rotate"))
+    assert "Finished the rotation: 1 data key re-wrapped" in ok(run(home, "keys", "rotate"))
     after = json.loads((home / "keys" / "kek.json").read_text())["active"]
     assert after != before
     [patient_id] = ok(run(home, "patients", "find", "--email", "vidal@example.org")).split()

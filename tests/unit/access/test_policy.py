@@ -51,3 +51,12 @@ def test_a_wrong_purpose_names_the_purposes_that_would_be_allowed():
     assert not decision.allowed
     assert decision.rule == "operator-subject-access-purpose"
     assert "subject-access" in decision.explanation
+
+
+def test_an_action_without_a_rule_is_denied_by_default(monkeypatch):
+    from coffre.access import policy
+
+    monkeypatch.delitem(policy._OPERATOR_RULES, Action.READ)
+    decision = decide(OPERATOR, Action.READ, Purpose.SUBJECT_ACCESS)
+    assert not decision.allowed
+    assert decision.rule == "default-deny"

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -448,11 +449,59 @@ def test_a_kek_added_by_another_instance_is_not_lost(
     first_id = provider.new_kek()
     kek_id, wrapped = provider.wrap(KEY, CONTEXT)
     assert kek_id == first_id
-    other.new_kek()
+    second_id = other.new_kek()
     assert FileKeyProvider(key_path).unwrap(kek_id, wrapped, CONTEXT) == KEY
+    assert other.unwrap(kek_id, wrapped, CONTEXT) == KEY
+    assert FileKeyProvider(key_path).kek_ids() == other.kek_ids()
+    assert FileKeyProvider(key_path).active_kek_id == second_id
+
+
+def test_keks_added_concurrently_by_several_instances_are_all_kept(
+    key_path: Path, provider: FileKeyProvider
+) -> None:
+    instances = [FileKeyProvider(key_path) for _ in range(3)]
+    made: list[str] = []
+
+    def add_keks(instance: FileKeyProvider) -> None:
+        made.extend(instance.new_kek() for _ in range(3))
+
+    threads = [threading.Thread(target=add_keks, args=(i,)) for i in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    on_disk = FileKeyProvider(key_path).kek_ids()
+    assert len(made) == len(set(made)) == 9
+    assert set(on_disk) == {provider.active_kek_id, *made}
 
 
 def test_a_key_file_path_under_a_regular_file_gives_a_key_file_error(tmp_path: Path) -> None:
     (tmp_path / "keys").write_text("a file, not a directory")
-    with pytest.raises(KeyFileError):
+    with pytest.raises(KeyFileError, match="cannot be read"):
         FileKeyProvider(tmp_path / "keys" / "kek.json")
+
+
+def test_a_key_file_that_vanishes_is_reported_not_crashed_on(
+    key_path: Path, provider: FileKeyProvider
+) -> None:
+    key_path.unlink()
+    with pytest.raises(KeyFileError, match="does not exist"):
+        provider.wrap(KEY, CONTEXT)
+
+
+def test_a_temporary_path_that_cannot_be_written_is_a_key_file_error(
+    key_path: Path, provider: FileKeyProvider
+) -> None:
+    key_path.with_name(key_path.name + ".tmp").mkdir()
+    (key_path.with_name(key_path.name + ".tmp") / "x").write_text("in the way")
+    with pytest.raises(KeyFileError, match="Cannot write"):
+        provider.new_kek()
+
+
+def test_a_rotation_by_another_process_is_seen_without_a_restart(
+    key_path: Path, provider: FileKeyProvider
+) -> None:
+    newer = FileKeyProvider(key_path).new_kek()
+    kek_id, wrapped = FileKeyProvider(key_path).wrap(KEY, CONTEXT)
+    assert provider.unwrap(kek_id, wrapped, CONTEXT) == KEY
+    assert provider.wrap(KEY, CONTEXT)[0] == newer

@@ -402,6 +402,8 @@ def test_an_interrupted_rotation_resumes_with_the_same_kek(
     assert flaky.pending_rotation() == target
     moved_data = max(0, wraps_before_failure - len(SYSTEM_KEY_NAMES)) // 3 * 3
     assert flaky.store.count_data_keys(not_under=target) == len(SUBJECTS) - moved_data
+    moved_rows = sql(store_url, "SELECT * FROM data_keys WHERE kek_id = ?", target)
+    moved_rows += sql(store_url, "SELECT * FROM system_keys WHERE kek_id = ?", target)
 
     interrupted = reopen()  # keys stay readable halfway, under either KEK
     assert materials(interrupted, SUBJECTS) == before
@@ -416,6 +418,9 @@ def test_an_interrupted_rotation_resumes_with_the_same_kek(
     assert resumed.provider.kek_ids() == keks  # no third KEK
     assert kek_ids_in_store(store_url) == {target}
     assert resumed.pending_rotation() is None
+    # Keys already under the target were skipped, not wrapped a second time.
+    after = sql(store_url, "SELECT * FROM data_keys") + sql(store_url, "SELECT * FROM system_keys")
+    assert set(moved_rows) <= set(after)
     fresh = reopen()
     assert materials(fresh, SUBJECTS) == before
     assert {n: fresh.system_key(n) for n in SYSTEM_KEY_NAMES} == system_before
@@ -454,7 +459,7 @@ def test_a_pending_target_unknown_to_the_provider_is_refused(keyring: Keyring) -
         keyring.rotate()
 
 
-def test_a_rotation_refuses_to_wrap_under_a_kek_other_than_its_target(
+def test_an_interrupted_rotation_overtaken_by_a_newer_kek_finishes_under_it(
     keyring: Keyring,
     store_url: str,
     reopen: Reopen,
@@ -466,10 +471,12 @@ def test_a_rotation_refuses_to_wrap_under_a_kek_other_than_its_target(
         flaky.rotate()
     target = flaky.pending_rotation()
     moved_on = reopen()
-    moved_on.provider.new_kek()  # someone made another KEK active meanwhile
-    with pytest.raises(KeyProviderError, match=f"changed during rotation to {target}"):
-        moved_on.rotate()
-    assert target not in kek_ids_in_store(store_url)
+    newest = moved_on.provider.new_kek()  # someone made another KEK active meanwhile
+    report = moved_on.rotate()
+    assert report.resumed
+    assert report.kek_id == newest != target
+    assert kek_ids_in_store(store_url) == {newest}
+    assert moved_on.pending_rotation() is None
 
 
 def test_making_keys_for_no_subject_makes_none(keyring: Keyring) -> None:
@@ -480,3 +487,39 @@ def test_making_keys_for_no_subject_makes_none(keyring: Keyring) -> None:
 def test_data_keys_compare_by_value() -> None:
     assert DataKey("a", 1, b"k") == DataKey("a", 1, b"k")
     assert DataKey("a", 1, b"k") != DataKey("a", 2, b"k")
+
+
+def test_a_keyring_opened_before_a_rotation_elsewhere_still_reads_every_key(
+    keyring: Keyring, reopen: Reopen
+) -> None:
+    (key,) = keyring.new_data_keys(["a"])
+    server = reopen()  # a long-running process, opened before the rotation
+    reopen().rotate()  # `coffre keys rotate` in another process
+    assert server.data_key("a") == key
+
+
+class OvertakenProvider(FileKeyProvider):
+    """A key file that another process rotates after `wraps_left` wraps of this one."""
+
+    def __init__(self, path: Path, wraps_left: int) -> None:
+        super().__init__(path)
+        self.wraps_left = wraps_left
+
+    def wrap(self, key: bytes, context: bytes) -> tuple[str, bytes]:
+        if self.wraps_left == 0:
+            FileKeyProvider(self.path).new_kek()
+        self.wraps_left -= 1
+        return super().wrap(key, context)
+
+
+def test_a_kek_made_elsewhere_during_a_rotation_stops_it_and_a_rerun_finishes(
+    keyring: Keyring, store_url: str, reopen: Reopen
+) -> None:
+    keyring.ensure_system_keys()
+    keyring.new_data_keys(["a", "b", "c"])
+    racing = reopen(OvertakenProvider, wraps_left=2)
+    with pytest.raises(KeyProviderError, match="changed during rotation"):
+        racing.rotate(batch_size=1)
+    report = reopen().rotate()
+    assert report.resumed
+    assert kek_ids_in_store(store_url) == {report.kek_id}

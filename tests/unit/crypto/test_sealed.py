@@ -387,3 +387,8 @@ def test_a_stream_with_too_many_chunks_is_refused(monkeypatch: pytest.MonkeyPatc
     assert open_chunks(seal_chunks([b"a", b"b"])) == [b"a", b"b"]
     with pytest.raises(ValueError, match="too many chunks"):
         seal_chunks([b"a", b"b", b"c"])
+
+
+def test_an_associated_data_part_over_64_kib_is_refused() -> None:
+    with pytest.raises(ValueError, match="65,535"):
+        field_aad("org", "patients", "identity", "x" * 70_000, 1)
