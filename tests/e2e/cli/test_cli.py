@@ -242,3 +242,19 @@ def test_the_cli_runs_on_the_configured_database(database_url: str, tmp_path: Pa
     ok(env_run("patients", "import", str(source)))
     assert len(ok(env_run("patients", "find", "--email", "maes@example.org")).split()) == 1
     assert not (home / "coffre.db").exists() or database_url.startswith("sqlite")
+
+
+def test_debug_shows_the_traceback_that_errors_hide(home: Path, tmp_path: Path):
+    args = [
+        "patients",
+        "export",
+        "nobody",
+        "--purpose",
+        "subject-access",
+        "-o",
+        str(tmp_path / "x.json"),
+    ]
+    assert "Traceback" not in run(home, *args).stderr
+    shown = run(home, "--debug", *args)
+    assert shown.returncode == 1
+    assert "Traceback" in shown.stderr and "PatientNotFound" in shown.stderr
