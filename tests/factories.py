@@ -78,3 +78,11 @@ def lines_of(resources: list[dict[str, Any] | str]):  # type: ignore[no-untyped-
     """An `open_lines` callable for records.import_patients."""
     texts = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in resources]
     return lambda: iter(texts)
+
+
+def journal_records(coffre):  # type: ignore[no-untyped-def]
+    """Every journal entry, decoded, oldest first."""
+    from coffre import journal
+
+    with coffre.uow() as uow:
+        return list(journal.select_records(uow, journal.Filter()))

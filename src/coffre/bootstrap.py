@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from coffre import crypto, records, store
+from coffre import crypto, journal, records, store
 from coffre.config import Settings, write_config
-from coffre.crypto import BLIND_INDEX_KEY, BlindIndex, Keyring, KeyStore
+from coffre.crypto import BLIND_INDEX_KEY, JOURNAL_SIGNING_KEY, BlindIndex, Keyring, KeyStore
 from coffre.errors import CoffreError
 from coffre.store import StoreError, UnitOfWork
 
@@ -30,9 +31,41 @@ class Coffre:
     engine: Engine
     keyring: Keyring
     vault: records.Vault
+    signer: journal.Signer
+    publisher: journal.Publisher
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work for reading only: it never holds up writers."""
+        return UnitOfWork(self.engine, read_only=True)
+
+    def checkpoint(self) -> journal.Checkpoint:
+        """Sign, store and publish a checkpoint of the journal as it is now."""
+        return journal.make_checkpoint(self.uow(), self.signer, self.publisher)
+
+    def index_journal(self) -> int:
+        """Bring the journal's patient links up to date; return how many entries were added."""
+        with self.reader() as uow:
+            if not journal.behind(uow):
+                return 0  # nothing to do: no write lock taken
+        with self.uow() as uow:
+            done = journal.catch_up(uow)
+            uow.commit()
+        return done
+
+    def checkpoint_if_due(self, *, grown: bool = False) -> journal.Checkpoint | None:
+        """A checkpoint when the configured entries or seconds have passed since the last
+        one (with `grown`: whenever the journal grew at all); None when none was due."""
+        return journal.checkpoint_if_due(
+            self.uow(),
+            self.signer,
+            self.publisher,
+            every_entries=1 if grown else self.settings.checkpoint_every_entries,
+            every_seconds=self.settings.checkpoint_every_seconds,
+            now=datetime.now(UTC),
+        )
 
     def close(self) -> None:
         self.keyring.provider.close()
@@ -50,6 +83,11 @@ def _vault(settings: Settings, keyring: Keyring) -> records.Vault:
             phone_regions=settings.phone_regions,
         ),
     )
+
+
+def signer(settings: Settings, keyring: Keyring) -> journal.Signer:
+    """The journal's checkpoint signer, from its system key."""
+    return journal.Signer(keyring.system_key(JOURNAL_SIGNING_KEY), settings.journal_origin or None)
 
 
 def _migrate(engine: Engine) -> None:
@@ -118,7 +156,14 @@ def open_coffre(settings: Settings, *, reconcile: bool = True) -> Coffre:
                 f"The database schema is at revision {revision}; run 'coffre migrate' first."
             )
         keyring = crypto.open_keyring(settings)
-        coffre = Coffre(settings, engine, keyring, _vault(settings, keyring))
+        coffre = Coffre(
+            settings,
+            engine,
+            keyring,
+            _vault(settings, keyring),
+            signer(settings, keyring),
+            journal.Publisher(settings.checkpoint_dir, settings.checkpoint_command or None),
+        )
     except BaseException:
         engine.dispose()
         raise

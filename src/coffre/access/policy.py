@@ -22,6 +22,8 @@ class Action(StrEnum):
     ERASE = "erase"
     WRITE = "write"
     ADMINISTER_KEYS = "administer-keys"
+    READ_HISTORY = "read-history"
+    EXPORT_JOURNAL = "export-journal"
 
 
 class Purpose(StrEnum):
@@ -32,6 +34,7 @@ class Purpose(StrEnum):
     KEY_MANAGEMENT = "key-management"
     CARE = "care"
     DEMO = "demo"
+    AUDIT = "audit"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,16 @@ _OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose], str]] = {
         frozenset({Purpose.SUBJECT_ACCESS}),
         "the local operator may read a patient's data for a subject-access request",
     ),
+    Action.READ_HISTORY: (
+        "operator-subject-access-history",
+        frozenset({Purpose.SUBJECT_ACCESS}),
+        "the local operator may read a patient's access history for a subject-access request",
+    ),
+    Action.EXPORT_JOURNAL: (
+        "operator-audit-export",
+        frozenset({Purpose.AUDIT}),
+        "the local operator may export the access journal for an audit",
+    ),
     Action.EXPORT: (
         "operator-subject-access",
         frozenset({Purpose.SUBJECT_ACCESS}),
@@ -82,13 +95,35 @@ _OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose], str]] = {
 }
 
 
-def decide(actor: Actor, action: Action, purpose: Purpose | None) -> Decision:
-    """Allow or deny `action` by `actor` for `purpose`; always explained, deny by default."""
+def decide(
+    actor: Actor, action: Action, purpose: Purpose | None, patient_id: str | None = None
+) -> Decision:
+    """Allow or deny `action` by `actor` for `purpose` on `patient_id` (when one patient is
+    concerned); always explained, deny by default."""
     facts = {
         "actor_kind": actor.kind.value,
         "action": action.value,
         "purpose": purpose.value if purpose is not None else "none",
     }
+    if (
+        actor.kind is ActorKind.ACCOUNT
+        and actor.role == "patient"
+        and action is Action.READ_HISTORY
+    ):
+        # Patients see who accessed their own record, and no one else's.
+        if patient_id is not None and actor.patient_id == patient_id:
+            return Decision(
+                True,
+                "patient-own-history",
+                "a patient may read the access history of their own record",
+                facts,
+            )
+        return Decision(
+            False,
+            "patient-own-history",
+            "a patient may read the access history of their own record only",
+            facts,
+        )
     if actor.kind is not ActorKind.OPERATOR:
         return Decision(
             False,

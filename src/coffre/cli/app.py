@@ -9,6 +9,7 @@ import typer
 
 from coffre import bootstrap
 from coffre.cli.context import State, err, out, state
+from coffre.cli.journal import journal_app
 from coffre.cli.keys import keys_app
 from coffre.cli.organisations import organisations_app
 from coffre.cli.patients import patients_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(patients_app, name="patients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(organisations_app, name="organisations")
+app.add_typer(journal_app, name="journal")
 
 
 @app.callback()

@@ -11,15 +11,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from coffre.bootstrap import Coffre, open_coffre
 from coffre.config import Settings, load_settings
+from coffre.errors import CoffreError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out.width = 200  # piped to a file or a program: do not squash tables to 80 columns
 
 
 @dataclass
 class State:
     home: Path | None
     debug: bool = False
+    no_checkpoint_on_close: bool = False
     _settings: Settings | None = None
     _coffre: Coffre | None = field(default=None, repr=False)
 
@@ -34,7 +38,17 @@ class State:
         return self._coffre
 
     def close(self) -> None:
-        if self._coffre is not None:
+        if self._coffre is None:
+            return
+        try:
+            # Whatever a command appended to the journal is covered by a signed checkpoint,
+            # kept outside the database, before the command returns.
+            if not self.no_checkpoint_on_close:
+                self._coffre.index_journal()
+                self._coffre.checkpoint_if_due(grown=True)
+        except CoffreError as exc:
+            err.print(f"Warning: no checkpoint was published: {exc.message}")
+        finally:
             self._coffre.close()
             self._coffre = None
 

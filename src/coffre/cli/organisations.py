@@ -34,6 +34,6 @@ def add(
 def list_(ctx: typer.Context) -> None:
     """List organisations: id, kind, country, name."""
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
+    with coffre.reader() as uow:
         for org in identity.list_organisations(uow):
             typer.echo(f"{org.id}\t{org.kind.value}\t{org.country}\t{org.name}")

@@ -28,7 +28,7 @@ def _organisation(ctx: typer.Context, wanted: str | None) -> str:
     from coffre import identity
 
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
+    with coffre.reader() as uow:
         if wanted:
             return identity.get_organisation(uow, wanted).id
         found = identity.list_organisations(uow)

@@ -41,6 +41,11 @@ class Settings:
     phone_regions: tuple[str, ...] = ("FR", "BE")
     host: str = "127.0.0.1"
     port: int = 8000
+    journal_origin: str = ""
+    checkpoint_dir: Path = Path()
+    checkpoint_command: str = ""
+    checkpoint_every_entries: int = 1000
+    checkpoint_every_seconds: int = 60
 
     @property
     def is_sqlite(self) -> bool:
@@ -104,6 +109,11 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "phone_regions": ("COFFRE_PHONE_REGIONS", _regions),
     "host": ("COFFRE_HOST", lambda _n, v: v),
     "port": ("COFFRE_PORT", _int),
+    "journal_origin": ("COFFRE_JOURNAL_ORIGIN", lambda _n, v: v.strip()),
+    "checkpoint_dir": ("COFFRE_CHECKPOINT_DIR", lambda _n, v: Path(v)),
+    "checkpoint_command": ("COFFRE_CHECKPOINT_COMMAND", lambda _n, v: v),
+    "checkpoint_every_entries": ("COFFRE_CHECKPOINT_EVERY_ENTRIES", _int),
+    "checkpoint_every_seconds": ("COFFRE_CHECKPOINT_EVERY_SECONDS", _int),
 }
 
 
@@ -141,6 +151,7 @@ def load_settings(home: Path | str | None = None, env: Mapping[str, str] | None 
     values.setdefault("database_url", f"sqlite:///{home_path / 'coffre.db'}")
     values.setdefault("keystore_url", f"sqlite:///{home_path / 'keys' / 'keystore.db'}")
     values.setdefault("key_file", home_path / "keys" / "kek.json")
+    values.setdefault("checkpoint_dir", home_path / "checkpoints")
     if values.get("key_provider", "file") not in {"file", "pkcs11"}:
         raise ConfigError(
             f"Unexpected key provider {values['key_provider']!r}, use 'file' or 'pkcs11'."

@@ -31,6 +31,7 @@ class Actor:
     profession: str | None = None
     session_id: str | None = None
     source: str = "local"
+    patient_id: str | None = None  # for a patient's own account: the patient it is
 
 
 def local_operator(organisation_id: str | None = None) -> Actor:

@@ -1,8 +1,9 @@
 """Journal entries, their event kinds and their canonical bytes (format version 1).
 
-The canonical bytes are UTF-8 JSON with sorted keys, no whitespace and ASCII escapes, of the
-fields below; the leaf hash is SHA-256(0x00 || bytes) as RFC 6962 section 2.1 defines.
-Entries name ids only: never a name, an identifier in clear, or free text typed by a user.
+An entry's canonical bytes are the JSON object of docs/journal.md: keys sorted, no
+whitespace, every non-ASCII character escaped, so the bytes are ASCII. They are what is
+stored, hashed (RFC 6962 leaf: SHA-256(0x00 || bytes)) and shown in proofs. Entries name ids
+only: never a name, an identifier in clear, or free text typed by a user.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor
 
 ENTRY_VERSION = 1
+
+# The C-accelerated string encoder json.dumps(ensure_ascii=True) uses: '"…"' with escapes.
+_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 class EventKind(StrEnum):
@@ -31,8 +36,12 @@ class EventKind(StrEnum):
     ENTRY_CREATE = "records:entry:create"
     DOCUMENT_CREATE = "records:document:create"
     DOCUMENT_READ = "records:document:read"
+    HISTORY_READ = "journal:history:read"
+    JOURNAL_EXPORT = "journal:log:export"
     KEY_ROTATE = "keys:kek:rotate"
     KEY_RECONCILE = "keys:data-key:destroy"
+    LOGIN = "identity:session:login"
+    LOGOUT = "identity:session:logout"
 
 
 class Outcome(StrEnum):
@@ -43,6 +52,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class Entry:
+    """An entry to append; its sequence number is given by the journal."""
+
     kind: EventKind
     actor: Actor
     decision: Decision
@@ -53,38 +64,107 @@ class Entry:
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+@dataclass(frozen=True)
+class Record:
+    """An entry as stored: every field of its canonical bytes, decoded."""
+
+    seq: int
+    time: str
+    actor_kind: str
+    actor_id: str
+    organisation_id: str | None
+    session_id: str | None
+    source: str
+    action: str
+    purpose: str | None
+    patient_ids: tuple[str, ...]
+    resource_ids: tuple[str, ...]
+    decision: str
+    rule: str
+    explanation: str
+    outcome: str
+
+
 def timestamp(moment: datetime) -> str:
-    """UTC, microseconds, 'Z': the one spelling of a time in canonical bytes."""
+    """UTC, microseconds, 'Z': the one spelling of a time in canonical bytes (27 characters)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment.isoformat(timespec="microseconds") + "Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # isoformat is several times faster than strftime, and this is on every append:
+    # "…HH:MM:SS.ffffff+00:00" loses its offset for the "Z".
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def canonical_fields(seq: int, row: dict[str, object]) -> dict[str, object]:
-    return {
-        "v": ENTRY_VERSION,
-        "seq": seq,
-        "time": row["recorded_at_text"],
-        "actor": {
-            "kind": row["actor_kind"],
-            "id": row["actor_id"],
-            "organisation": row["organisation_id"],
-            "session": row["session_id"],
-            "source": row["source"],
-        },
-        "action": row["action"],
-        "purpose": row["purpose"],
-        "patients": row["patient_list"],
-        "resources": row["resource_list"],
-        "decision": {"result": row["decision"], "rule": row["rule"], "why": row["explanation"]},
-        "outcome": row["outcome"],
-    }
+def _nullable(value: str | None) -> str:
+    return "null" if value is None else _string(value)
 
 
-def canonical_bytes(seq: int, row: dict[str, object]) -> bytes:
-    return json.dumps(
-        canonical_fields(seq, row), sort_keys=True, separators=(",", ":"), ensure_ascii=True
-    ).encode("ascii")
+def _strings(values: tuple[str, ...] | list[str]) -> str:
+    return "[" + ",".join(map(_string, values)) + "]"
+
+
+def encode(seq: int, entry: Entry, time: str) -> bytes:
+    """The canonical bytes of `entry` at position `seq`, recorded at `time` (see timestamp)."""
+    actor, decision = entry.actor, entry.decision
+    purpose = entry.purpose  # a StrEnum member is a str: no .value lookup on the hot path
+    result = '"allow"' if decision.allowed else '"deny"'
+    text = (
+        f'{{"action":{_string(entry.kind)},'
+        f'"actor":{{"id":{_string(actor.id)},"kind":{_string(actor.kind)},'
+        f'"organisation":{_nullable(actor.organisation_id)},'
+        f'"session":{_nullable(actor.session_id)},"source":{_string(actor.source)}}},'
+        f'"decision":{{"result":{result},'
+        f'"rule":{_string(decision.rule)},"why":{_string(decision.explanation)}}},'
+        f'"outcome":{_string(entry.outcome)},'
+        f'"patients":{_strings(sorted(set(entry.patient_ids)))},'
+        f'"purpose":{_nullable(purpose)},"resources":{_strings(entry.resource_ids)},'
+        f'"seq":{seq:d},"time":{_string(time)},"v":1}}'
+    )
+    return text.encode("ascii")
+
+
+def decode(data: bytes) -> Record:
+    """The record in canonical bytes; raise ValueError if they are not a version-1 entry."""
+    try:
+        fields: dict[str, Any] = json.loads(data)
+        if fields.get("v") != ENTRY_VERSION:
+            raise ValueError("not a version-1 journal entry")
+        actor, decision = fields["actor"], fields["decision"]
+        return Record(
+            seq=int(fields["seq"]),
+            time=str(fields["time"]),
+            actor_kind=str(actor["kind"]),
+            actor_id=str(actor["id"]),
+            organisation_id=actor["organisation"],
+            session_id=actor["session"],
+            source=str(actor["source"]),
+            action=str(fields["action"]),
+            purpose=fields["purpose"],
+            patient_ids=tuple(fields["patients"]),
+            resource_ids=tuple(fields["resources"]),
+            decision=str(decision["result"]),
+            rule=str(decision["rule"]),
+            explanation=str(decision["why"]),
+            outcome=str(fields["outcome"]),
+        )
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a journal entry ({type(exc).__name__})") from None
+
+
+def projection_prefix(action: str, actor_id: str) -> bytes:
+    """How the canonical bytes of an entry with this action and actor begin."""
+    return f'{{"action":{_string(action)},"actor":{{"id":{_string(actor_id)},'.encode("ascii")
+
+
+def projection_suffix(seq: int, time: str) -> bytes:
+    """How the canonical bytes of entry `seq` recorded at `time` end."""
+    return f',"seq":{seq:d},"time":{_string(time)},"v":1}}'.encode("ascii")
+
+
+def projection_patients(patient_ids: list[str] | tuple[str, ...]) -> bytes:
+    """The patients member as it stands in the canonical bytes (ids sorted, no repeats)."""
+    return ('"patients":' + _strings(patient_ids) + ",").encode("ascii")
 
 
 def leaf_hash(entry_bytes: bytes) -> bytes:

@@ -1,16 +1,22 @@
-"""Appending to the journal, inside the caller's transaction (fail-closed)."""
+"""Appending to the journal inside the caller's transaction (fail-closed), and reading it."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from coffre.journal.entries import ENTRY_VERSION, Entry, canonical_bytes, leaf_hash, timestamp
+from coffre.journal import merkle
+from coffre.journal.entries import Entry, Record, decode, encode, leaf_hash, timestamp
 from coffre.journal.errors import JournalError, JournalWriteFailed
-from coffre.journal.tables import journal_entries, journal_head, journal_patients
+from coffre.journal.tables import (
+    journal_entries,
+    journal_head,
+    journal_patients,
+    journal_tiles,
+)
 from coffre.store import UnitOfWork
 
 _FAILED = "The journal could not be written, so the operation was cancelled."
@@ -22,30 +28,52 @@ _RESERVE = (
     .values(size=journal_head.c.size + sa.bindparam("count"))
     .returning(journal_head.c.size)
 )
-_INSERT_ENTRIES = journal_entries.insert()
+_SIZE = sa.select(journal_head.c.size).where(journal_head.c.id == 1)
 _INSERT_LINKS = journal_patients.insert()
+_ENTRIES_IN = (
+    sa.select(journal_entries.c.seq, journal_entries.c.entry)
+    .where(
+        journal_entries.c.seq >= sa.bindparam("start"), journal_entries.c.seq < sa.bindparam("end")
+    )
+    .order_by(journal_entries.c.seq)
+)
+_TILES_IN = sa.select(journal_tiles.c.idx, journal_tiles.c.hashes).where(
+    journal_tiles.c.level == sa.bindparam("level"),
+    journal_tiles.c.idx >= sa.bindparam("first"),
+    journal_tiles.c.idx <= sa.bindparam("last"),
+)
+_UPDATE_TILE = (
+    journal_tiles.update()
+    .where(journal_tiles.c.level == sa.bindparam("l"), journal_tiles.c.idx == sa.bindparam("i"))
+    .values(hashes=sa.bindparam("h"))
+)
+_INSERT_TILE = journal_tiles.insert().values(
+    level=sa.bindparam("l"), idx=sa.bindparam("i"), hashes=sa.bindparam("h")
+)
 
 
-def _row(entry: Entry) -> dict[str, object]:
-    decision = entry.decision
-    return {
-        "entry_version": ENTRY_VERSION,
-        "recorded_at": entry.recorded_at,
-        "recorded_at_text": timestamp(entry.recorded_at),
-        "actor_kind": entry.actor.kind.value,
-        "actor_id": entry.actor.id,
-        "organisation_id": entry.actor.organisation_id,
-        "session_id": entry.actor.session_id,
-        "source": entry.actor.source,
-        "action": entry.kind.value,
-        "purpose": entry.purpose.value if entry.purpose is not None else None,
-        "patient_list": list(entry.patient_ids),
-        "resource_list": list(entry.resource_ids),
-        "decision": "allow" if decision.allowed else "deny",
-        "rule": decision.rule,
-        "explanation": decision.explanation,
-        "outcome": entry.outcome.value,
-    }
+class DatabaseHashes:
+    """The tree's hash store on the journal tables of one open connection."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def get_tiles(self, level: int, first: int, last: int) -> dict[int, bytes]:
+        rows = self.conn.execute(_TILES_IN, {"level": level, "first": first, "last": last})
+        return {int(idx): bytes(hashes) for idx, hashes in rows}
+
+    def put_tile(self, level: int, index: int, hashes: bytes) -> None:
+        params = {"l": level, "i": index, "h": hashes}
+        if self.conn.execute(_UPDATE_TILE, params).rowcount == 0:
+            self.conn.execute(_INSERT_TILE, params)
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        if end <= start:
+            return []
+        rows = self.conn.execute(_ENTRIES_IN, {"start": start, "end": end}).all()
+        if [seq for seq, _ in rows] != list(range(start, end)):
+            raise JournalError(f"The journal is missing entries between {start} and {end - 1}.")
+        return [leaf_hash(bytes(entry)) for _, entry in rows]
 
 
 def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
@@ -60,77 +88,132 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     try:
         # The head row is the one place sequence numbers come from: incrementing it locks it
         # until commit, so concurrent appenders queue and the numbering has no gaps.
-        size = conn.execute(_RESERVE, {"count": len(entries)}).scalar_one()
-        first = int(size) - len(entries)
-        rows = []
-        links = []
-        for offset, entry in enumerate(entries):
-            seq = first + offset
-            row = _row(entry)
-            rows.append(
-                {
-                    **{k: v for k, v in row.items() if not k.endswith(("_text", "_list"))},
-                    "seq": seq,
-                    "patient_ids": json.dumps(row["patient_list"]),
-                    "resource_ids": json.dumps(row["resource_list"]),
-                    "leaf_hash": leaf_hash(canonical_bytes(seq, row)),
-                }
-            )
-            links.extend({"patient_id": p, "seq": seq} for p in dict.fromkeys(entry.patient_ids))
-        conn.execute(_INSERT_ENTRIES, rows)
-        if links:
-            conn.execute(_INSERT_LINKS, links)
-    except (SQLAlchemyError, ValueError) as exc:
+        size = int(conn.execute(_RESERVE, {"count": len(entries)}).scalar_one())
+        first = size - len(entries)
+        rows, leaves = [], []
+        for seq, entry in enumerate(entries, start=first):
+            time = timestamp(entry.recorded_at)
+            data = encode(seq, entry, time)
+            rows.append((seq, time, entry.actor.id, entry.kind.value, data))
+            leaves.append(leaf_hash(data))
+        conn.exec_driver_sql(_insert_sql(conn), rows)
+        merkle.extend(DatabaseHashes(conn), first, leaves)
+    except (SQLAlchemyError, ValueError, JournalError) as exc:
         raise JournalWriteFailed(_FAILED) from exc
-    return list(range(first, first + len(entries)))
+    return list(range(first, size))
 
 
-def entry_bytes(uow: UnitOfWork, seq: int) -> tuple[bytes, bytes]:
-    """(canonical bytes recomputed from the stored columns, stored leaf hash) of entry `seq`;
-    raise JournalError if there is no such entry."""
-    row = uow.connection.execute(
-        sa.select(journal_entries).where(journal_entries.c.seq == seq)
-    ).first()
-    if row is None:
-        raise JournalError(f"The journal has no entry {seq}.")
-    fields = dict(row._mapping)
-    fields["recorded_at_text"] = timestamp(row.recorded_at)
-    fields["patient_list"] = json.loads(row.patient_ids)
-    fields["resource_list"] = json.loads(row.resource_ids)
-    return canonical_bytes(seq, fields), bytes(row.leaf_hash)
+def _insert_sql(conn: sa.Connection) -> str:
+    # Driver-level executemany of plain tuples: the append path is the journal's hot path.
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "INSERT INTO journal_entries (seq, recorded_at, actor_id, action, entry) "
+        f"VALUES ({', '.join([marker] * 5)})"
+    )
+
+
+_LOCK_INDEX = (
+    journal_head.update()
+    .where(journal_head.c.id == 1)
+    .values(indexed=journal_head.c.indexed)
+    .returning(journal_head.c.indexed, journal_head.c.size)
+)
+
+
+def behind(uow: UnitOfWork) -> int:
+    """How many entries the patient links do not reach yet."""
+    indexed, current = uow.connection.execute(
+        sa.select(journal_head.c.indexed, journal_head.c.size).where(journal_head.c.id == 1)
+    ).one()
+    return int(current) - int(indexed)
+
+
+def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
+    """Bring the patient links up to the journal's end in the open transaction (the caller
+    commits); return how many entries were indexed. Idempotent, safe to run concurrently."""
+    conn = uow.connection
+    indexed, current = (int(v) for v in conn.execute(_LOCK_INDEX).one())
+    start = indexed
+    while indexed < current:
+        end = min(current, indexed + batch)
+        links = sorted(
+            (patient, seq)
+            for seq, data in conn.execute(_ENTRIES_IN, {"start": indexed, "end": end})
+            for patient in decode(bytes(data)).patient_ids
+        )
+        if links:
+            conn.execute(_INSERT_LINKS, [{"patient_id": p, "seq": s} for p, s in links])
+        indexed = end
+    if indexed != start:
+        conn.execute(journal_head.update().where(journal_head.c.id == 1).values(indexed=indexed))
+    return indexed - start
 
 
 def size(uow: UnitOfWork) -> int:
     """The number of entries in the journal."""
-    return int(
-        uow.connection.execute(
-            sa.select(journal_head.c.size).where(journal_head.c.id == 1)
-        ).scalar_one()
-    )
+    return int(uow.connection.execute(_SIZE).scalar_one())
 
 
-def entries_for_patient(uow: UnitOfWork, patient_id: str) -> list[dict[str, object]]:
-    """Every entry naming the patient, oldest first, as plain values (ids only)."""
-    rows = uow.connection.execute(
-        sa.select(journal_entries)
-        .join(journal_patients, journal_patients.c.seq == journal_entries.c.seq)
-        .where(journal_patients.c.patient_id == patient_id)
-        .order_by(journal_entries.c.seq)
-    ).all()
-    return [
-        {
-            "seq": r.seq,
-            "recorded_at": timestamp(r.recorded_at),
-            "actor_kind": r.actor_kind,
-            "actor_id": r.actor_id,
-            "organisation_id": r.organisation_id,
-            "source": r.source,
-            "action": r.action,
-            "purpose": r.purpose,
-            "decision": r.decision,
-            "rule": r.rule,
-            "explanation": r.explanation,
-            "outcome": r.outcome,
-        }
-        for r in rows
-    ]
+def tree(uow: UnitOfWork, tree_size: int | None = None) -> merkle.Tree:
+    """The Merkle tree of the first `tree_size` entries (default: all) in the open unit of work."""
+    current = size(uow)
+    if tree_size is None:
+        tree_size = current
+    if not 0 <= tree_size <= current:
+        raise JournalError(f"The journal has {current} entries; there is no tree of {tree_size}.")
+    return merkle.Tree(DatabaseHashes(uow.connection), tree_size)
+
+
+def entry_bytes(uow: UnitOfWork, seq: int) -> bytes:
+    """The canonical bytes of entry `seq`; raise JournalError if there is no such entry."""
+    data = uow.connection.execute(
+        sa.select(journal_entries.c.entry).where(journal_entries.c.seq == seq)
+    ).scalar()
+    if data is None:
+        raise JournalError(f"The journal has no entry {seq}.")
+    return bytes(data)
+
+
+@dataclass(frozen=True)
+class Filter:
+    since: str | None = None  # a canonical time prefix, e.g. "2026-11-01"
+    patient_id: str | None = None
+    actor_id: str | None = None
+    before_seq: int | None = None  # for paging newest first
+
+
+def select_records(
+    uow: UnitOfWork, where: Filter, *, newest_first: bool = False, limit: int | None = None
+) -> Iterator[Record]:
+    """Decoded entries matching the filter, oldest first unless `newest_first`. A patient
+    filter sees the entries the patient links reach: run `catch_up` first."""
+    query = sa.select(journal_entries.c.entry)
+    if where.patient_id is not None:
+        query = query.join(journal_patients, journal_patients.c.seq == journal_entries.c.seq).where(
+            journal_patients.c.patient_id == where.patient_id
+        )
+    if where.since is not None:
+        query = query.where(journal_entries.c.recorded_at >= where.since)
+    if where.actor_id is not None:
+        query = query.where(journal_entries.c.actor_id == where.actor_id)
+    if where.before_seq is not None:
+        query = query.where(journal_entries.c.seq < where.before_seq)
+    order = journal_entries.c.seq.desc() if newest_first else journal_entries.c.seq
+    query = query.order_by(order)
+    if limit is not None:
+        query = query.limit(limit)
+    for (data,) in uow.connection.execute(query):
+        yield decode(bytes(data))
+
+
+def count_records(uow: UnitOfWork, where: Filter) -> int:
+    query = sa.select(sa.func.count()).select_from(journal_entries)
+    if where.patient_id is not None:
+        query = query.join(journal_patients, journal_patients.c.seq == journal_entries.c.seq).where(
+            journal_patients.c.patient_id == where.patient_id
+        )
+    if where.since is not None:
+        query = query.where(journal_entries.c.recorded_at >= where.since)
+    if where.actor_id is not None:
+        query = query.where(journal_entries.c.actor_id == where.actor_id)
+    return int(uow.connection.execute(query).scalar_one())

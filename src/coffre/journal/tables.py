@@ -1,37 +1,30 @@
 """The journal tables (protected: only coffre.journal imports this).
 
-`seq` is gapless and assigned from `journal_head` inside the appending transaction, so the
-entries form one linear log that a Merkle tree can cover leaf by leaf; `leaf_hash` is the
-RFC 6962 leaf hash of the entry's canonical bytes.
+`journal_entries.entry` holds each entry's canonical bytes, the one source of truth; the
+other columns project a few of its fields for lookups, and `coffre journal verify` checks
+they agree. `seq` is gapless, taken from `journal_head` inside the appending transaction.
+`journal_tiles` holds the Merkle tree's stored hashes (see coffre.journal.merkle).
 """
 
 import sqlalchemy as sa
 
-from coffre.store import BigInt, Id, Timestamp, metadata
+from coffre.store import BigInt, Id, metadata
 
 journal_entries = sa.Table(
     "journal_entries",
     metadata,
     sa.Column("seq", BigInt, primary_key=True, autoincrement=False),
-    sa.Column("entry_version", sa.SmallInteger, nullable=False),
-    sa.Column("recorded_at", Timestamp, nullable=False, index=True),
-    sa.Column("actor_kind", sa.String(16), nullable=False),
-    sa.Column("actor_id", sa.String(120), nullable=False, index=True),
-    sa.Column("organisation_id", Id, nullable=True),
-    sa.Column("session_id", sa.String(64), nullable=True),
-    sa.Column("source", sa.String(120), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False, index=True),
-    sa.Column("purpose", sa.String(64), nullable=True),
-    sa.Column("patient_ids", sa.Text, nullable=False),
-    sa.Column("resource_ids", sa.Text, nullable=False),
-    sa.Column("decision", sa.String(8), nullable=False),
-    sa.Column("rule", sa.String(64), nullable=False),
-    sa.Column("explanation", sa.Text, nullable=False),
-    sa.Column("outcome", sa.String(16), nullable=False),
-    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("recorded_at", sa.String(27), nullable=False, index=True),
+    # Not indexed: random-order index inserts would halve append speed; filters on these
+    # columns are for bulk exports, which scan.
+    sa.Column("actor_id", sa.String(120), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("entry", sa.LargeBinary, nullable=False),
 )
 
-# One row per (entry, patient): the patient's own history is one indexed lookup.
+# One row per (entry, patient): a patient's own history is one indexed lookup. Derived from
+# the entries and kept current after the fact (see coffre.journal.service.catch_up), so the
+# append path writes no random-order index; journal_head.indexed says how far it reaches.
 journal_patients = sa.Table(
     "journal_patients",
     metadata,
@@ -44,4 +37,22 @@ journal_head = sa.Table(
     metadata,
     sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("size", BigInt, nullable=False),
+    sa.Column("indexed", BigInt, nullable=False),
+)
+
+journal_tiles = sa.Table(
+    "journal_tiles",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("hashes", sa.LargeBinary, nullable=False),
+)
+
+journal_checkpoints = sa.Table(
+    "journal_checkpoints",
+    metadata,
+    sa.Column("size", BigInt, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(27), nullable=False),
 )

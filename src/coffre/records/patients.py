@@ -199,8 +199,8 @@ SYSTEM = Actor(kind=ActorKind.SYSTEM, id="system:coffre", source="local")
 def reconcile_erasures(uow: UnitOfWork, vault: Vault) -> list[str]:
     """Destroy again the keys of erased patients that the key store still holds (after a key
     store was restored from an older copy, or an erasure was interrupted); return their ids."""
-    with uow:
-        erased = list(uow.connection.execute(sa.select(erasures.c.patient_id)).scalars())
+    with UnitOfWork(uow.engine, read_only=True) as reader:
+        erased = list(reader.connection.execute(sa.select(erasures.c.patient_id)).scalars())
     if not erased:
         return []
     lingering = vault.keyring.store.subjects_with_keys(erased)

@@ -37,10 +37,17 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+READ_ONLY = "coffre_read_only"
+
+
 def _sqlite_begin(conn: sa.Connection) -> None:
-    # BEGIN IMMEDIATE takes the write lock up front, so two writers queue instead of
-    # failing with "database is locked" when the reader upgrades.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so two
+    # writers queue instead of failing with "database is locked" when a reader upgrades; a
+    # read-only one takes no lock and never blocks a writer (WAL).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _private_file(path: Path) -> None:

@@ -6,11 +6,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from coffre.store.engine import StoreError
+from coffre.store.engine import READ_ONLY, StoreError
 
 
 class UnitOfWork:
-    """One transaction on the main database; rolls back on exit unless committed.
+    """One transaction on the main database; rolls back on exit unless committed. A
+    `read_only` one takes no write lock (it must not write).
 
     Usage::
 
@@ -19,8 +20,9 @@ class UnitOfWork:
             uow.commit()
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
         self.engine = engine
+        self.read_only = read_only
         self._conn: sa.Connection | None = None
         self._tx: sa.RootTransaction | None = None
         self.committed = False
@@ -30,6 +32,8 @@ class UnitOfWork:
             raise RuntimeError("a unit of work is not re-entrant")
         try:
             self._conn = self.engine.connect()
+            if self.read_only:
+                self._conn = self._conn.execution_options(**{READ_ONLY: True})
             self._tx = self._conn.begin()
         except OperationalError:
             if self._conn is not None:

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -8,6 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coffre import identity, journal
 from coffre.bootstrap import Coffre
+from coffre.errors import CoffreError
 from coffre.web.i18n import LOCALES, choose, language_name, translator
 
 _templates = Environment(
@@ -25,9 +30,36 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(coffre: Coffre) -> FastAPI:
-    """The ASGI application over one opened installation."""
-    app = FastAPI(title="Coffre", docs_url=None, redoc_url=None)
+log = logging.getLogger("coffre.web")
+
+
+async def _checkpoints(coffre: Coffre, every: float) -> None:
+    """Index the journal's new entries and publish a checkpoint whenever one is due, for as
+    long as the server runs."""
+    while True:
+        try:
+            await asyncio.to_thread(coffre.index_journal)
+            await asyncio.to_thread(coffre.checkpoint_if_due)
+        except CoffreError as exc:
+            log.error("no checkpoint was published: %s", exc.message)
+        await asyncio.sleep(every)
+
+
+def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastAPI:
+    """The ASGI application over one opened installation; while it runs, checkpoints of the
+    journal are published as configured."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_checkpoints(coffre, checkpoint_poll_seconds))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="Coffre", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -38,7 +70,7 @@ def create_app(coffre: Coffre) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, lang: str | None = None) -> HTMLResponse:
         language = choose(lang, request.headers.get("accept-language"))
-        with coffre.uow() as uow:
+        with coffre.reader() as uow:
             organisations = identity.list_organisations(uow)
             entries = journal.size(uow)
         page = _templates.get_template("home.html").render(
@@ -53,7 +85,7 @@ def create_app(coffre: Coffre) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        with coffre.uow() as uow:
+        with coffre.reader() as uow:
             journal.size(uow)
         return JSONResponse({"status": "ok"})
 

@@ -44,3 +44,28 @@ async def test_the_home_page_speaks_the_visitors_language(client, query, accept,
 async def test_health_answers(client):
     response = await client.get("/healthz")
     assert response.json() == {"status": "ok"}
+
+
+async def test_a_running_server_publishes_due_checkpoints(sqlite_coffre):
+    import asyncio
+
+    from coffre import journal
+    from coffre.access import Decision
+    from coffre.identity import local_operator
+    from coffre.journal import Entry, EventKind, Outcome
+
+    with sqlite_coffre.uow() as uow:
+        entry = Entry(
+            EventKind.KEY_ROTATE, local_operator(), Decision(True, "r", "why"), Outcome.SUCCESS
+        )
+        journal.append(uow, [entry])
+        uow.commit()
+    app = create_app(sqlite_coffre, checkpoint_poll_seconds=0.05)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            if sqlite_coffre.publisher.newest():
+                break
+            await asyncio.sleep(0.05)
+    note = sqlite_coffre.publisher.newest()
+    assert note is not None
+    assert sqlite_coffre.signer.verifier.open(note).size == 1

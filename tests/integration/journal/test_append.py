@@ -1,4 +1,4 @@
-"""Appending to the journal: gapless, ids only, leaf hashes per RFC 6962."""
+"""Appending to the journal: gapless, ids only, canonical bytes, Merkle tiles kept current."""
 
 from __future__ import annotations
 
@@ -34,21 +34,43 @@ def _entry(*patients: str, when: datetime | None = None) -> Entry:
     )
 
 
-def test_stored_entries_hash_to_their_leaf_as_rfc6962_defines(coffre):
+def _naive_root(leaves: list[bytes]) -> bytes:
+    if len(leaves) == 1:
+        return leaves[0]
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _naive_root(leaves[:k]) + _naive_root(leaves[k:])).digest()
+
+
+def test_stored_entries_are_canonical_json_hashed_as_rfc6962_leaves(coffre):
     with coffre.uow() as uow:
-        seqs = journal.append(uow, [_entry("p1"), _entry("p2", "p3")])
+        seqs = journal.append(uow, [_entry("p2", "p1", "p2"), _entry()])
         uow.commit()
     assert seqs == [0, 1]
     with coffre.uow() as uow:
-        for seq in seqs:
-            data, leaf = journal.entry_bytes(uow, seq)
-            assert leaf == hashlib.sha256(b"\x00" + data).digest()
-            decoded = json.loads(data)
-            assert decoded["seq"] == seq and decoded["v"] == 1
-            assert decoded["time"].endswith("Z")
+        data = journal.entry_bytes(uow, 0)
+        decoded = json.loads(data)
+        assert data == json.dumps(decoded, sort_keys=True, separators=(",", ":")).encode()
+        assert decoded["seq"] == 0 and decoded["v"] == 1 and decoded["time"].endswith("Z")
+        assert decoded["patients"] == ["p1", "p2"]
+        leaves = [journal.leaf_hash(journal.entry_bytes(uow, s)) for s in seqs]
+        assert leaves[0] == hashlib.sha256(b"\x00" + data).digest()
+        assert journal.tree(uow).root() == _naive_root(leaves)
         with pytest.raises(JournalError):
             journal.entry_bytes(uow, 99)
         assert journal.size(uow) == 2
+
+
+def test_the_tree_stays_right_across_many_appends_and_tiles(coffre):
+    with coffre.uow() as uow:
+        for batch in (1, 255, 1, 300, 700, 3):
+            journal.append(uow, [_entry(f"p{i}") for i in range(batch)])
+        uow.commit()
+    with coffre.uow() as uow:
+        leaves = [journal.leaf_hash(journal.entry_bytes(uow, s)) for s in range(journal.size(uow))]
+        for size in (1, 256, 257, 1000, len(leaves)):
+            assert journal.tree(uow, size).root() == _naive_root(leaves[:size])
 
 
 def test_a_patient_sees_every_entry_that_names_them(coffre):
@@ -57,22 +79,21 @@ def test_a_patient_sees_every_entry_that_names_them(coffre):
         assert journal.append(uow, []) == []
         uow.commit()
     with coffre.uow() as uow:
-        history = journal.entries_for_patient(uow, "p1")
-    assert [h["seq"] for h in history] == [0, 2]
-    assert history[0]["action"] == "records:patient:create"
-    assert history[0]["rule"] == "operator-import"
+        assert journal.catch_up(uow) == 3
+        assert journal.catch_up(uow) == 0
+        history = list(journal.select_records(uow, journal.Filter(patient_id="p1")))
+        assert journal.count_records(uow, journal.Filter(patient_id="p1")) == 2
+    assert [h.seq for h in history] == [0, 2]
+    assert history[0].action == "records:patient:create"
+    assert history[0].rule == "operator-import"
 
 
 def test_an_append_that_is_not_committed_leaves_no_trace(coffre):
     with coffre.uow() as uow:
-        journal.append(uow, [_entry("p1")])
+        journal.append(uow, [_entry("p1")] * 300)
     with coffre.uow() as uow:
         assert journal.size(uow) == 0
-        journal.append(uow, [_entry("p1")])
-        uow.commit()
-    with coffre.uow() as uow:
-        assert journal.size(uow) == 1
-        assert journal.entry_bytes(uow, 0)[0]
+        assert journal.tree(uow).root() == hashlib.sha256(b"").digest()
 
 
 @settings(
@@ -80,13 +101,28 @@ def test_an_append_that_is_not_committed_leaves_no_trace(coffre):
 )
 @given(
     moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
-    ids=st.lists(st.uuids().map(str), max_size=4),
+    ids=st.lists(st.text(min_size=1, max_size=40), max_size=4),
+    rule=st.text(max_size=60),
 )
-def test_canonical_bytes_survive_the_round_trip_through_the_database(sqlite_coffre, moment, ids):
+def test_canonical_bytes_round_trip_for_any_values(sqlite_coffre, moment, ids, rule):
+    entry = Entry(
+        EventKind.PATIENT_READ,
+        ACTOR,
+        Decision(False, rule or "r", rule),
+        Outcome.DENIED,
+        None,
+        tuple(ids),
+        tuple(ids),
+        moment,
+    )
     with sqlite_coffre.uow() as uow:
-        [seq] = journal.append(uow, [_entry(*ids, when=moment)])
+        [seq] = journal.append(uow, [entry])
         uow.commit()
     with sqlite_coffre.uow() as uow:
-        data, leaf = journal.entry_bytes(uow, seq)
-    assert hashlib.sha256(b"\x00" + data).digest() == leaf
-    assert json.loads(data)["patients"] == ids
+        data = journal.entry_bytes(uow, seq)
+    record = journal.decode(data)
+    assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
+    assert record.patient_ids == tuple(sorted(set(ids)))
+    assert record.resource_ids == tuple(ids)
+    assert (record.rule, record.explanation, record.decision) == (rule or "r", rule, "deny")
+    assert record.purpose is None

@@ -16,7 +16,7 @@ from coffre import records
 from coffre.access import AccessDenied, Purpose
 from coffre.crypto import DecryptionFailed
 from coffre.records import Category, ContentTypeMismatch, DocumentTooLarge
-from factories import lines_of, patient
+from factories import journal_records, lines_of, patient
 
 OBSERVATION = {
     "resourceType": "Observation",
@@ -105,13 +105,8 @@ def test_export_holds_everything_on_the_patient_as_a_valid_bundle(coffre, operat
     reference = bundle["entry"][2]["resource"]
     assert reference["content"][0]["attachment"]["size"] == len(pdf) == document.size
     assert document.sha256 == hashlib.sha256(pdf).hexdigest()
-    with coffre.engine.connect() as conn:
-        exported = conn.execute(
-            sa.text(
-                "SELECT resource_ids FROM journal_entries WHERE action = 'records:patient:export'"
-            )
-        ).scalar_one()
-    assert set(json.loads(exported)) == {entry_id, document.id}
+    [exported] = [r for r in journal_records(coffre) if r.action == "records:patient:export"]
+    assert set(exported.resource_ids) == {entry_id, document.id}
 
 
 def test_export_for_another_purpose_is_denied_and_journaled(coffre, operator, patient_id):
@@ -120,13 +115,7 @@ def test_export_for_another_purpose_is_denied_and_journaled(coffre, operator, pa
         records.export_patient(coffre.uow(), coffre.vault, operator, patient_id, Purpose.CARE, out)
     assert caught.value.rule == "operator-subject-access-purpose"
     assert out.getvalue() == b""
-    with coffre.engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                "SELECT decision, outcome, patient_ids FROM journal_entries "
-                "ORDER BY seq DESC LIMIT 1"
-            )
-        ).one()
+    row = journal_records(coffre)[-1]
     assert (row.decision, row.outcome) == ("deny", "denied") and patient_id in row.patient_ids
 
 

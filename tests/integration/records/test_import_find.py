@@ -10,14 +10,11 @@ import sqlalchemy as sa
 from coffre import records
 from coffre.access import AccessDenied
 from coffre.records import FindCriteria, InvalidImport, InvalidQuery
-from factories import belgian, insz, lines_of, nir, patient
+from factories import belgian, insz, journal_records, lines_of, nir, patient
 
 
 def _journal(coffre, action=None):  # type: ignore[no-untyped-def]
-    query = "SELECT seq, action, decision, outcome, patient_ids, resource_ids FROM journal_entries"
-    with coffre.engine.connect() as conn:
-        rows = conn.execute(sa.text(query + " ORDER BY seq")).all()
-    return [r for r in rows if action is None or r.action == action]
+    return [r for r in journal_records(coffre) if action is None or r.action == action]
 
 
 def _count(coffre, table: str) -> int:  # type: ignore[no-untyped-def]
@@ -76,8 +73,8 @@ def test_every_import_and_search_is_journaled_with_ids_only(coffre, operator, or
         "records:patient:search",
     ]
     assert [r.seq for r in rows] == [0, 1, 2]
-    assert json.loads(rows[0].patient_ids) == [patient_id]
-    assert json.loads(rows[2].patient_ids) == [patient_id]
+    assert rows[0].patient_ids == (patient_id,)
+    assert rows[2].patient_ids == (patient_id,)
     with coffre.engine.connect() as conn:
         text = " ".join(
             str(v) for row in conn.execute(sa.text("SELECT * FROM journal_entries")) for v in row

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from coffre import records
 from coffre.access import AccessDenied, Purpose
 from coffre.records import Category, ErasureReason, FindCriteria
-from factories import lines_of, patient
+from factories import journal_records, lines_of, patient
 
 GATED = {
     "import_patients": lambda c, a, pid, org: records.import_patients(
@@ -71,10 +71,7 @@ def test_every_public_function_is_classified():
 
 
 def _journal(coffre):  # type: ignore[no-untyped-def]
-    with coffre.engine.connect() as conn:
-        return conn.execute(
-            sa.text("SELECT seq, decision, outcome FROM journal_entries ORDER BY seq")
-        ).all()
+    return journal_records(coffre)
 
 
 @pytest.mark.parametrize("name", sorted(GATED))

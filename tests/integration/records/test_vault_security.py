@@ -15,7 +15,7 @@ from coffre.bootstrap import open_coffre
 from coffre.crypto import DecryptionFailed, KeyDestroyed
 from coffre.journal import JournalWriteFailed
 from coffre.records import ErasureReason, FindCriteria
-from factories import lines_of, patient
+from factories import journal_records, lines_of, patient
 
 
 def _import(coffre, operator, organisation, *people):  # type: ignore[no-untyped-def]
@@ -154,10 +154,7 @@ def test_a_key_store_restored_from_before_an_erasure_is_shredded_again(sqlite_se
     coffre = open_coffre(sqlite_settings)  # reconciles on open
     try:
         assert coffre.keyring.store.subjects_with_keys([gone, kept]) == [kept]
-        with coffre.engine.connect() as conn:
-            last = conn.execute(
-                sa.text("SELECT action, patient_ids FROM journal_entries ORDER BY seq DESC LIMIT 1")
-            ).one()
+        last = journal_records(coffre)[-1]
         assert last.action == "keys:data-key:destroy"
         assert gone in last.patient_ids
     finally:

@@ -22,6 +22,8 @@ ALLOWED = {
     (Action.ERASE, Purpose.ERASURE),
     (Action.ADMINISTER_KEYS, Purpose.KEY_MANAGEMENT),
     (Action.WRITE, Purpose.DEMO),
+    (Action.READ_HISTORY, Purpose.SUBJECT_ACCESS),
+    (Action.EXPORT_JOURNAL, Purpose.AUDIT),
 }
 
 

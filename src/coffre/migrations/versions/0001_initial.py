@@ -1,4 +1,5 @@
-"""The first tables: organisations, accounts, the journal and the patient vault.
+"""The first tables: organisations, accounts, the journal (with its Merkle tiles and
+checkpoints) and the patient vault.
 
 Revision ID: 0001
 Revises:
@@ -34,27 +35,36 @@ def upgrade() -> None:
             autoincrement=False,
             nullable=False,
         ),
-        sa.Column("entry_version", sa.SmallInteger(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("actor_kind", sa.String(length=16), nullable=False),
+        sa.Column("recorded_at", sa.String(length=27), nullable=False),
         sa.Column("actor_id", sa.String(length=120), nullable=False),
-        sa.Column("organisation_id", sa.String(length=36), nullable=True),
-        sa.Column("session_id", sa.String(length=64), nullable=True),
-        sa.Column("source", sa.String(length=120), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("purpose", sa.String(length=64), nullable=True),
-        sa.Column("patient_ids", sa.Text(), nullable=False),
-        sa.Column("resource_ids", sa.Text(), nullable=False),
-        sa.Column("decision", sa.String(length=8), nullable=False),
-        sa.Column("rule", sa.String(length=64), nullable=False),
-        sa.Column("explanation", sa.Text(), nullable=False),
-        sa.Column("outcome", sa.String(length=16), nullable=False),
-        sa.Column("leaf_hash", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("entry", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_journal_entries")),
     )
-    op.create_index(op.f("ix_journal_entries_action"), "journal_entries", ["action"], unique=False)
-    op.create_index(
-        op.f("ix_journal_entries_actor_id"), "journal_entries", ["actor_id"], unique=False
+    op.create_table(
+        "journal_tiles",
+        sa.Column("level", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column(
+            "idx",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("hashes", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("level", "idx", name=op.f("pk_journal_tiles")),
+    )
+    op.create_table(
+        "journal_checkpoints",
+        sa.Column(
+            "size",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
+        sa.Column("root", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.String(length=27), nullable=False),
+        sa.PrimaryKeyConstraint("size", name=op.f("pk_journal_checkpoints")),
     )
     op.create_index(
         op.f("ix_journal_entries_recorded_at"), "journal_entries", ["recorded_at"], unique=False
@@ -63,6 +73,7 @@ def upgrade() -> None:
         "journal_head",
         sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("size", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("indexed", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_head")),
     )
     op.create_table(
@@ -200,9 +211,12 @@ def upgrade() -> None:
     )
     op.bulk_insert(
         sa.table(
-            "journal_head", sa.column("id", sa.SmallInteger), sa.column("size", sa.BigInteger)
+            "journal_head",
+            sa.column("id", sa.SmallInteger),
+            sa.column("size", sa.BigInteger),
+            sa.column("indexed", sa.BigInteger),
         ),
-        [{"id": 1, "size": 0}],
+        [{"id": 1, "size": 0, "indexed": 0}],
     )
 
 
@@ -221,7 +235,7 @@ def downgrade() -> None:
     op.drop_table("organisations")
     op.drop_table("journal_head")
     op.drop_index(op.f("ix_journal_entries_recorded_at"), table_name="journal_entries")
-    op.drop_index(op.f("ix_journal_entries_actor_id"), table_name="journal_entries")
-    op.drop_index(op.f("ix_journal_entries_action"), table_name="journal_entries")
     op.drop_table("journal_entries")
+    op.drop_table("journal_checkpoints")
+    op.drop_table("journal_tiles")
     op.drop_table("erasures")

@@ -1,0 +1,166 @@
+"""Reading the journal: filtered and paged selections, counts, trees, and damaged storage."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from coffre import journal
+from coffre.access import Decision, Purpose
+from coffre.identity import Actor, ActorKind
+from coffre.journal import Entry, EventKind, Filter, JournalError, Outcome
+from coffre.journal.entries import decode, encode, timestamp
+from coffre.journal.service import DatabaseHashes
+
+ANA = Actor(kind=ActorKind.ACCOUNT, id="account:ana", role="practitioner", source="203.0.113.1")
+BOB = Actor(kind=ActorKind.ACCOUNT, id="account:bob", role="practitioner", source="203.0.113.2")
+ALLOW = Decision(True, "care-read", "the practitioner treats the patient")
+DAY = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _read(actor: Actor, when: datetime) -> Entry:
+    return Entry(
+        EventKind.PATIENT_READ, actor, ALLOW, Outcome.SUCCESS, Purpose.CARE, ("p",), (), when
+    )
+
+
+@pytest.fixture
+def filled(coffre):  # type: ignore[no-untyped-def]
+    """Six entries: Ana, Bob, Ana, … one day apart from DAY on (seq n on day n)."""
+    with coffre.uow() as uow:
+        journal.append(uow, [_read((ANA, BOB)[n % 2], DAY + timedelta(days=n)) for n in range(6)])
+        uow.commit()
+    return coffre
+
+
+def _seqs(coffre, where: Filter, **kwargs) -> list[int]:  # type: ignore[no-untyped-def]
+    with coffre.uow() as uow:
+        return [r.seq for r in journal.select_records(uow, where, **kwargs)]
+
+
+def _count(coffre, where: Filter) -> int:  # type: ignore[no-untyped-def]
+    with coffre.uow() as uow:
+        return journal.count_records(uow, where)
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (Filter(), [0, 1, 2, 3, 4, 5]),
+        (Filter(since="2026-05-03"), [2, 3, 4, 5]),
+        (Filter(since="2026-05-03T00:00:00.000001Z"), [3, 4, 5]),
+        (Filter(actor_id=BOB.id), [1, 3, 5]),
+        (Filter(actor_id="account:nobody"), []),
+        (Filter(since="2026-05-04", actor_id=ANA.id), [4]),
+    ],
+    ids=["all", "since-day", "since-instant", "actor", "unknown-actor", "since-and-actor"],
+)
+def test_selection_and_count_apply_the_time_and_actor_filters(filled, where, expected):
+    assert _seqs(filled, where) == expected
+    assert _count(filled, where) == len(expected)
+
+
+def test_newest_first_pages_below_a_sequence_number_with_a_limit(filled):
+    assert _seqs(filled, Filter(), newest_first=True) == [5, 4, 3, 2, 1, 0]
+    assert _seqs(filled, Filter(before_seq=4), newest_first=True, limit=2) == [3, 2]
+    assert _seqs(filled, Filter(before_seq=4)) == [0, 1, 2, 3]
+    assert _seqs(filled, Filter(before_seq=4, actor_id=ANA.id), newest_first=True) == [2, 0]
+    assert _seqs(filled, Filter(before_seq=0)) == []
+    assert _seqs(filled, Filter(), limit=0) == []
+
+
+@pytest.mark.parametrize("size", [-1, 7, 1000])
+def test_there_is_no_tree_of_a_size_the_journal_does_not_have(filled, size):
+    with filled.uow() as uow, pytest.raises(JournalError, match="has 6 entries; there is no tree"):
+        journal.tree(uow, size)
+
+
+def test_every_tree_up_to_the_journal_size_exists(filled):
+    with filled.uow() as uow:
+        assert journal.tree(uow, 0).size == 0
+        assert journal.tree(uow, 6).root() == journal.tree(uow).root()
+
+
+def test_an_empty_range_of_leaves_has_no_hashes(sqlite_coffre):
+    with sqlite_coffre.uow() as uow:
+        hashes = DatabaseHashes(uow.connection)
+        assert hashes.leaf_hashes(3, 3) == []
+        assert hashes.leaf_hashes(5, 2) == []
+
+
+def test_a_journal_missing_an_entry_has_no_tree(sqlite_coffre):
+    with sqlite_coffre.uow() as uow:
+        journal.append(uow, [_read(ANA, DAY + timedelta(seconds=n)) for n in range(10)])
+        uow.commit()
+    with sqlite3.connect(sqlite_coffre.settings.home / "coffre.db") as conn:
+        conn.execute("DELETE FROM journal_entries WHERE seq = 4")
+    with sqlite_coffre.uow() as uow:
+        hashes = DatabaseHashes(uow.connection)
+        assert len(hashes.leaf_hashes(0, 4)) == 4
+        assert len(hashes.leaf_hashes(5, 10)) == 5
+        with pytest.raises(JournalError, match="missing entries between 3 and 5"):
+            hashes.leaf_hashes(3, 6)
+        with pytest.raises(JournalError, match="missing entries between 0 and 7"):
+            journal.tree(uow).root()
+        assert journal.tree(uow, 4).root()  # the prefix before the gap is still there
+
+
+# -- canonical times and bytes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 1, 2, 4, 34, 5, 6, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+        datetime(2026, 1, 1, 22, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(0), "GMT")),
+        datetime(2026, 1, 2, 3, 4, 5, 6),  # naive: taken as UTC
+    ],
+    ids=["utc", "plus-0130", "minus-0500", "gmt", "naive"],
+)
+def test_every_time_is_written_in_utc_with_microseconds(moment):
+    assert timestamp(moment) == "2026-01-02T03:04:05.000006Z"
+
+
+def _bytes(**changes: object) -> bytes:
+    data = encode(3, _read(ANA, DAY), timestamp(DAY))
+    for old, new in changes.items():
+        data = data.replace(old.encode(), str(new).encode())
+    return data
+
+
+def test_canonical_bytes_decode_to_their_record():
+    record = decode(_bytes())
+    assert (record.seq, record.actor_id, record.time) == (3, ANA.id, "2026-05-01T00:00:00.000000Z")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [_bytes(**{'"v":1': '"v":2'}), _bytes(**{',"v":1': ""}), _bytes(**{'"v":1': '"v":"1"'})],
+    ids=["version-2", "no-version", "version-as-text"],
+)
+def test_bytes_of_another_entry_version_are_refused(data):
+    with pytest.raises(ValueError, match="not a version-1 journal entry"):
+        decode(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe\x00",
+        b"null",
+        b"[1]",
+        b'{"v":1}',
+        b'{"v":1,"actor":[],"decision":{}}',
+        _bytes(**{'"patients":["p"]': '"patients":7'}),
+    ],
+    ids=["empty", "text", "binary", "null", "list", "fields-missing", "actor-list", "patients-7"],
+)
+def test_bytes_that_are_not_an_entry_are_refused_with_a_value_error(data):
+    with pytest.raises(ValueError, match="not a journal entry"):
+        decode(data)
