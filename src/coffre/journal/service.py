@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -182,12 +183,7 @@ class Filter:
     before_seq: int | None = None  # for paging newest first
 
 
-def select_records(
-    uow: UnitOfWork, where: Filter, *, newest_first: bool = False, limit: int | None = None
-) -> Iterator[Record]:
-    """Decoded entries matching the filter, oldest first unless `newest_first`. A patient
-    filter sees the entries the patient links reach: run `catch_up` first."""
-    query = sa.select(journal_entries.c.entry)
+def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
     if where.patient_id is not None:
         query = query.join(journal_patients, journal_patients.c.seq == journal_entries.c.seq).where(
             journal_patients.c.patient_id == where.patient_id
@@ -198,8 +194,16 @@ def select_records(
         query = query.where(journal_entries.c.actor_id == where.actor_id)
     if where.before_seq is not None:
         query = query.where(journal_entries.c.seq < where.before_seq)
+    return query
+
+
+def select_records(
+    uow: UnitOfWork, where: Filter, *, newest_first: bool = False, limit: int | None = None
+) -> Iterator[Record]:
+    """Decoded entries matching the filter, oldest first unless `newest_first`. A patient
+    filter sees the entries the patient links reach: run `catch_up` first."""
     order = journal_entries.c.seq.desc() if newest_first else journal_entries.c.seq
-    query = query.order_by(order)
+    query = _filtered(sa.select(journal_entries.c.entry), where).order_by(order)
     if limit is not None:
         query = query.limit(limit)
     for (data,) in uow.connection.execute(query):
@@ -207,13 +211,6 @@ def select_records(
 
 
 def count_records(uow: UnitOfWork, where: Filter) -> int:
-    query = sa.select(sa.func.count()).select_from(journal_entries)
-    if where.patient_id is not None:
-        query = query.join(journal_patients, journal_patients.c.seq == journal_entries.c.seq).where(
-            journal_patients.c.patient_id == where.patient_id
-        )
-    if where.since is not None:
-        query = query.where(journal_entries.c.recorded_at >= where.since)
-    if where.actor_id is not None:
-        query = query.where(journal_entries.c.actor_id == where.actor_id)
+    """How many entries match the filter."""
+    query = _filtered(sa.select(sa.func.count()).select_from(journal_entries), where)
     return int(uow.connection.execute(query).scalar_one())
