@@ -104,6 +104,13 @@ def _strings(values: tuple[str, ...] | list[str]) -> str:
     return "[" + ",".join(map(_string, values)) + "]"
 
 
+def _patients(patient_ids: tuple[str, ...]) -> str:
+    # Most entries name one patient: skip the sort on the hot path.
+    if len(patient_ids) < 2:
+        return _strings(patient_ids)
+    return _strings(sorted(set(patient_ids)))
+
+
 def encode(seq: int, entry: Entry, time: str) -> bytes:
     """The canonical bytes of `entry` at position `seq`, recorded at `time` (see timestamp)."""
     actor, decision = entry.actor, entry.decision
@@ -117,7 +124,7 @@ def encode(seq: int, entry: Entry, time: str) -> bytes:
         f'"decision":{{"result":{result},'
         f'"rule":{_string(decision.rule)},"why":{_string(decision.explanation)}}},'
         f'"outcome":{_string(entry.outcome)},'
-        f'"patients":{_strings(sorted(set(entry.patient_ids)))},'
+        f'"patients":{_patients(entry.patient_ids)},'
         f'"purpose":{_nullable(purpose)},"resources":{_strings(entry.resource_ids)},'
         f'"seq":{seq:d},"time":{_string(time)},"v":1}}'
     )

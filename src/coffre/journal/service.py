@@ -91,12 +91,11 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
         # until commit, so concurrent appenders queue and the numbering has no gaps.
         size = int(conn.execute(_RESERVE, {"count": len(entries)}).scalar_one())
         first = size - len(entries)
-        rows, leaves = [], []
+        rows = []
         for seq, entry in enumerate(entries, start=first):
             time = timestamp(entry.recorded_at)
-            data = encode(seq, entry, time)
-            rows.append((seq, time, entry.actor.id, entry.kind.value, data))
-            leaves.append(leaf_hash(data))
+            rows.append((seq, time, entry.actor.id, entry.kind.value, encode(seq, entry, time)))
+        leaves = [leaf_hash(row[4]) for row in rows]
         conn.exec_driver_sql(_insert_sql(conn), rows)
         merkle.extend(DatabaseHashes(conn), first, leaves)
     except (SQLAlchemyError, ValueError, JournalError) as exc:
