@@ -14,6 +14,7 @@ of the journal. Leaves not yet in a complete tile are hashed from their entries.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,15 +24,30 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
+_digest = operator.methodcaller("digest")
+_sha256 = hashlib.sha256
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    """SHA-256(0x00 || e) of each entry; iterated in C, with no Python call per entry."""
+    return list(map(_digest, map(_sha256, map(b"\x00".__add__, entries))))
+
+
+def pair_up(level: Sequence[bytes]) -> list[bytes]:
+    """The parents of consecutive pairs of nodes (an even count), iterated in C."""
+    pairs = map(bytes.__add__, level[0::2], level[1::2])
+    return list(map(_digest, map(_sha256, map(b"\x01".__add__, pairs))))
 
 
 def fold(hashes: Sequence[bytes]) -> bytes:
     """The root of a perfect subtree over `hashes` (a power-of-two count)."""
     level = list(hashes)
     while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        level = pair_up(level)
     return level[0]
 
 
