@@ -16,7 +16,9 @@ class AccessDenied(AccessError):
 
     exit_code = 3
 
-    def __init__(self, rule: str, explanation: str) -> None:
-        super().__init__(f"Access denied by rule {rule}: {explanation}.")
+    def __init__(self, rule: str, explanation: str, *, disclosed: bool = True) -> None:
+        message = f"Access denied by rule {rule}: {explanation}." if disclosed else "Not allowed."
+        super().__init__(message)
         self.rule = rule
         self.explanation = explanation
+        self.disclosed = disclosed

@@ -43,6 +43,9 @@ class Decision:
     rule: str
     explanation: str
     facts: dict[str, str] = field(default_factory=dict)
+    # False when the actor may not learn why (an excluded professional): they are told only
+    # "not allowed", while the journal keeps the rule.
+    disclosed: bool = True
 
 
 # Actions the local operator may carry out: rule name, allowed purposes, explanation.

@@ -1,20 +1,11 @@
-"""The categories patient data is divided into; access decisions name them."""
+"""The categories patient data is divided into (defined by access, whose decisions name them),
+and the codes of erasure reasons."""
 
 from enum import StrEnum
 
+from coffre.access.matrix import Category
 
-class Category(StrEnum):
-    IDENTITY = "identity"
-    CONTACT = "contact"
-    ADMINISTRATIVE = "administrative"
-    APPOINTMENTS = "appointments"
-    REASON = "reason"
-    CLINICAL_NOTES = "clinical-notes"
-    RESULTS = "results"
-    PRESCRIPTIONS = "prescriptions"
-    MENTAL_HEALTH = "mental-health"
-    SEXUAL_HEALTH = "sexual-health"
-    DOCUMENTS = "documents"
+__all__ = ["Category", "ErasureReason"]
 
 
 class ErasureReason(StrEnum):
