@@ -68,8 +68,8 @@ def proof(
     coffre = state(ctx).coffre()
     if not 0 <= entry < tree_size:
         raise journal.JournalError(f"Entry {entry} is not in a tree of {tree_size} entries.")
+    data = journal.audit.read_for_proof(coffre.uow(), local_operator(), entry, tree_size)
     with coffre.reader() as uow:
-        data = journal.entry_bytes(uow, entry)
         path = journal.tree(uow, tree_size).inclusion_proof(entry)
     document = {
         "leaf_index": entry,

@@ -1,4 +1,5 @@
-"""Exporting the journal for an audit: decided and journaled like any other access."""
+"""Exporting the journal, or one entry of it for a proof, for an audit: decided and
+journaled like any other access."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ from coffre import access
 from coffre.access import AccessDenied, Action, Purpose
 from coffre.identity import Actor
 from coffre.journal.entries import Entry, EventKind, Outcome, Record
-from coffre.journal.service import Filter, append, catch_up, count_records, select_records
+from coffre.journal.service import (
+    Filter,
+    append,
+    catch_up,
+    count_records,
+    entry_bytes,
+    select_records,
+)
 from coffre.store import UnitOfWork
 
 
@@ -57,3 +65,22 @@ def open_export(
             yield from select_records(reader, where)
 
     return total, records()
+
+
+def read_for_proof(uow: UnitOfWork, actor: Actor, seq: int, tree_size: int) -> bytes:
+    """The canonical bytes of entry `seq`, for an inclusion proof in a tree of `tree_size`,
+    after an allowing decision is journaled (as an export of that one entry); raise
+    AccessDenied (journaled) otherwise, or JournalError if there is no such entry."""
+    decision = access.decide(actor, Action.EXPORT_JOURNAL, Purpose.AUDIT)
+    outcome = Outcome.SUCCESS if decision.allowed else Outcome.DENIED
+    scope = (f"proof:entry:{seq}", f"proof:size:{tree_size}")
+    with uow:
+        data = entry_bytes(uow, seq)
+        append(
+            uow,
+            [Entry(EventKind.JOURNAL_EXPORT, actor, decision, outcome, Purpose.AUDIT, (), scope)],
+        )
+        uow.commit()
+    if not decision.allowed:
+        raise AccessDenied(decision.rule, decision.explanation)
+    return data

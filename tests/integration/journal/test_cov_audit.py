@@ -106,3 +106,25 @@ def test_an_export_by_anyone_else_is_refused_and_the_refusal_is_journaled(coffre
     assert (own.actor_id, own.decision, own.outcome) == (stranger.id, "deny", "denied")
     assert (own.patient_ids, own.resource_ids) == ((P2,), (f"patient:{P2}",))
     assert own.purpose == "audit"
+
+
+def test_reading_an_entry_for_a_proof_is_journaled_and_refused_to_strangers(sqlite_coffre):
+    from coffre.identity import local_operator
+    from coffre.journal import audit
+
+    with sqlite_coffre.uow() as uow:
+        journal.append(uow, [_read(ANA, P1)])
+        uow.commit()
+    data = audit.read_for_proof(sqlite_coffre.uow(), local_operator(), 0, 1)
+    assert journal.decode(data).patient_ids == (P1,)
+    last = journal_records(sqlite_coffre)[-1]
+    assert (last.action, last.resource_ids) == (
+        "journal:log:export",
+        ("proof:entry:0", "proof:size:1"),
+    )
+    with pytest.raises(AccessDenied):
+        audit.read_for_proof(sqlite_coffre.uow(), BOB, 0, 1)
+    refused = journal_records(sqlite_coffre)[-1]
+    assert (refused.actor_id, refused.outcome) == (BOB.id, "denied")
+    with pytest.raises(journal.JournalError):
+        audit.read_for_proof(sqlite_coffre.uow(), local_operator(), 99, 100)
