@@ -13,6 +13,17 @@ from coffre.access.care import (
     decide_care,
 )
 from coffre.access.errors import AccessDenied, AccessError
+from coffre.access.facts import (
+    FactKind,
+    FactNotFound,
+    end_relationship,
+    load_patient_facts,
+    record_break_glass,
+    record_consent,
+    record_exclusion,
+    record_mask,
+    start_relationship,
+)
 from coffre.access.matrix import (
     CLINICAL,
     Category,
@@ -35,6 +46,8 @@ __all__ = [
     "Decision",
     "Durations",
     "EmergencyReason",
+    "FactKind",
+    "FactNotFound",
     "InvalidMatrix",
     "Matrix",
     "PatientFacts",
@@ -46,5 +59,12 @@ __all__ = [
     "decide",
     "decide_care",
     "default_matrix",
+    "end_relationship",
+    "load_patient_facts",
     "parse_matrix",
+    "record_break_glass",
+    "record_consent",
+    "record_exclusion",
+    "record_mask",
+    "start_relationship",
 ]

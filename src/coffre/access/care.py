@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from coffre.access.matrix import CLINICAL, Category, Matrix, Profession, default_matrix
+from coffre.access.matrix import Category, Matrix, Profession, default_matrix
 from coffre.access.policy import Decision
 
 
@@ -216,7 +216,3 @@ def decide_care(
     return Decision(
         True, rule, f"{why} allows a {who.profession.value} to {verb} {categories}", basis
     )
-
-
-def is_clinical(categories: frozenset[Category]) -> bool:
-    return bool(categories & CLINICAL)

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import coffre.access.tables
 import coffre.identity.tables
 import coffre.journal.tables
 import coffre.records.tables  # noqa: F401  (registers the tables on the shared metadata)
