@@ -72,14 +72,16 @@ class KeyStore:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            database = sa.engine.make_url(url).database
-            if url.startswith("sqlite") and database and database != ":memory:":
+            # The engine first: an unusable URL must not leave a file behind.
+            self.engine: Engine = sa.create_engine(url)
+            database = self.engine.url.database
+            if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
                 path = Path(database)
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 if not path.exists():
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self.engine: Engine = sa.create_engine(url)
-            if self.engine.dialect.name == "sqlite":
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            elif self.engine.dialect.name == "sqlite":
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         except (SQLAlchemyError, OSError, ValueError) as exc:
             raise KeyStoreError(f"Cannot open the key store: {type(exc).__name__}.") from None

@@ -106,9 +106,13 @@ def test_a_directory_is_not_a_key_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["nonsense://keys", "sqlite+nosuchdriver:///k.db", "not a url"])
-def test_an_unusable_key_store_url_gives_one_sentence(url: str) -> None:
+def test_an_unusable_key_store_url_gives_one_sentence(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(KeyStoreError, match=r"^Cannot open the key store: \w+\.$"):
         KeyStore(url)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
 
 
 def test_a_key_store_path_under_a_regular_file_gives_one_sentence(tmp_path: Path) -> None:
