@@ -6,7 +6,9 @@ whose name starts with an underscore are helpers and are not run.
 
 from __future__ import annotations
 
+import cProfile
 import json
+import pstats
 import statistics
 import tempfile
 import time
@@ -29,6 +31,14 @@ T = TypeVar("T")
 
 _console = Console(stderr=True, highlight=False)
 _started = time.perf_counter()
+
+
+def print_profile(what: str, profiler: cProfile.Profile) -> None:
+    """The heaviest calls of a profiled run, by cumulative and by own time."""
+    print(f"\n===== {what} =====")
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("tottime").print_stats(20)
 
 
 def log(message: str) -> None:

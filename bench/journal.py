@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import cProfile
 import hashlib
-import pstats
 import random
 import sqlite3
 import statistics
@@ -31,6 +30,7 @@ from _harness import (
     log,
     per_call,
     plain_engine,
+    print_profile,
 )
 from _patients import ndjson_lines
 from coffre import access, journal
@@ -438,7 +438,7 @@ def profile(batches: int = 50) -> None:
         profiler.enable()
         append_batches(inst, work[1:])
         profiler.disable()
-        show("append", profiler)
+        print_profile("append", profiler)
         coffre.index_journal()
         coffre.checkpoint()
         outside_note = coffre.publisher.newest()
@@ -448,14 +448,7 @@ def profile(batches: int = 50) -> None:
         profiler.enable()
         timed_verify(inst, outside_note or "", size)
         profiler.disable()
-        show("verify", profiler)
-
-
-def show(what: str, profiler: cProfile.Profile) -> None:
-    print(f"\n===== {what} =====")
-    stats = pstats.Stats(profiler).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(25)
-    stats.sort_stats("tottime").print_stats(20)
+        print_profile("verify", profiler)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import cProfile
 import json
-import pstats
 import random
 import secrets
 import sys
@@ -31,6 +30,7 @@ from _harness import (
     log,
     per_call,
     plain_engine,
+    print_profile,
 )
 from _patients import ndjson_lines
 from coffre import access, journal, records
@@ -464,9 +464,7 @@ def profile_read(reads: int = 2_000) -> None:
         profiler.enable()
         per_call(read, batch)
         profiler.disable()
-    stats = pstats.Stats(profiler).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(40)
-    stats.sort_stats("tottime").print_stats(25)
+    print_profile("audited read", profiler)
 
 
 if __name__ == "__main__":

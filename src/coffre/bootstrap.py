@@ -39,7 +39,7 @@ class Coffre:
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reading only: it never holds up writers."""
-        return UnitOfWork(self.engine, read_only=True)
+        return self.uow().reading()
 
     def checkpoint(self) -> journal.Checkpoint:
         """Sign, store and publish a checkpoint of the journal as it is now."""

@@ -39,7 +39,9 @@ def main_options(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    ctx.obj = State(home=home, debug=debug)
+    # --debug is read by the runner before the command runs (cli/runner.py).
+    del debug
+    ctx.obj = State(home=home)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -22,7 +22,6 @@ if not out.is_terminal:
 @dataclass
 class State:
     home: Path | None
-    debug: bool = False
     no_checkpoint_on_close: bool = False
     _settings: Settings | None = None
     _coffre: Coffre | None = field(default=None, repr=False)

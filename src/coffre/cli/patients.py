@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from coffre import records
+from coffre import identity, records
 from coffre.access import Purpose
 from coffre.cli.context import err, out, progress, state
 from coffre.errors import CoffreError
@@ -25,8 +25,6 @@ class UsageError(CoffreError):
 
 
 def _organisation(ctx: typer.Context, wanted: str | None) -> str:
-    from coffre import identity
-
     coffre = state(ctx).coffre()
     with coffre.reader() as uow:
         if wanted:

@@ -34,7 +34,6 @@ class Settings:
     pkcs11_module: str = ""
     pkcs11_token_label: str = ""
     pkcs11_pin: str = field(default="", repr=False)
-    organisation_id: str = ""
     document_max_bytes: int = 100 * 1024 * 1024
     document_chunk_bytes: int = 256 * 1024
     dek_cache_size: int = 4096
@@ -46,10 +45,6 @@ class Settings:
     checkpoint_command: str = ""
     checkpoint_every_entries: int = 1000
     checkpoint_every_seconds: int = 60
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -102,7 +97,6 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "key_file": ("COFFRE_KEY_FILE", lambda _n, v: Path(v)),
     "pkcs11_module": ("COFFRE_PKCS11_MODULE", lambda _n, v: v),
     "pkcs11_token_label": ("COFFRE_PKCS11_TOKEN", lambda _n, v: v),
-    "organisation_id": ("COFFRE_ORGANISATION", lambda _n, v: v),
     "document_max_bytes": ("COFFRE_DOCUMENT_MAX_BYTES", _int),
     "document_chunk_bytes": ("COFFRE_DOCUMENT_CHUNK_BYTES", _int),
     "dek_cache_size": ("COFFRE_DEK_CACHE_SIZE", _int),

@@ -23,7 +23,7 @@ from coffre.access import Purpose
 from coffre.bootstrap import Coffre
 from coffre.config import Environment
 from coffre.crypto import SYSTEM_SECRETS_KEY, SecretBox
-from coffre.demo import people
+from coffre.demo import content, people
 from coffre.errors import CoffreError
 from coffre.identity import NewAccount, OrganisationKind, local_operator
 from coffre.records import Category
@@ -95,7 +95,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
             )
             ids.extend(pid for _, pid in report.imported)
         for index, patient_id in enumerate(ids):
-            for category, resource in people.clinical_entries(f"Patient/{patient_id}", rng):
+            for category, resource in content.clinical_entries(f"Patient/{patient_id}", rng):
                 records.add_clinical_entry(
                     coffre.uow(),
                     coffre.vault,
@@ -112,7 +112,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                     coffre.vault,
                     operator,
                     patient_id,
-                    io.BytesIO(people.pdf_document("Compte rendu de consultation")),
+                    io.BytesIO(content.pdf_document("Compte rendu de consultation")),
                     "application/pdf",
                     title="Compte rendu de consultation",
                     filename="compte-rendu.pdf",
@@ -125,7 +125,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                     coffre.vault,
                     operator,
                     patient_id,
-                    io.BytesIO(people.png_image(96, 96, seed=index)),
+                    io.BytesIO(content.png_image(96, 96, seed=index)),
                     "image/png",
                     title="Photo de lésion",
                     filename="lesion.png",

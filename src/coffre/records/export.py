@@ -167,9 +167,9 @@ def _write_document(
     writer.raw(
         b'{"fullUrl":"urn:uuid:' + binary_id.encode() + b'","resource":' + head[:-1] + b',"data":"'
     )
-    with uow:
+    with uow.reading() as reader:
         for piece in _base64_stream(
-            box.open_stream("document_chunks", document.id, sealed_chunks(uow, document.id))
+            box.open_stream("document_chunks", document.id, sealed_chunks(reader, document.id))
         ):
             writer.raw(piece)
     writer.raw(b'"}}')

@@ -199,7 +199,7 @@ SYSTEM = Actor(kind=ActorKind.SYSTEM, id="system:coffre", source="local")
 def reconcile_erasures(uow: UnitOfWork, vault: Vault) -> list[str]:
     """Destroy again the keys of erased patients that the key store still holds (after a key
     store was restored from an older copy, or an erasure was interrupted); return their ids."""
-    with UnitOfWork(uow.engine, read_only=True) as reader:
+    with uow.reading() as reader:
         erased = list(reader.connection.execute(sa.select(erasures.c.patient_id)).scalars())
     if not erased:
         return []

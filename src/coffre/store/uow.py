@@ -43,6 +43,10 @@ class UnitOfWork:
         self.committed = False
         return self
 
+    def reading(self) -> UnitOfWork:
+        """A read-only unit of work on the same database: it takes no write lock."""
+        return UnitOfWork(self.engine, read_only=True)
+
     @property
     def connection(self) -> sa.Connection:
         if self._conn is None:

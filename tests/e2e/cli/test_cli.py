@@ -104,10 +104,14 @@ def test_errors_are_one_sentence_without_traceback(home: Path, tmp_path: Path):
 def test_a_key_file_readable_by_others_is_refused(home: Path):
     key_file = home / "keys" / "kek.json"
     assert key_file.stat().st_mode & 0o777 == 0o600
+    before = key_file.read_bytes()
     key_file.chmod(0o644)
-    message = assert_one_sentence_error(run(home, "patients", "find", "--email", "a@example.org"))
+    result = run(home, "patients", "find", "--email", "a@example.org")
+    message = assert_one_sentence_error(result)
     assert "readable by other users" in message and "chmod 600" in message
-    assert "key" not in json.loads(key_file.read_text())["keys"]  # untouched, nothing printed
+    assert key_file.read_bytes() == before  # refused, not rewritten
+    for kek in json.loads(before)["keys"].values():  # and no key material printed
+        assert kek not in result.stdout + result.stderr
 
 
 def test_keys_rotate_rewraps_and_data_stays_readable(home: Path, tmp_path: Path):

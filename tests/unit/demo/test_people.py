@@ -15,14 +15,12 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from coffre.demo import people
+from coffre.demo.content import clinical_entries, pdf_document, png_image
 from coffre.demo.people import (
     INSZ_SYSTEM,
     NIR_SYSTEM,
     PROFESSIONS,
-    clinical_entries,
     patients,
-    pdf_document,
-    png_image,
     practitioners,
 )
 
