@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
 from coffre import crypto, journal, records, store
-from coffre.config import Settings, write_config
+from coffre.access import Durations, RelationshipKind
+from coffre.config import ConfigError, Settings, write_config
 from coffre.crypto import BLIND_INDEX_KEY, JOURNAL_SIGNING_KEY, BlindIndex, Keyring, KeyStore
 from coffre.errors import CoffreError
 from coffre.store import StoreError, UnitOfWork
@@ -81,8 +82,23 @@ def _vault(settings: Settings, keyring: Keyring) -> records.Vault:
             document_max_bytes=settings.document_max_bytes,
             document_chunk_bytes=settings.document_chunk_bytes,
             phone_regions=settings.phone_regions,
+            durations=durations(settings),
         ),
     )
+
+
+def durations(settings: Settings) -> Durations:
+    """The care relationships' durations and the emergency access's longest, as set."""
+    by_kind = {}
+    for name, days in settings.relationship_days:
+        try:
+            by_kind[RelationshipKind(name)] = timedelta(days=days)
+        except ValueError:
+            kinds = ", ".join(k.value for k in RelationshipKind)
+            raise ConfigError(
+                f"Unknown care relationship kind {name!r} in COFFRE_RELATIONSHIP_DAYS; use {kinds}."
+            ) from None
+    return Durations(by_kind, timedelta(hours=settings.break_glass_hours))
 
 
 def signer(settings: Settings, keyring: Keyring) -> journal.Signer:

@@ -72,3 +72,36 @@ def test_only_sqlite_and_postgresql_are_accepted():
         make_engine("mysql://user@host/db")
     with pytest.raises(StoreError, match="is not supported"):
         make_engine("nonsense")
+
+
+def test_relationship_durations_come_from_the_environment_or_the_file(tmp_path):
+    from datetime import timedelta
+
+    from coffre.access import RelationshipKind
+    from coffre.bootstrap import durations
+
+    env = {"COFFRE_RELATIONSHIP_DAYS": "appointment=60, teleconsultation=14"}
+    chosen = durations(load_settings(tmp_path, env=env))
+    assert chosen.of(RelationshipKind.APPOINTMENT) == timedelta(days=60)
+    assert chosen.of(RelationshipKind.TELECONSULTATION) == timedelta(days=14)
+    assert chosen.of(RelationshipKind.REFERRAL) == timedelta(days=183)  # the default
+    (tmp_path / "config.toml").write_text(
+        "break_glass_hours = 2\n[relationship_days]\nadmission = 45\n"
+    )
+    chosen = durations(load_settings(tmp_path, env={}))
+    assert chosen.of(RelationshipKind.ADMISSION) == timedelta(days=45)
+    assert chosen.break_glass == timedelta(hours=2)
+
+
+@pytest.mark.parametrize("raw", ["appointment", "appointment=soon", "appointment=0", "=5"])
+def test_a_malformed_duration_is_refused(tmp_path, raw):
+    with pytest.raises(ConfigError, match="kind=days"):
+        load_settings(tmp_path, env={"COFFRE_RELATIONSHIP_DAYS": raw})
+
+
+def test_an_unknown_relationship_kind_is_refused_at_start(tmp_path):
+    from coffre.bootstrap import durations
+
+    settings = load_settings(tmp_path, env={"COFFRE_RELATIONSHIP_DAYS": "friendship=3"})
+    with pytest.raises(ConfigError, match="Unknown care relationship kind 'friendship'"):
+        durations(settings)

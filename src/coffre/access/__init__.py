@@ -17,12 +17,14 @@ from coffre.access.facts import (
     FactKind,
     FactNotFound,
     end_relationship,
+    find_relationship,
     load_patient_facts,
     record_break_glass,
     record_consent,
     record_exclusion,
     record_mask,
     start_relationship,
+    started_by_month,
 )
 from coffre.access.matrix import (
     CLINICAL,
@@ -34,6 +36,18 @@ from coffre.access.matrix import (
     parse_matrix,
 )
 from coffre.access.policy import Action, Decision, Purpose, decide
+from coffre.access.scope import (
+    Control,
+    ControlRequest,
+    DataRequest,
+    decide_break_glass,
+    decide_control,
+    decide_data,
+    decide_insurer,
+    organisation_matrix,
+    professional_of,
+    readable,
+)
 
 __all__ = [
     "CLINICAL",
@@ -43,6 +57,9 @@ __all__ = [
     "BreakGlass",
     "CareRequest",
     "Category",
+    "Control",
+    "ControlRequest",
+    "DataRequest",
     "Decision",
     "Durations",
     "EmergencyReason",
@@ -57,14 +74,23 @@ __all__ = [
     "Relationship",
     "RelationshipKind",
     "decide",
+    "decide_break_glass",
     "decide_care",
+    "decide_control",
+    "decide_data",
+    "decide_insurer",
     "default_matrix",
     "end_relationship",
+    "find_relationship",
     "load_patient_facts",
+    "organisation_matrix",
     "parse_matrix",
+    "professional_of",
+    "readable",
     "record_break_glass",
     "record_consent",
     "record_exclusion",
     "record_mask",
     "start_relationship",
+    "started_by_month",
 ]

@@ -71,6 +71,7 @@ class Relationship:
     professional_id: str | None = None
     care_team_id: str | None = None
     ended_at: datetime | None = None  # discharge for admissions; an explicit end otherwise
+    id: str | None = None  # as stored
 
     def active(self, now: datetime, durations: Durations) -> bool:
         if now < self.started_at:
@@ -90,6 +91,7 @@ class BreakGlass:
     started_at: datetime
     expires_at: datetime
     reason: EmergencyReason
+    id: str | None = None  # as stored
 
     def live(self, now: datetime, longest: timedelta) -> bool:
         return self.started_at <= now < min(self.expires_at, self.started_at + longest)
@@ -126,6 +128,25 @@ class CareRequest:
 
 NOT_ALLOWED = "not allowed"
 
+# Matrices already narrowed to the default, by id; each is kept alive here, so its id is
+# not reused while it is known.
+_NARROWED: dict[int, tuple[Matrix, Matrix]] = {}
+_NARROWED_MAX = 256
+
+
+def _within_default(matrix: Matrix | None) -> Matrix:
+    """The matrix narrowed to the default (the default itself when none is given)."""
+    default = default_matrix()
+    if matrix is None or matrix is default:
+        return default
+    known = _NARROWED.get(id(matrix))
+    if known is not None:
+        return known[1]
+    narrowed = default.narrowed(matrix)
+    if len(_NARROWED) < _NARROWED_MAX:
+        _NARROWED[id(matrix)] = (matrix, narrowed)
+    return narrowed
+
 
 def decide_care(
     request: CareRequest,
@@ -141,7 +162,7 @@ def decide_care(
     disclosed to them (its explanation is only "not allowed")."""
     durations = durations or Durations()
     # An organisation's matrix only ever narrows the default.
-    matrix = default_matrix() if matrix is None else default_matrix().narrowed(matrix)
+    matrix = _within_default(matrix)
     who = request.professional
     verb = "write" if request.writing else "read"
     categories = ", ".join(sorted(request.categories)) or "nothing"

@@ -72,11 +72,14 @@ def load_patient_facts(uow: UnitOfWork, patient_id: str, now: datetime) -> Patie
                     professional_id=None if row.team else row.subject_id,
                     care_team_id=row.subject_id if row.team else None,
                     ended_at=ended,
+                    id=row.id,
                 )
             )
         elif kind is FactKind.BREAK_GLASS:
             assert ended is not None
-            glass.append(BreakGlass(row.subject_id, started, ended, EmergencyReason(row.detail)))
+            glass.append(
+                BreakGlass(row.subject_id, started, ended, EmergencyReason(row.detail), row.id)
+            )
         elif not in_force:
             continue
         elif kind is FactKind.CONSENT:
@@ -131,11 +134,13 @@ def _end(
     return int(uow.connection.execute(query.values(ended_at=at)).rowcount)
 
 
-def record_consent(uow: UnitOfWork, patient_id: str, granted: bool, at: datetime) -> None:
-    """The patient's consent to sharing, given or revoked from `at` on."""
-    _end(uow, patient_id, FactKind.CONSENT, at)
+def record_consent(uow: UnitOfWork, patient_id: str, granted: bool, at: datetime) -> bool:
+    """The patient's consent to sharing, given or revoked from `at` on; return whether it
+    changed (giving again a consent in force renews it and counts as no change)."""
+    ended = _end(uow, patient_id, FactKind.CONSENT, at)
     if granted:
         _insert(uow, patient_id, FactKind.CONSENT, at)
+    return bool(granted) != bool(ended)
 
 
 def start_relationship(
@@ -162,6 +167,27 @@ def start_relationship(
     )
 
 
+def find_relationship(uow: UnitOfWork, relationship_id: str) -> tuple[str, Relationship]:
+    """The patient and the relationship with this id; raise FactNotFound."""
+    row = uow.connection.execute(
+        sa.select(access_facts).where(
+            access_facts.c.id == relationship_id,
+            access_facts.c.kind == FactKind.RELATIONSHIP.value,
+        )
+    ).first()
+    if row is None:
+        raise FactNotFound("There is no care relationship with that id.")
+    relationship = Relationship(
+        RelationshipKind(row.detail),
+        _utc(row.started_at),  # type: ignore[arg-type]
+        professional_id=None if row.team else row.subject_id,
+        care_team_id=row.subject_id if row.team else None,
+        ended_at=_utc(row.ended_at),
+        id=row.id,
+    )
+    return row.patient_id, relationship
+
+
 def end_relationship(uow: UnitOfWork, relationship_id: str, at: datetime) -> None:
     """End a relationship (for an admission: the discharge); raise FactNotFound if none."""
     ended = uow.connection.execute(
@@ -179,11 +205,13 @@ def end_relationship(uow: UnitOfWork, relationship_id: str, at: datetime) -> Non
 
 def record_exclusion(
     uow: UnitOfWork, patient_id: str, professional_id: str, excluded: bool, at: datetime
-) -> None:
-    """Exclude a professional from the patient's data, or lift the exclusion."""
-    _end(uow, patient_id, FactKind.EXCLUSION, at, professional_id)
+) -> bool:
+    """Exclude a professional from the patient's data, or lift the exclusion; return whether
+    it changed."""
+    ended = _end(uow, patient_id, FactKind.EXCLUSION, at, professional_id)
     if excluded:
         _insert(uow, patient_id, FactKind.EXCLUSION, at, subject=professional_id)
+    return bool(excluded) != bool(ended)
 
 
 def record_mask(
@@ -193,11 +221,13 @@ def record_mask(
     author_id: str | None,
     masked: bool,
     at: datetime,
-) -> None:
-    """Mask a document from everyone but its author, or unmask it."""
-    _end(uow, patient_id, FactKind.MASK, at, document_id)
+) -> bool:
+    """Mask a document from everyone but its author, or unmask it; return whether it
+    changed."""
+    ended = _end(uow, patient_id, FactKind.MASK, at, document_id)
     if masked:
         _insert(uow, patient_id, FactKind.MASK, at, subject=document_id, detail=author_id)
+    return bool(masked) != bool(ended)
 
 
 def record_break_glass(
@@ -209,7 +239,7 @@ def record_break_glass(
     lasts: timedelta,
 ) -> BreakGlass:
     """An emergency access from `at` for `lasts`; return the grant."""
-    _insert(
+    fact_id = _insert(
         uow,
         patient_id,
         FactKind.BREAK_GLASS,
@@ -218,4 +248,29 @@ def record_break_glass(
         detail=reason.value,
         ended_at=at + lasts,
     )
-    return BreakGlass(professional_id, at, at + lasts, reason)
+    return BreakGlass(professional_id, at, at + lasts, reason, fact_id)
+
+
+def started_by_month(
+    uow: UnitOfWork,
+    kind: RelationshipKind,
+    patient_ids: sa.Select[tuple[str]],
+    since: datetime,
+    until: datetime,
+) -> dict[str, int]:
+    """How many relationships of this kind started in [since, until) for the patients the
+    `patient_ids` query selects, by month ("YYYY-MM"): counts only, no patient named."""
+    rows = uow.connection.execute(
+        sa.select(access_facts.c.started_at).where(
+            access_facts.c.kind == FactKind.RELATIONSHIP.value,
+            access_facts.c.detail == kind.value,
+            access_facts.c.started_at >= since,
+            access_facts.c.started_at < until,
+            access_facts.c.patient_id.in_(patient_ids.scalar_subquery()),
+        )
+    ).scalars()
+    months: dict[str, int] = {}
+    for started in rows:
+        month = f"{started:%Y-%m}"
+        months[month] = months.get(month, 0) + 1
+    return dict(sorted(months.items()))

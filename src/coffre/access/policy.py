@@ -24,6 +24,11 @@ class Action(StrEnum):
     ADMINISTER_KEYS = "administer-keys"
     READ_HISTORY = "read-history"
     EXPORT_JOURNAL = "export-journal"
+    CONTROL = "control"  # change or list the patient's sharing choices and relationships
+    BREAK_GLASS = "break-the-glass"
+    ELIGIBILITY = "eligibility"
+    USAGE = "usage"
+    ENROL = "enrol"  # record an insurer's members
 
 
 class Purpose(StrEnum):
@@ -35,6 +40,10 @@ class Purpose(StrEnum):
     CARE = "care"
     DEMO = "demo"
     AUDIT = "audit"
+    PATIENT_REQUEST = "patient-request"  # the patient's own choice, made or relayed
+    BREAK_GLASS = "break-the-glass"
+    INSURANCE = "insurance"  # an insurer's eligibility and usage questions
+    CONTRACT = "contract"  # a subcontractor's work under its contract
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,16 @@ _OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose], str]] = {
         "operator-keys",
         frozenset({Purpose.KEY_MANAGEMENT}),
         "the local operator may administer keys",
+    ),
+    Action.CONTROL: (
+        "operator-patient-request",
+        frozenset({Purpose.PATIENT_REQUEST, Purpose.DEMO}),
+        "the local operator may record a patient's sharing choices at the patient's request",
+    ),
+    Action.ENROL: (
+        "operator-enrol",
+        frozenset({Purpose.INSURANCE, Purpose.DEMO}),
+        "the local operator may record an insurer's members",
     ),
     Action.WRITE: (
         "operator-demo-write",

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from coffre import bootstrap
+from coffre.cli.care import care_app
 from coffre.cli.context import State, err, out, state
+from coffre.cli.insurers import insurers_app
 from coffre.cli.journal import journal_app
 from coffre.cli.keys import keys_app
 from coffre.cli.organisations import organisations_app
@@ -26,6 +28,8 @@ app.add_typer(patients_app, name="patients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(organisations_app, name="organisations")
 app.add_typer(journal_app, name="journal")
+app.add_typer(care_app, name="care")
+app.add_typer(insurers_app, name="insurers")
 
 
 @app.callback()
@@ -83,6 +87,7 @@ def demo(
         f"{summary.documents} documents."
     )
     out.print(f"Demo login details are in {summary.credentials_file} (readable by you only).")
+    out.print(f"Cases to try, and whom to try them as, are in {summary.cases_file}.")
 
 
 @app.command()

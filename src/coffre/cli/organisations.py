@@ -1,16 +1,24 @@
-"""`coffre organisations …`: the organisations patients and accounts belong to."""
+"""`coffre organisations …`: the organisations patients and accounts belong to, their
+matrices, care teams, contracts and accounts."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from coffre import identity
+from coffre import access, identity
+from coffre.cli.acting import parse_day
 from coffre.cli.context import out, state
+from coffre.cli.patients import UsageError
 from coffre.identity import OrganisationKind
 
-organisations_app = typer.Typer(help="Add and list organisations.", no_args_is_help=True)
+organisations_app = typer.Typer(
+    help="Add and list organisations; their matrices, care teams, contracts and accounts.",
+    no_args_is_help=True,
+)
 
 
 @organisations_app.command()
@@ -37,3 +45,129 @@ def list_(ctx: typer.Context) -> None:
     with coffre.reader() as uow:
         for org in identity.list_organisations(uow):
             typer.echo(f"{org.id}\t{org.kind.value}\t{org.country}\t{org.name}")
+
+
+@organisations_app.command()
+def matrix(
+    ctx: typer.Context,
+    organisation: Annotated[str, typer.Argument(help="The organisation's id.")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="The organisation's matrix (TOML, format coffre-matrix/1)."),
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the organisation's own matrix.")
+    ] = False,
+) -> None:
+    """Set (or --clear) the organisation's own matrix, which only narrows the default."""
+    if clear == (file is not None):
+        raise UsageError("Give either a matrix file or --clear.")
+    text = None
+    if file is not None:
+        if not file.is_file():
+            raise UsageError(f"There is no file at {file}.")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{file} is not UTF-8 text.") from None
+        access.parse_matrix(text, str(file))
+    coffre = state(ctx).coffre()
+    with coffre.uow() as uow:
+        identity.set_organisation_matrix(uow, organisation, text)
+        uow.commit()
+    if text is None:
+        out.print("The organisation's own matrix is removed; the default matrix applies.")
+    else:
+        out.print("The organisation's matrix is set; it narrows the default matrix.")
+
+
+@organisations_app.command()
+def team(
+    ctx: typer.Context,
+    organisation: Annotated[str, typer.Argument(help="The organisation's id.")],
+    name: Annotated[str, typer.Argument(help="The care team's name.")],
+    member: Annotated[
+        list[str] | None,
+        typer.Option("--member", help="Username of a member (repeat the option)."),
+    ] = None,
+) -> None:
+    """Create a care team of the organisation and print its id."""
+    coffre = state(ctx).coffre()
+    with coffre.uow() as uow:
+        identity.get_organisation(uow, organisation)
+        ids = [identity.find_account(uow, username).id for username in member or []]
+        team_id = identity.create_care_team(uow, organisation, name, ids)
+        uow.commit()
+    out.print(team_id)
+
+
+def _categories(names: list[str] | None, option: str) -> list[str]:
+    known = {c.value for c in access.Category}
+    for name in names or []:
+        if name not in known:
+            raise UsageError(
+                f"{option} {name!r} is not a category; choose from "
+                f"{', '.join(c.value for c in access.Category)}."
+            )
+    return sorted(set(names or []))
+
+
+@organisations_app.command()
+def contract(
+    ctx: typer.Context,
+    subcontractor: Annotated[str, typer.Argument(help="The subcontractor organisation's id.")],
+    client: Annotated[str, typer.Argument(help="The client organisation's id.")],
+    read: Annotated[
+        list[str] | None,
+        typer.Option("--read", help="A category it may read (repeat the option)."),
+    ] = None,
+    write: Annotated[
+        list[str] | None,
+        typer.Option("--write", help="A category it may write (repeat the option)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Last day the contract is in force, YYYY-MM-DD (UTC)."),
+    ] = None,
+) -> None:
+    """Record a subcontractor's contract with a client, in force from now; print its id."""
+    readable = _categories(read, "--read")
+    writable = _categories(write, "--write")
+    if not readable and not writable:
+        raise UsageError("A contract names at least one category with --read or --write.")
+    ends_at = None
+    if until is not None:
+        ends_at = datetime.combine(parse_day(until, "--until") + timedelta(days=1), time.min, UTC)
+    coffre = state(ctx).coffre()
+    with coffre.uow() as uow:
+        contract_id = identity.add_contract(
+            uow,
+            subcontractor,
+            client,
+            readable,
+            writable,
+            starts_at=datetime.now(UTC),
+            ends_at=ends_at,
+        )
+        uow.commit()
+    out.print(contract_id)
+
+
+@organisations_app.command()
+def accounts(
+    ctx: typer.Context,
+    organisation: Annotated[
+        str | None, typer.Argument(help="Only this organisation's accounts.")
+    ] = None,
+) -> None:
+    """List accounts: username, role, profession, organisation (never a secret)."""
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        if organisation is not None:
+            identity.get_organisation(uow, organisation)
+        names = {org.id: org.name for org in identity.list_organisations(uow)}
+        for account in identity.list_accounts(uow, organisation):
+            typer.echo(
+                f"{account.username}\t{account.role}\t{account.profession or '-'}\t"
+                f"{names.get(account.organisation_id, account.organisation_id)}"
+            )

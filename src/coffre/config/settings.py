@@ -45,6 +45,10 @@ class Settings:
     checkpoint_command: str = ""
     checkpoint_every_entries: int = 1000
     checkpoint_every_seconds: int = 60
+    # How long each kind of care relationship lasts, in days, where it differs from the
+    # default (e.g. "appointment=60,teleconsultation=14"); and the longest emergency access.
+    relationship_days: tuple[tuple[str, int], ...] = ()
+    break_glass_hours: int = 4
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -73,6 +77,24 @@ def _regions(name: str, raw: str) -> tuple[str, ...]:
     if not regions or any(len(r) != 2 or not r.isalpha() for r in regions):
         raise ConfigError(f"Unexpected value {name}={raw!r}, use country codes such as FR,BE.")
     return regions
+
+
+def _days(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    pairs = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        kind, _, days = part.partition("=")
+        try:
+            value = int(days)
+        except ValueError:
+            value = 0
+        if not kind.strip() or value <= 0:
+            raise ConfigError(
+                f"Unexpected value {name}={raw!r}, use kind=days pairs such as appointment=90."
+            )
+        pairs.append((kind.strip().lower(), value))
+    return tuple(pairs)
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -108,6 +130,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "checkpoint_command": ("COFFRE_CHECKPOINT_COMMAND", lambda _n, v: v),
     "checkpoint_every_entries": ("COFFRE_CHECKPOINT_EVERY_ENTRIES", _int),
     "checkpoint_every_seconds": ("COFFRE_CHECKPOINT_EVERY_SECONDS", _int),
+    "relationship_days": ("COFFRE_RELATIONSHIP_DAYS", _days),
+    "break_glass_hours": ("COFFRE_BREAK_GLASS_HOURS", _int),
 }
 
 
@@ -127,6 +151,8 @@ def _read_config_file(home: Path) -> dict[str, Any]:
         coercer = _FIELDS[key][1]
         if isinstance(raw, list):
             raw = ",".join(str(r) for r in raw)
+        elif isinstance(raw, dict):
+            raw = ",".join(f"{k}={v}" for k, v in raw.items())
         values[key] = coercer(f"{key} in {path}", str(raw))
     return values
 

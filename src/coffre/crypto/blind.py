@@ -21,6 +21,7 @@ class IndexKind(StrEnum):
     EMAIL = "email"
     PHONE = "phone"
     FAMILY_BIRTH = "family-birth"
+    MEMBER = "member"  # an insurer's member number, keyed by the insurer
 
 
 def normalise_name(value: str) -> str:
@@ -78,6 +79,10 @@ class BlindIndex:
 
     def national_id(self, system: str, value: str) -> bytes:
         return self.digest(IndexKind.NATIONAL_ID, normalise_national_id(system, value))
+
+    def member(self, insurer_id: str, member_id: str) -> bytes:
+        """An insurer's member number, bound to that insurer."""
+        return self.digest(IndexKind.MEMBER, f"{insurer_id}\x00{member_id.strip().upper()}")
 
     def email(self, value: str) -> bytes:
         return self.digest(IndexKind.EMAIL, normalise_email(value))

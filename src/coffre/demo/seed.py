@@ -12,6 +12,7 @@ import os
 import random
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyotp
@@ -23,12 +24,13 @@ from coffre.access import Purpose
 from coffre.bootstrap import Coffre
 from coffre.config import Environment
 from coffre.crypto import SYSTEM_SECRETS_KEY, SecretBox
-from coffre.demo import content, people
+from coffre.demo import care, content, people
 from coffre.errors import CoffreError
 from coffre.identity import NewAccount, OrganisationKind, local_operator
 from coffre.records import Category
 
 CREDENTIALS_FILE = "demo-credentials.json"
+CASES_FILE = "demo-cases.json"
 PATIENT_ACCOUNTS = 5
 
 
@@ -44,6 +46,7 @@ class SeedSummary:
     entries: int
     documents: int
     credentials_file: Path
+    cases_file: Path
 
 
 def _password() -> str:
@@ -70,8 +73,22 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
         tele = identity.create_organisation(
             uow, "TéléSanté Benelux", OrganisationKind.TELEMEDICINE_PROVIDER, "BE"
         )
+        insurer = identity.create_organisation(
+            uow, "Mutuelle Solidaire", OrganisationKind.INSURER, "FR"
+        )
+        lab = identity.create_organisation(
+            uow, "Laboratoire BioNord", OrganisationKind.SUBCONTRACTOR, "FR"
+        )
+        identity.add_contract(
+            uow,
+            lab.id,
+            clinic.id,
+            [Category.RESULTS.value],
+            [Category.RESULTS.value],
+            starts_at=datetime.now(UTC),
+        )
         uow.commit()
-    organisations = [clinic, tele]
+    organisations = [clinic, tele, insurer, lab]
     box = SecretBox(coffre.keyring.system_key(SYSTEM_SECRETS_KEY))
     operator = local_operator(clinic.id)
     rng = random.Random(2026)
@@ -79,6 +96,8 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
     demo_people = people.patients(patients)
     half = len(demo_people) // 2
     ids: list[str] = []
+    by_org: dict[str, list[str]] = {}
+    document_of: dict[str, str] = {}
     entries = documents = 0
     with Progress(console=console, disable=console is None or not console.is_terminal) as bar:
         task = bar.add_task("Seeding patients", total=len(demo_people) * 3)
@@ -94,6 +113,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                 progress=lambda n: bar.advance(task, n),
             )
             ids.extend(pid for _, pid in report.imported)
+            by_org[org.id] = [pid for _, pid in report.imported]
         for index, patient_id in enumerate(ids):
             for category, resource in content.clinical_entries(f"Patient/{patient_id}", rng):
                 records.add_clinical_entry(
@@ -107,7 +127,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                 )
                 entries += 1
             if index % 25 == 0:
-                records.add_document(
+                document_of[patient_id] = records.add_document(
                     coffre.uow(),
                     coffre.vault,
                     operator,
@@ -117,7 +137,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                     title="Compte rendu de consultation",
                     filename="compte-rendu.pdf",
                     purpose=Purpose.DEMO,
-                )
+                ).id
                 documents += 1
             if index % 40 == 7:
                 records.add_document(
@@ -142,15 +162,52 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
     for entry, account_id in zip(credentials, account_ids, strict=True):
         entry["account_id"] = account_id
     _write_private(credentials_path, json.dumps(credentials, indent=2, ensure_ascii=False) + "\n")
+    cases = care.seed_care(
+        coffre,
+        operator,
+        _people(credentials),
+        by_org[clinic.id],
+        by_org[tele.id],
+        document_of,
+        insurer_id=insurer.id,
+        rng=rng,
+    )
+    cases_path = settings.home / CASES_FILE
+    _write_private(cases_path, json.dumps(cases, indent=2, ensure_ascii=False) + "\n")
     return SeedSummary(
-        len(organisations), len(account_ids), len(ids), entries, documents, credentials_path
+        len(organisations),
+        len(account_ids),
+        len(ids),
+        entries,
+        documents,
+        credentials_path,
+        cases_path,
+    )
+
+
+def _people(credentials: list[dict[str, object]]) -> care.People:
+    def first(**wanted: str) -> str:
+        return str(
+            next(
+                c["username"] for c in credentials if all(c.get(k) == v for k, v in wanted.items())
+            )
+        )
+
+    return care.People(
+        clinic_physician=first(profession="physician"),
+        clinic_nurse=first(profession="nurse"),
+        clinic_staff=first(profession="administrative"),
+        tele_specialist=first(profession="specialist"),
+        tele_pharmacist=first(profession="pharmacist"),
+        insurer_agent=first(role="insurer-agent"),
+        lab_technician=first(role="subcontractor"),
     )
 
 
 def _accounts(
     organisations: list[identity.Organisation], patient_ids: list[str], box: SecretBox
 ) -> tuple[list[dict[str, object]], list[NewAccount]]:
-    clinic, tele = organisations
+    clinic, tele, insurer, lab = organisations
     credentials: list[dict[str, object]] = []
     new: list[NewAccount] = []
 
@@ -211,6 +268,8 @@ def _accounts(
             specialty=person.specialty,
             professional_id=person.professional_id,
         )
+    add(insurer, "agent.mutuelle", "insurer-agent", "Member services (Mutuelle Solidaire)")
+    add(lab, "tech.bionord", "subcontractor", "Laboratory technician (BioNord)")
     for org, tag in ((clinic, "clinic"), (tele, "tele")):
         add(org, f"dpo.{tag}", "data-protection-officer", f"Data protection officer ({org.name})")
         add(org, f"security.{tag}", "security-officer", f"Security officer ({org.name})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import socket
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -23,6 +24,17 @@ class OrganisationKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Contract:
+    """What a subcontractor may do for one client organisation: the categories of that
+    organisation's patient data it may read and write, until `ends_at` (if set)."""
+
+    client_organisation_id: str
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Actor:
     kind: ActorKind
     id: str
@@ -32,6 +44,11 @@ class Actor:
     session_id: str | None = None
     source: str = "local"
     patient_id: str | None = None  # for a patient's own account: the patient it is
+    organisation_kind: OrganisationKind | None = None
+    care_team_ids: tuple[str, ...] = ()
+    # The organisation's own profession × category matrix (TOML), which narrows the default.
+    organisation_matrix: str | None = None
+    contracts: tuple[Contract, ...] = ()  # a subcontractor's contracts in force
 
 
 def local_operator(organisation_id: str | None = None) -> Actor:

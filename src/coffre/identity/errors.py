@@ -2,6 +2,7 @@
 
 IdentityError
  ├── OrganisationNotFound
+ ├── AccountNotFound
  └── AccountExists
 """
 
@@ -18,3 +19,7 @@ class OrganisationNotFound(IdentityError):
 
 class AccountExists(IdentityError):
     """An account with that username already exists."""
+
+
+class AccountNotFound(IdentityError):
+    """No account has that username or id."""

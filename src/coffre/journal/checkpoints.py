@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import os
+import secrets
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -220,8 +221,8 @@ class Publisher:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
+    # A name of its own per writer: two commands may publish at the same moment.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

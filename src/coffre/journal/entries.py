@@ -30,12 +30,24 @@ class EventKind(StrEnum):
     PATIENT_CREATE = "records:patient:create"
     PATIENT_SEARCH = "records:patient:search"
     PATIENT_READ = "records:patient:read"
+    PATIENT_UPDATE = "records:patient:update"
     PATIENT_EXPORT = "records:patient:export"
     PATIENT_ERASE = "records:patient:erase"
     PATIENT_IMPORT = "records:patient:import"
     ENTRY_CREATE = "records:entry:create"
     DOCUMENT_CREATE = "records:document:create"
     DOCUMENT_READ = "records:document:read"
+    RECORD_READ = "records:record:read"
+    MEMBER_ENROL = "records:member:create"
+    ELIGIBILITY_READ = "records:eligibility:read"
+    USAGE_READ = "records:usage:read"
+    CONSENT_UPDATE = "access:consent:update"
+    RELATIONSHIP_CREATE = "access:relationship:create"
+    RELATIONSHIP_END = "access:relationship:update"
+    RELATIONSHIP_LIST = "access:relationship:read"
+    EXCLUSION_UPDATE = "access:exclusion:update"
+    MASK_UPDATE = "access:mask:update"
+    BREAK_GLASS = "access:break-the-glass:create"
     HISTORY_READ = "journal:history:read"
     JOURNAL_EXPORT = "journal:log:export"
     KEY_ROTATE = "keys:kek:rotate"
@@ -83,6 +95,7 @@ class Record:
     rule: str
     explanation: str
     outcome: str
+    facts: tuple[tuple[str, str], ...] = ()  # the decision's facts, sorted by name
 
 
 def timestamp(moment: datetime) -> str:
@@ -111,6 +124,12 @@ def _patients(patient_ids: tuple[str, ...]) -> str:
     return _strings(sorted(set(patient_ids)))
 
 
+def _facts(facts: dict[str, str]) -> str:
+    if not facts:
+        return "{}"
+    return "{" + ",".join(f"{_string(k)}:{_string(v)}" for k, v in sorted(facts.items())) + "}"
+
+
 def encode(seq: int, entry: Entry, time: str) -> bytes:
     """The canonical bytes of `entry` at position `seq`, recorded at `time` (see timestamp)."""
     actor, decision = entry.actor, entry.decision
@@ -121,7 +140,7 @@ def encode(seq: int, entry: Entry, time: str) -> bytes:
         f'"actor":{{"id":{_string(actor.id)},"kind":{_string(actor.kind)},'
         f'"organisation":{_nullable(actor.organisation_id)},'
         f'"session":{_nullable(actor.session_id)},"source":{_string(actor.source)}}},'
-        f'"decision":{{"result":{result},'
+        f'"decision":{{"facts":{_facts(decision.facts)},"result":{result},'
         f'"rule":{_string(decision.rule)},"why":{_string(decision.explanation)}}},'
         f'"outcome":{_string(entry.outcome)},'
         f'"patients":{_patients(entry.patient_ids)},'
@@ -154,6 +173,7 @@ def decode(data: bytes) -> Record:
             rule=str(decision["rule"]),
             explanation=str(decision["why"]),
             outcome=str(fields["outcome"]),
+            facts=tuple(sorted((str(k), str(v)) for k, v in decision["facts"].items())),
         )
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a journal entry ({type(exc).__name__})") from None

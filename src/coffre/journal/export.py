@@ -99,6 +99,7 @@ _LOGIN = (DCM, "110114", "User Authentication")
 _HUMAN: Code = (THO + "extra-security-role-type", "humanuser", "Human User")
 _READ = _Pattern(_p("Read"), _REST, (_ri("read"),), "R", _IRCP, _DESTINATION, _SOURCE)
 _CREATE = _Pattern(_p("Create"), _REST, (_ri("create"),), "C", _AUTHOR, _SOURCE, _DESTINATION)
+_UPDATE = _Pattern(_p("Update"), _REST, (_ri("update"),), "U", _AUTHOR, _SOURCE, _DESTINATION)
 _DELETE = _Pattern(_p("Delete"), _REST, (_ri("delete"),), "D", _AUTHOR, _APPLICATION, _CUSTODIAN)
 _PATTERNS: dict[str, _Pattern] = {
     EventKind.PATIENT_CREATE: _CREATE,
@@ -106,6 +107,7 @@ _PATTERNS: dict[str, _Pattern] = {
         _p("Query"), _REST, (_ri("search-type"),), "E", _IRCP, _SOURCE, _DESTINATION
     ),
     EventKind.PATIENT_READ: _READ,
+    EventKind.PATIENT_UPDATE: _UPDATE,
     # Export to the data subject is a disclosure recorded at its source: its `source` agent
     # is the server (who = source.observer), its `recipient` the client the data went to.
     EventKind.PATIENT_EXPORT: _Pattern(
@@ -122,15 +124,24 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.ENTRY_CREATE: _CREATE,
     EventKind.DOCUMENT_CREATE: _CREATE,
     EventKind.DOCUMENT_READ: _READ,
+    EventKind.RECORD_READ: _READ,
     EventKind.HISTORY_READ: _READ,
+    EventKind.MEMBER_ENROL: _CREATE,
+    EventKind.ELIGIBILITY_READ: _READ,
+    EventKind.USAGE_READ: _READ,
+    EventKind.CONSENT_UPDATE: _UPDATE,
+    EventKind.RELATIONSHIP_CREATE: _CREATE,
+    EventKind.RELATIONSHIP_END: _UPDATE,
+    EventKind.RELATIONSHIP_LIST: _READ,
+    EventKind.EXCLUSION_UPDATE: _UPDATE,
+    EventKind.MASK_UPDATE: _UPDATE,
+    EventKind.BREAK_GLASS: _CREATE,
     # Journal export for an audit: data leaving the system (DCM 110106 Export, as ATNA's
     # export message) but no disclosure to name, so no BALP profile; its scope as queries.
     EventKind.JOURNAL_EXPORT: _Pattern(
         (None, None), (DCM, "110106", "Export"), (), "R", _IRCP, _DESTINATION, _SOURCE, True
     ),
-    EventKind.KEY_ROTATE: _Pattern(
-        _p("Update"), _REST, (_ri("update"),), "U", _AUTHOR, _SOURCE, _DESTINATION
-    ),
+    EventKind.KEY_ROTATE: _UPDATE,
     EventKind.KEY_RECONCILE: _DELETE,
     EventKind.LOGIN: _Pattern(
         (None, None), _LOGIN, ((DCM, "110122", "Login"),), "E", _HUMAN, _SOURCE, _DESTINATION
@@ -150,7 +161,10 @@ _PURPOSES: dict[str, tuple[str, str] | None] = {
     Purpose.KEY_MANAGEMENT: ("HSYSADMIN", "health system administration"),
     Purpose.DEMO: ("HTEST", "test health data"),
     Purpose.AUDIT: ("HCOMPL", "health compliance"),
-    "break-the-glass": ("ETREAT", "Emergency Treatment"),
+    Purpose.PATIENT_REQUEST: ("PATRQT", "patient requested"),
+    Purpose.BREAK_GLASS: ("ETREAT", "Emergency Treatment"),
+    Purpose.INSURANCE: ("COVERAGE", "coverage under policy or program"),
+    Purpose.CONTRACT: ("HOPERAT", "healthcare operations"),
 }
 _OUTCOMES = {Outcome.SUCCESS: "0", Outcome.DENIED: "4", Outcome.FAILED: "8"}
 
@@ -167,7 +181,17 @@ _VALID: dict[str, set[str]] = {
     THO + "audit-entity-type": {"1", "2", "4"},
     THO + "object-role": {"1", "4", "24"},
     THO + "security-source-type": {"4"},
-    ACT_REASON: {"TREAT", "PATRQT", "RECORDMGT", "HSYSADMIN", "HTEST", "HCOMPL", "ETREAT"},
+    ACT_REASON: {
+        "TREAT",
+        "PATRQT",
+        "RECORDMGT",
+        "HSYSADMIN",
+        "HTEST",
+        "HCOMPL",
+        "ETREAT",
+        "COVERAGE",
+        "HOPERAT",
+    },
     "urn:coffre:action": {kind.value for kind in EventKind},
     "urn:coffre:purpose": {str(purpose) for purpose in _PURPOSES},
     "urn:coffre:actor-kind": {kind.value for kind in ActorKind},

@@ -6,14 +6,27 @@ same transaction, denials included; a test walks this list to keep it so.
 
 from coffre.records.categories import Category, ErasureReason
 from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_document
+from coffre.records.controls import (
+    RelationshipView,
+    break_glass,
+    end_relationship,
+    list_relationships,
+    set_consent,
+    set_exclusion,
+    set_mask,
+    start_relationship,
+)
 from coffre.records.errors import (
     ContentTypeMismatch,
+    DocumentNotFound,
     DocumentTooLarge,
     ImportSourceChanged,
+    InvalidChoice,
     InvalidImport,
     InvalidQuery,
     InvalidResource,
     LineError,
+    NothingToChange,
     PatientErased,
     PatientNotFound,
     RecordsError,
@@ -21,6 +34,14 @@ from coffre.records.errors import (
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
 from coffre.records.importing import ImportReport, import_patients
+from coffre.records.insurers import (
+    Eligibility,
+    Member,
+    Usage,
+    check_eligibility,
+    enrol_members,
+    usage_figures,
+)
 from coffre.records.keys import rotate_keys
 from coffre.records.patients import (
     FindCriteria,
@@ -28,7 +49,9 @@ from coffre.records.patients import (
     find_patients,
     read_patient,
     reconcile_erasures,
+    update_patient,
 )
+from coffre.records.reading import EntryView, PatientRecord, read_document, read_record
 from coffre.records.vault import Vault, VaultSettings
 
 __all__ = [
@@ -37,31 +60,53 @@ __all__ = [
     "Category",
     "ContentTypeMismatch",
     "DocumentInfo",
+    "DocumentNotFound",
     "DocumentTooLarge",
+    "Eligibility",
+    "EntryView",
     "ErasureReason",
     "ExportSummary",
     "FindCriteria",
     "ImportReport",
     "ImportSourceChanged",
+    "InvalidChoice",
     "InvalidImport",
     "InvalidQuery",
     "InvalidResource",
     "LineError",
+    "Member",
+    "NothingToChange",
     "PatientErased",
     "PatientNotFound",
+    "PatientRecord",
     "RecordsError",
+    "RelationshipView",
+    "Usage",
     "Vault",
     "VaultSettings",
     "add_clinical_entry",
     "add_document",
+    "break_glass",
+    "check_eligibility",
+    "end_relationship",
+    "enrol_members",
     "erase_patient",
     "export_patient",
     "find_patients",
     "import_patients",
+    "list_relationships",
     "parse_patient",
+    "read_document",
     "read_patient",
+    "read_record",
     "reconcile_erasures",
     "rotate_keys",
+    "set_consent",
+    "set_exclusion",
+    "set_mask",
+    "start_relationship",
+    "update_patient",
+    "usage_figures",
     "valid_insz",
     "valid_nir",
 ]

@@ -14,13 +14,13 @@ from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
-from coffre.access import Action, Purpose
-from coffre.identity import Actor
+from coffre.access import Action, DataRequest, Purpose
+from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
 from coffre.records.categories import Category
 from coffre.records.errors import ContentTypeMismatch, DocumentTooLarge, InvalidResource
-from coffre.records.gate import decide_or_refuse, record
-from coffre.records.patients import load_patient_row
+from coffre.records.gate import decide_on_patient, record
+from coffre.records.patients import load_or_journal_failure
 from coffre.records.tables import clinical_entries, document_chunks, documents
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
@@ -34,6 +34,11 @@ DOCUMENT_TYPES: dict[str, tuple[bytes, ...]] = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/tiff": (b"II*\x00", b"MM\x00*"),
 }
+
+
+def author_of(actor: Actor) -> str | None:
+    """The account that writes an entry or a document (None for the operator's imports)."""
+    return actor.id if actor.kind is ActorKind.ACCOUNT else None
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,21 @@ def add_clinical_entry(
     except ValidationError as exc:
         raise InvalidResource(f"The {resource['resourceType']} is not valid FHIR R4.") from exc
     entry_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
     with uow:
-        decision = decide_or_refuse(
-            uow, actor, Action.WRITE, purpose, EventKind.ENTRY_CREATE, [patient_id], [entry_id]
+        decision, _ = decide_on_patient(
+            uow,
+            vault,
+            actor,
+            DataRequest(Action.WRITE, purpose, frozenset({category})),
+            EventKind.ENTRY_CREATE,
+            patient_id,
+            now,
+            [entry_id],
         )
-        row = load_patient_row(uow, patient_id)
+        row = load_or_journal_failure(
+            uow, actor, decision, EventKind.ENTRY_CREATE, purpose, patient_id
+        )
         box = vault.box(row.organisation_id, patient_id, row.key_version)
         content = {k: v for k, v in resource.items() if k != "id"}
         uow.connection.execute(
@@ -81,8 +96,8 @@ def add_clinical_entry(
                 organisation_id=row.organisation_id,
                 category=category.value,
                 resource_type=resource["resourceType"],
-                recorded_at=datetime.now(UTC),
-                author_id=None,
+                recorded_at=now,
+                author_id=author_of(actor),
                 key_version=row.key_version,
                 content=box.seal_json("clinical_entries", "content", entry_id, content),
             )
@@ -151,19 +166,22 @@ def add_document(
     Raises ContentTypeMismatch or DocumentTooLarge; nothing is then stored."""
     document_id = str(uuid.uuid4())
     settings = vault.settings
+    now = datetime.now(UTC)
     with uow:
-        decision = decide_or_refuse(
+        decision, _ = decide_on_patient(
             uow,
+            vault,
             actor,
-            Action.WRITE,
-            purpose,
+            DataRequest(Action.WRITE, purpose, frozenset({category})),
             EventKind.DOCUMENT_CREATE,
-            [patient_id],
+            patient_id,
+            now,
             [document_id],
         )
-        row = load_patient_row(uow, patient_id)
+        row = load_or_journal_failure(
+            uow, actor, decision, EventKind.DOCUMENT_CREATE, purpose, patient_id
+        )
         box = vault.box(row.organisation_id, patient_id, row.key_version)
-        now = datetime.now(UTC)
         # The document row goes first so the chunks' foreign key holds; its size and sealed
         # description are filled in once the last chunk is written.
         uow.connection.execute(
@@ -176,7 +194,7 @@ def add_document(
                 size=0,
                 chunk_count=0,
                 created_at=now,
-                author_id=None,
+                author_id=author_of(actor),
                 key_version=row.key_version,
                 meta=b"",
             )

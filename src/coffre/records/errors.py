@@ -3,6 +3,10 @@
 RecordsError
  ├── PatientNotFound       no patient with that id (or not visible to the caller)
  ├── PatientErased         the patient was erased; only the tombstone remains
+ ├── DocumentNotFound      no document with that id
+ ├── NothingToChange       a patient's choice is already as asked
+ ├── InvalidChoice         a patient's choice names something that cannot be chosen
+ ├── MemberNotFound        no member of the insurer has that member id
  ├── InvalidImport         an import file has invalid lines; nothing was imported
  ├── ImportSourceChanged   the import file changed between checking and importing
  ├── InvalidResource       one resource is not valid FHIR R4 or breaks a Coffre rule
@@ -66,3 +70,15 @@ class InvalidImport(RecordsError):
             f"{'are' if count != 1 else 'is'} invalid, so nothing was imported."
         )
         self.errors = errors
+
+
+class DocumentNotFound(RecordsError):
+    """No document has that id."""
+
+
+class NothingToChange(RecordsError):
+    """The patient's choice is already as asked (nothing was recorded)."""
+
+
+class InvalidChoice(RecordsError):
+    """The choice names a professional, team or relationship that cannot be chosen."""

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
 
 from coffre import access, journal
-from coffre.access import AccessDenied, Action, Decision, Purpose
-from coffre.identity import Actor
+from coffre.access import AccessDenied, Action, DataRequest, Decision, PatientFacts, Purpose
+from coffre.identity import Actor, ActorKind, OrganisationKind
 from coffre.journal import Entry, EventKind, Outcome
+from coffre.records.tables import patients
+from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
+
+_ORGANISATION_OF = sa.select(patients.c.organisation_id).where(patients.c.id == sa.bindparam("id"))
+
+
+def refuse(
+    uow: UnitOfWork,
+    actor: Actor,
+    decision: Decision,
+    kind: EventKind,
+    purpose: Purpose | None,
+    patient_ids: Sequence[str] = (),
+    resource_ids: Sequence[str] = (),
+) -> None:
+    """Journal a denial, commit it and raise AccessDenied (saying only "not allowed" when
+    the decision may not be disclosed)."""
+    record(uow, actor, decision, kind, Outcome.DENIED, purpose, patient_ids, resource_ids)
+    uow.commit()
+    raise AccessDenied(decision.rule, decision.explanation, disclosed=decision.disclosed)
 
 
 def decide_or_refuse(
@@ -20,13 +43,55 @@ def decide_or_refuse(
     patient_ids: Sequence[str] = (),
     resource_ids: Sequence[str] = (),
 ) -> Decision:
-    """Return the allowing decision, or journal the denial, commit it and raise AccessDenied."""
+    """For operations that are not one professional's care of one patient (import, search,
+    subject access, erasure, keys): return the allowing decision, or refuse."""
     decision = access.decide(actor, action, purpose)
     if not decision.allowed:
-        record(uow, actor, decision, kind, Outcome.DENIED, purpose, patient_ids, resource_ids)
-        uow.commit()
-        raise AccessDenied(decision.rule, decision.explanation)
+        refuse(uow, actor, decision, kind, purpose, patient_ids, resource_ids)
     return decision
+
+
+def patient_facts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) -> PatientFacts:
+    """The facts a decision on this patient needs (none for the local operator, whose rules
+    do not depend on them)."""
+    if actor.kind is ActorKind.OPERATOR:
+        return PatientFacts(patient_id)
+    return access.load_patient_facts(uow, patient_id, now)
+
+
+def organisation_for(uow: UnitOfWork, actor: Actor, patient_id: str) -> str | None:
+    """The patient's organisation when the decision depends on it (a subcontractor's
+    contracts are with organisations), else None."""
+    if actor.organisation_kind is not OrganisationKind.SUBCONTRACTOR:
+        return None
+    return uow.connection.execute(_ORGANISATION_OF, {"id": patient_id}).scalar()
+
+
+def decide_on_patient(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    request: DataRequest,
+    kind: EventKind,
+    patient_id: str,
+    now: datetime,
+    resource_ids: Sequence[str] = (),
+) -> tuple[Decision, PatientFacts]:
+    """Decide a read or write of one patient's data by any actor, from that patient's facts
+    (one query); return the allowing decision and the facts, or refuse."""
+    facts = patient_facts(uow, actor, patient_id, now)
+    organisation = organisation_for(uow, actor, patient_id)
+    decision = access.decide_data(
+        actor,
+        request,
+        facts,
+        now,
+        patient_organisation_id=organisation,
+        durations=vault.settings.durations,
+    )
+    if not decision.allowed:
+        refuse(uow, actor, decision, kind, request.purpose, [patient_id], resource_ids)
+    return decision, facts
 
 
 def record(

@@ -63,7 +63,7 @@ def _validate_all(
     return errors
 
 
-def _index_rows(vault: Vault, patient_id: str, data: PatientData) -> list[dict[str, Any]]:
+def patient_index_rows(vault: Vault, patient_id: str, data: PatientData) -> list[dict[str, Any]]:
     blind, regions = vault.blind, vault.settings.phone_regions
     digests: set[tuple[str, bytes]] = set()
     digests.update((IndexKind.NATIONAL_ID, blind.national_id(s, v)) for s, v in data.national_ids)
@@ -219,7 +219,7 @@ def _import_batch(
     patient_rows, index_rows, entries = [], [], []
     for box, (number, data) in zip(boxes, fresh, strict=True):
         patient_rows.append(_patient_row(box, data, now))
-        index_rows.extend(_index_rows(vault, box.patient_id, data))
+        index_rows.extend(patient_index_rows(vault, box.patient_id, data))
         entries.append(
             Entry(
                 EventKind.PATIENT_CREATE,

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from coffre.access import Action, Decision, Purpose
+from coffre import access
+from coffre.access import Action, DataRequest, Decision, Purpose
 from coffre.crypto import IndexKind
 from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
-from coffre.records.categories import ErasureReason
+from coffre.records.categories import Category, ErasureReason
 from coffre.records.errors import InvalidQuery, PatientErased, PatientNotFound
-from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, join_patient
-from coffre.records.gate import decide_or_refuse, record
+from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, join_patient, parse_patient
+from coffre.records.gate import decide_on_patient, decide_or_refuse, organisation_for, record
+from coffre.records.importing import patient_index_rows
 from coffre.records.tables import erasures, patient_index, patients
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
@@ -130,29 +133,46 @@ def load_or_journal_failure(
         raise
 
 
-def open_patient(vault: Vault, row: sa.Row[Any]) -> dict[str, Any]:
-    """The Patient resource from its sealed row (raises KeyDestroyed if erased meanwhile)."""
+def open_patient(vault: Vault, row: sa.Row[Any], *, with_contact: bool = True) -> dict[str, Any]:
+    """The Patient resource from its sealed row (raises KeyDestroyed if erased meanwhile);
+    its contact details are opened only when asked."""
     box = vault.box(row.organisation_id, row.id, row.key_version)
     identity = box.open_json("patients", "identity", row.id, row.identity)
-    contact = box.open_json("patients", "contact", row.id, row.contact)
+    contact = box.open_json("patients", "contact", row.id, row.contact) if with_contact else {}
     return join_patient(row.id, identity, contact)
+
+
+PATIENT_CATEGORIES = frozenset({Category.IDENTITY, Category.CONTACT})
 
 
 def read_patient(
     uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
 ) -> dict[str, Any]:
     """The patient as a FHIR Patient resource, after an allowing decision journaled and
-    committed. Raises AccessDenied, PatientNotFound or PatientErased."""
+    committed: identity, and contact details only for those who may read them. Raises
+    AccessDenied, PatientNotFound or PatientErased."""
+    now = datetime.now(UTC)
     with uow:
-        decision = decide_or_refuse(
-            uow, actor, Action.READ, purpose, EventKind.PATIENT_READ, [patient_id]
+        organisation = organisation_for(uow, actor, patient_id)
+        categories = (
+            access.readable(actor, PATIENT_CATEGORIES, patient_organisation_id=organisation)
+            or PATIENT_CATEGORIES
+        )
+        decision, _ = decide_on_patient(
+            uow,
+            vault,
+            actor,
+            DataRequest(Action.READ, purpose, categories),
+            EventKind.PATIENT_READ,
+            patient_id,
+            now,
         )
         row = load_or_journal_failure(
             uow, actor, decision, EventKind.PATIENT_READ, purpose, patient_id
         )
         record(uow, actor, decision, EventKind.PATIENT_READ, Outcome.SUCCESS, purpose, [patient_id])
         uow.commit()
-    return open_patient(vault, row)
+    return open_patient(vault, row, with_contact=Category.CONTACT in categories)
 
 
 def erase_patient(
@@ -225,3 +245,58 @@ def reconcile_erasures(uow: UnitOfWork, vault: Vault) -> list[str]:
         uow.commit()
     vault.keyring.destroy(lingering)
     return lingering
+
+
+def update_patient(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    resource: dict[str, Any],
+    purpose: Purpose,
+) -> int:
+    """Replace the patient's identity and contact details (a write of both categories) and
+    their search indexes; return the new version. Raises InvalidResource, AccessDenied,
+    PatientNotFound or PatientErased; nothing changes then."""
+    data = parse_patient(json.dumps(resource), vault.settings.phone_regions)
+    now = datetime.now(UTC)
+    kind = EventKind.PATIENT_UPDATE
+    with uow:
+        decision, _ = decide_on_patient(
+            uow,
+            vault,
+            actor,
+            DataRequest(Action.WRITE, purpose, PATIENT_CATEGORIES),
+            kind,
+            patient_id,
+            now,
+        )
+        row = load_or_journal_failure(uow, actor, decision, kind, purpose, patient_id)
+        box = vault.box(row.organisation_id, patient_id, row.key_version)
+        version = row.version + 1
+        uow.connection.execute(
+            patients.update()
+            .where(patients.c.id == patient_id)
+            .values(
+                version=version,
+                updated_at=now,
+                identity=box.seal_json("patients", "identity", patient_id, data.identity),
+                contact=box.seal_json("patients", "contact", patient_id, data.contact),
+            )
+        )
+        uow.connection.execute(
+            patient_index.delete().where(patient_index.c.patient_id == patient_id)
+        )
+        uow.connection.execute(patient_index.insert(), patient_index_rows(vault, patient_id, data))
+        record(
+            uow,
+            actor,
+            decision,
+            kind,
+            Outcome.SUCCESS,
+            purpose,
+            [patient_id],
+            [f"version:{version}"],
+        )
+        uow.commit()
+    return version

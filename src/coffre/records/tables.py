@@ -99,3 +99,39 @@ erasures = sa.Table(
     sa.Column("reason", sa.String(48), nullable=False),
     sa.Column("journal_seq", BigInt, nullable=False),
 )
+
+# The free-text reason a professional gave for an emergency access, sealed under the
+# patient's key (it may name the patient's condition); the grant itself is an access fact.
+emergency_reasons = sa.Table(
+    "emergency_reasons",
+    metadata,
+    sa.Column("fact_id", Id, primary_key=True),
+    sa.Column(
+        "patient_id",
+        Id,
+        sa.ForeignKey("patients.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("organisation_id", Id, nullable=False),
+    sa.Column("key_version", sa.Integer, nullable=False),
+    sa.Column("reason", sa.LargeBinary, nullable=False),
+)
+
+# An insurer's members: its own member number for a patient (as a blind index, bound to the
+# insurer: the number itself is not stored), and the period of cover.
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("insurer_id", Id, sa.ForeignKey("organisations.id"), primary_key=True),
+    sa.Column("member_digest", sa.LargeBinary(32), primary_key=True),
+    sa.Column(
+        "patient_id",
+        Id,
+        sa.ForeignKey("patients.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("covered_from", sa.Date, nullable=False),
+    sa.Column("covered_until", sa.Date, nullable=True),
+)

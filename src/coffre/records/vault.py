@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from coffre.access import Durations
 from coffre.crypto import BlindIndex, DataKey, Keyring
 from coffre.crypto.sealed import Sealer, field_aad
 
@@ -16,6 +17,7 @@ class VaultSettings:
     document_max_bytes: int
     document_chunk_bytes: int
     phone_regions: tuple[str, ...]
+    durations: Durations = field(default_factory=Durations)
 
 
 class Vault:

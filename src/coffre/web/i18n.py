@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from babel import Locale, negotiate_locale
-from babel.messages.pofile import read_po
 
-LOCALES = ("fr", "nl", "en")
+from coffre.config.texts import LANGUAGES
+from coffre.config.texts import catalogue as _catalogue
+
+LOCALES = LANGUAGES
 DEFAULT = "en"
 _ROOT = Path(__file__).parent / "locales"
 
 
-@cache
 def catalogue(language: str) -> dict[str, str]:
     """msgid -> translation for one language (English is the msgid itself)."""
-    path = _ROOT / language / "LC_MESSAGES" / "messages.po"
-    with path.open("rb") as handle:
-        messages = read_po(handle, locale=language)
-    return {str(m.id): str(m.string) for m in messages if m.id and m.string and not m.fuzzy}
+    return _catalogue(_ROOT, language)
 
 
 def choose(query: str | None, accept_language: str | None) -> str:

@@ -1,60 +1,159 @@
 """Every records service that touches patient data asks access and journals, denials included.
 
 An import graph cannot show this, so the test walks `records.__all__`: a new public function
-that touches patient data must be added to GATED (and so be tested here) or to NOT_PATIENT_DATA
-with a reason.
+that touches patient data must be added to GATED (and so be tested here, denied to an
+outsider and allowed to the actor it is meant for) or to NOT_PATIENT_DATA with a reason.
 """
 
 from __future__ import annotations
 
 import inspect
 import io
+from collections.abc import Callable
+from datetime import date
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from careworld import World, build_world
 from coffre import records
-from coffre.access import AccessDenied, Purpose
-from coffre.records import Category, ErasureReason, FindCriteria
+from coffre.access import AccessDenied, Category, EmergencyReason, Purpose, RelationshipKind
+from coffre.records import ErasureReason, FindCriteria
 from factories import journal_records, lines_of, patient
 
-GATED = {
-    "import_patients": lambda c, a, pid, org: records.import_patients(
-        c.uow(), c.vault, a, lines_of([patient()]), org
+CARE, REQUEST = Purpose.CARE, Purpose.PATIENT_REQUEST
+Call = Callable[[Any, Any, World], object]
+
+# name -> (the call, which actor of the world it is meant for)
+GATED: dict[str, tuple[Call, str]] = {
+    "import_patients": (
+        lambda c, a, w: records.import_patients(
+            c.uow(), c.vault, a, lines_of([patient()]), w.clinic
+        ),
+        "operator",
     ),
-    "find_patients": lambda c, a, pid, org: records.find_patients(
-        c.uow(), c.vault, a, FindCriteria(email="x@example.org")
+    "find_patients": (
+        lambda c, a, w: records.find_patients(
+            c.uow(), c.vault, a, FindCriteria(email="x@example.org")
+        ),
+        "operator",
     ),
-    "read_patient": lambda c, a, pid, org: records.read_patient(
-        c.uow(), c.vault, a, pid, Purpose.SUBJECT_ACCESS
+    "read_patient": (
+        lambda c, a, w: records.read_patient(c.uow(), c.vault, a, w.patient_id, CARE),
+        "physician",
     ),
-    "export_patient": lambda c, a, pid, org: records.export_patient(
-        c.uow(), c.vault, a, pid, Purpose.SUBJECT_ACCESS, io.BytesIO()
+    "read_record": (
+        lambda c, a, w: records.read_record(c.uow(), c.vault, a, w.patient_id, CARE),
+        "physician",
     ),
-    "erase_patient": lambda c, a, pid, org: records.erase_patient(
-        c.uow(), c.vault, a, pid, ErasureReason.TEST_DATA
+    "read_document": (
+        lambda c, a, w: records.read_document(
+            c.uow(), c.vault, a, w.document_id, CARE, io.BytesIO()
+        ),
+        "physician",
     ),
-    "add_clinical_entry": lambda c, a, pid, org: records.add_clinical_entry(
-        c.uow(),
-        c.vault,
-        a,
-        pid,
-        {"resourceType": "Condition", "subject": {"reference": "x"}},
-        Category.REASON,
-        Purpose.DEMO,
+    "export_patient": (
+        lambda c, a, w: records.export_patient(
+            c.uow(), c.vault, a, w.patient_id, Purpose.SUBJECT_ACCESS, io.BytesIO()
+        ),
+        "operator",
     ),
-    "add_document": lambda c, a, pid, org: records.add_document(
-        c.uow(),
-        c.vault,
-        a,
-        pid,
-        io.BytesIO(b"%PDF-1.4"),
-        "application/pdf",
-        title="t",
-        filename="f.pdf",
-        purpose=Purpose.DEMO,
+    "erase_patient": (
+        lambda c, a, w: records.erase_patient(
+            c.uow(), c.vault, a, w.patient_id, ErasureReason.TEST_DATA
+        ),
+        "operator",
     ),
-    "rotate_keys": lambda c, a, pid, org: records.rotate_keys(c.uow(), c.vault, a),
+    "add_clinical_entry": (
+        lambda c, a, w: records.add_clinical_entry(
+            c.uow(),
+            c.vault,
+            a,
+            w.patient_id,
+            {"resourceType": "Condition", "subject": {"reference": "x"}},
+            Category.REASON,
+            CARE,
+        ),
+        "physician",
+    ),
+    "add_document": (
+        lambda c, a, w: records.add_document(
+            c.uow(),
+            c.vault,
+            a,
+            w.patient_id,
+            io.BytesIO(b"%PDF-1.4"),
+            "application/pdf",
+            title="t",
+            filename="f.pdf",
+            purpose=CARE,
+        ),
+        "physician",
+    ),
+    "update_patient": (
+        lambda c, a, w: records.update_patient(
+            c.uow(), c.vault, a, w.patient_id, patient(family="Lefèvre-Martin"), CARE
+        ),
+        "receptionist",
+    ),
+    "rotate_keys": (lambda c, a, w: records.rotate_keys(c.uow(), c.vault, a), "operator"),
+    "set_consent": (
+        lambda c, a, w: records.set_consent(c.uow(), c.vault, a, w.patient_id, False, REQUEST),
+        "patient_account",
+    ),
+    "start_relationship": (
+        lambda c, a, w: records.start_relationship(
+            c.uow(),
+            c.vault,
+            a,
+            w.patient_id,
+            RelationshipKind.DECLARATION,
+            REQUEST,
+            professional="dr.bernard",
+        ),
+        "patient_account",
+    ),
+    "end_relationship": (
+        lambda c, a, w: records.end_relationship(c.uow(), c.vault, a, w.relationship_id, CARE),
+        "physician",
+    ),
+    "list_relationships": (
+        lambda c, a, w: records.list_relationships(c.uow(), c.vault, a, w.patient_id, REQUEST),
+        "patient_account",
+    ),
+    "set_exclusion": (
+        lambda c, a, w: records.set_exclusion(
+            c.uow(), c.vault, a, w.patient_id, "dr.bernard", True, REQUEST
+        ),
+        "patient_account",
+    ),
+    "set_mask": (
+        lambda c, a, w: records.set_mask(c.uow(), c.vault, a, w.document_id, True, REQUEST),
+        "patient_account",
+    ),
+    "break_glass": (
+        lambda c, a, w: records.break_glass(
+            c.uow(), c.vault, a, w.patient_id, EmergencyReason.URGENT_CARE, "found unconscious"
+        ),
+        "colleague",
+    ),
+    "enrol_members": (
+        lambda c, a, w: records.enrol_members(
+            c.uow(), c.vault, a, w.insurer, [records.Member("MT-9", w.patient_id, date.today())]
+        ),
+        "operator",
+    ),
+    "check_eligibility": (
+        lambda c, a, w: records.check_eligibility(c.uow(), c.vault, a, "MT-0001"),
+        "insurer_agent",
+    ),
+    "usage_figures": (
+        lambda c, a, w: records.usage_figures(
+            c.uow(), c.vault, a, date(2020, 1, 1), date(2030, 1, 1)
+        ),
+        "insurer_agent",
+    ),
 }
 
 NOT_PATIENT_DATA = {
@@ -64,48 +163,84 @@ NOT_PATIENT_DATA = {
     "reconcile_erasures": "destroys keys of already-erased patients; journals as the system",
 }
 
+TABLES = (
+    "patients",
+    "clinical_entries",
+    "documents",
+    "erasures",
+    "access_facts",
+    "memberships",
+    "notifications",
+    "emergency_reasons",
+)
+
 
 def test_every_public_function_is_classified():
     functions = {name for name in records.__all__ if inspect.isfunction(getattr(records, name))}
     assert functions == set(GATED) | set(NOT_PATIENT_DATA)
 
 
-def _journal(coffre):  # type: ignore[no-untyped-def]
-    return journal_records(coffre)
+def _counts(coffre) -> list[int]:  # type: ignore[no-untyped-def]
+    with coffre.engine.connect() as conn:
+        return [conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in TABLES]
+
+
+@pytest.fixture
+def world(coffre) -> World:  # type: ignore[no-untyped-def]
+    return build_world(coffre)
+
+
+# Someone each service must refuse: a professional of the clinic with no relationship for
+# care services, an insurer's agent for the operator's and the patient's.
+OUTSIDER = {
+    "physician": "insurer_agent",
+    "colleague": "insurer_agent",
+    "receptionist": "physician",
+}
 
 
 @pytest.mark.parametrize("name", sorted(GATED))
-def test_a_denied_call_is_journaled_and_changes_nothing_else(
-    coffre, operator, stranger, organisation, name
-):
-    [(_, pid)] = records.import_patients(
-        coffre.uow(), coffre.vault, operator, lines_of([patient()]), organisation
-    ).imported
-    before = _journal(coffre)
-    with coffre.engine.connect() as conn:
-        counts = [
-            conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
-            for t in ("patients", "clinical_entries", "documents", "erasures")
-        ]
+def test_a_denied_call_is_journaled_and_changes_nothing_else(coffre, world, name):
+    call, meant_for = GATED[name]
+    outsider = getattr(world, OUTSIDER.get(meant_for, "colleague"))
+    before, counts = journal_records(coffre), _counts(coffre)
     with pytest.raises(AccessDenied):
-        GATED[name](coffre, stranger, pid, organisation)
-    after = _journal(coffre)
+        call(coffre, outsider, world)
+    after = journal_records(coffre)
     assert len(after) == len(before) + 1
     assert (after[-1].decision, after[-1].outcome) == ("deny", "denied")
-    with coffre.engine.connect() as conn:
-        assert counts == [
-            conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
-            for t in ("patients", "clinical_entries", "documents", "erasures")
-        ]
+    assert after[-1].actor_id == outsider.id
+    assert counts == _counts(coffre)
 
 
 @pytest.mark.parametrize("name", sorted(GATED))
-def test_an_allowed_call_is_journaled(coffre, operator, organisation, name):
-    [(_, pid)] = records.import_patients(
-        coffre.uow(), coffre.vault, operator, lines_of([patient()]), organisation
-    ).imported
-    before = _journal(coffre)
-    GATED[name](coffre, operator, pid, organisation)
-    after = _journal(coffre)
-    assert len(after) > len(before)
-    assert all(row.decision == "allow" and row.outcome == "success" for row in after[len(before) :])
+def test_an_allowed_call_is_journaled_with_its_decision(coffre, world, name):
+    call, meant_for = GATED[name]
+    actor = getattr(world, meant_for)
+    before = journal_records(coffre)
+    call(coffre, actor, world)
+    after = journal_records(coffre)[len(before) :]
+    assert after
+    assert all(row.decision == "allow" and row.outcome == "success" for row in after)
+    assert all(row.actor_id == actor.id for row in after)
+    # The facts the decision used are in the entry (ids and codes, never a name).
+    assert all(dict(row.facts) for row in after if row.actor_kind == "account")
+
+
+def test_the_insurer_obtains_no_clinical_field_through_any_service(coffre, world):
+    """Every service, called as the insurer's agent: everything touching patient data is
+    refused; the two insurer services answer with counts and yes/no only."""
+    answers = []
+    for name, (call, _) in sorted(GATED.items()):
+        try:
+            answers.append((name, call(coffre, world.insurer_agent, world)))
+        except AccessDenied:
+            continue
+    assert {name for name, _ in answers} == {"check_eligibility", "usage_figures"}
+    text = repr(answers)
+    for resource in ENTRY_TEXTS:
+        assert resource not in text
+    assert "Lefèvre" not in text and "Hélène" not in text and world.patient_id not in text
+
+
+ENTRY_TEXTS = ("Blood pressure", "anxiety", "Amoxicillin", "HbA1c", "128/82")

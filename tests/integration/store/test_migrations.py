@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 import coffre.access.tables
 import coffre.identity.tables
 import coffre.journal.tables
+import coffre.notify.tables
 import coffre.records.tables  # noqa: F401  (registers the tables on the shared metadata)
 from coffre import store
 

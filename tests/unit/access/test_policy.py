@@ -24,6 +24,10 @@ ALLOWED = {
     (Action.WRITE, Purpose.DEMO),
     (Action.READ_HISTORY, Purpose.SUBJECT_ACCESS),
     (Action.EXPORT_JOURNAL, Purpose.AUDIT),
+    (Action.CONTROL, Purpose.PATIENT_REQUEST),
+    (Action.CONTROL, Purpose.DEMO),
+    (Action.ENROL, Purpose.INSURANCE),
+    (Action.ENROL, Purpose.DEMO),
 }
 
 

@@ -57,8 +57,23 @@ def export(record: Record) -> dict:
 
 
 # action -> (profile with patients, profile without, type, subtype, action code)
+READ = ("PatientRead", "Read", REST, (RESTFUL, "read"), "R")
+CREATE = ("PatientCreate", "Create", REST, (RESTFUL, "create"), "C")
+UPDATE = ("PatientUpdate", "Update", REST, (RESTFUL, "update"), "U")
 EXPECTED = {
     EventKind.PATIENT_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
+    EventKind.PATIENT_UPDATE: UPDATE,
+    EventKind.RECORD_READ: READ,
+    EventKind.MEMBER_ENROL: CREATE,
+    EventKind.ELIGIBILITY_READ: READ,
+    EventKind.USAGE_READ: READ,
+    EventKind.CONSENT_UPDATE: UPDATE,
+    EventKind.RELATIONSHIP_CREATE: CREATE,
+    EventKind.RELATIONSHIP_END: UPDATE,
+    EventKind.RELATIONSHIP_LIST: READ,
+    EventKind.EXCLUSION_UPDATE: UPDATE,
+    EventKind.MASK_UPDATE: UPDATE,
+    EventKind.BREAK_GLASS: CREATE,
     EventKind.DOCUMENT_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.HISTORY_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.PATIENT_SEARCH: ("PatientQuery", "Query", REST, (RESTFUL, "search-type"), "E"),
@@ -186,6 +201,10 @@ PURPOSES = {
     Purpose.KEY_MANAGEMENT: "HSYSADMIN",
     Purpose.DEMO: "HTEST",
     Purpose.AUDIT: "HCOMPL",
+    Purpose.PATIENT_REQUEST: "PATRQT",
+    Purpose.BREAK_GLASS: "ETREAT",
+    Purpose.INSURANCE: "COVERAGE",
+    Purpose.CONTRACT: "HOPERAT",
 }
 
 

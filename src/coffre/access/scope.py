@@ -1,0 +1,396 @@
+"""Who may do what with one patient's data: every kind of actor, as pure decisions.
+
+`decide_data` is the entry point for reads and writes of patient data. It sends each kind
+of actor to its own rules:
+
+- the local operator: the operator rules of `policy.decide` (subject access, erasure…);
+- a professional of a care or telemedicine provider: `care.decide_care` (consent, care
+  relationship or break-the-glass, exclusions, matrix, masked documents);
+- a subcontractor: only the categories its contract with the patient's organisation names;
+- an insurer: never any patient data (`decide_insurer` answers its two questions instead);
+- anyone else: denied.
+
+`decide_control` decides changes to the patient's choices (consent, relationships,
+exclusions, masks) and `decide_break_glass` an emergency access. No clock, no I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+
+from coffre.access.care import (
+    NOT_ALLOWED,
+    CareRequest,
+    Durations,
+    PatientFacts,
+    Professional,
+    RelationshipKind,
+    decide_care,
+)
+from coffre.access.matrix import Category, Matrix, Profession, default_matrix, parse_matrix
+from coffre.access.policy import Action, Decision, Purpose, decide
+from coffre.identity import Actor, ActorKind, OrganisationKind
+
+CARE_ORGANISATIONS = frozenset(
+    {OrganisationKind.CARE_PROVIDER, OrganisationKind.TELEMEDICINE_PROVIDER}
+)
+# Relationships a professional starts through their own work; a declaration is the
+# patient's, a referral needs the referrer's own relationship.
+_STARTED_BY_CARE = frozenset(
+    {
+        RelationshipKind.GENERAL_PRACTITIONER,
+        RelationshipKind.APPOINTMENT,
+        RelationshipKind.ADMISSION,
+        RelationshipKind.TELECONSULTATION,
+    }
+)
+_BOOKED_BY_STAFF = frozenset(
+    {RelationshipKind.APPOINTMENT, RelationshipKind.ADMISSION, RelationshipKind.TELECONSULTATION}
+)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """A read or write of some categories of one patient's data."""
+
+    action: Action
+    purpose: Purpose | None
+    categories: frozenset[Category] = frozenset()
+    document_id: str | None = None
+
+    @property
+    def writing(self) -> bool:
+        return self.action is Action.WRITE
+
+
+@lru_cache(maxsize=64)
+def organisation_matrix(text: str | None) -> Matrix:
+    """The matrix that applies to an organisation's staff: the default, narrowed by the
+    organisation's own when it has one."""
+    if text is None:
+        return default_matrix()
+    return default_matrix().narrowed(parse_matrix(text, "the organisation's matrix"))
+
+
+def professional_of(actor: Actor) -> Professional | None:
+    """The actor as a care professional, or None if it is not one."""
+    if actor.kind is not ActorKind.ACCOUNT or actor.organisation_kind not in CARE_ORGANISATIONS:
+        return None
+    try:
+        profession = Profession(actor.profession or "")
+    except ValueError:
+        return None
+    return Professional(actor.id, profession, frozenset(actor.care_team_ids))
+
+
+def _facts_of(actor: Actor, action: Action, purpose: Purpose | None) -> dict[str, str]:
+    return {
+        "actor_kind": actor.kind.value,
+        "organisation_kind": actor.organisation_kind.value if actor.organisation_kind else "none",
+        "action": action.value,
+        "purpose": purpose.value if purpose is not None else "none",
+    }
+
+
+def decide_data(
+    actor: Actor,
+    request: DataRequest,
+    facts: PatientFacts,
+    now: datetime,
+    *,
+    patient_organisation_id: str | None,
+    durations: Durations | None = None,
+) -> Decision:
+    """Allow or deny `actor` this read or write of one patient's data."""
+    if actor.kind is ActorKind.OPERATOR:
+        return decide(actor, request.action, request.purpose, facts.patient_id)
+    if actor.organisation_kind is OrganisationKind.INSURER:
+        return Decision(
+            False,
+            "insurer-scope",
+            "an insurer sees eligibility and usage figures only, never a patient's data",
+            _facts_of(actor, request.action, request.purpose),
+        )
+    if actor.organisation_kind is OrganisationKind.SUBCONTRACTOR:
+        return decide_contract(actor, request, facts, now, patient_organisation_id)
+    professional = professional_of(actor)
+    if professional is None or request.action not in (Action.READ, Action.WRITE):
+        return Decision(
+            False,
+            "default-deny",
+            f"no rule allows this actor to {request.action.value} patient data",
+            _facts_of(actor, request.action, request.purpose),
+        )
+    if request.purpose not in (Purpose.CARE, Purpose.BREAK_GLASS):
+        return Decision(
+            False,
+            "care-purpose",
+            "a professional reaches patient data for care only",
+            _facts_of(actor, request.action, request.purpose),
+        )
+    return decide_care(
+        CareRequest(professional, request.categories, request.writing, request.document_id),
+        facts,
+        now,
+        durations=durations,
+        matrix=organisation_matrix(actor.organisation_matrix),
+    )
+
+
+def decide_contract(
+    actor: Actor,
+    request: DataRequest,
+    facts: PatientFacts,
+    now: datetime,
+    patient_organisation_id: str | None,
+) -> Decision:
+    """A subcontractor reaches only the categories its contract with the patient's
+    organisation names, while the contract is in force; masks and exclusions still hold."""
+    base = _facts_of(actor, request.action, request.purpose)
+    if actor.id in facts.excluded:
+        return Decision(False, "patient-exclusion", NOT_ALLOWED, base, disclosed=False)
+    if request.purpose is not Purpose.CONTRACT:
+        return Decision(
+            False, "contract-purpose", "a subcontractor works under its contract only", base
+        )
+    contracts = [
+        c
+        for c in actor.contracts
+        if c.client_organisation_id == patient_organisation_id
+        and (c.ends_at is None or now < c.ends_at)
+    ]
+    if not contracts or request.action not in (Action.READ, Action.WRITE):
+        return Decision(
+            False,
+            "contract-scope",
+            "no contract in force with the patient's organisation covers this",
+            base,
+        )
+    # Several contracts with one client add up.
+    scope = {n for c in contracts for n in (c.write if request.writing else c.read)}
+    wanted = sorted(request.categories)
+    basis = {**base, "contract": patient_organisation_id or "none", "categories": ",".join(wanted)}
+    outside = [c for c in wanted if c not in scope]
+    if not wanted or outside:
+        return Decision(
+            False,
+            "contract-scope",
+            f"the contract does not name {', '.join(outside) or 'any category asked'}",
+            basis,
+        )
+    masked = facts.masked_documents
+    if request.document_id in masked and masked[request.document_id] != actor.id:
+        return Decision(
+            False,
+            "masked-document",
+            "the patient masked this document from everyone but its author",
+            {**basis, "document": request.document_id, "masked": "yes"},
+        )
+    verb = "write" if request.writing else "read"
+    return Decision(
+        True,
+        "contract-scope",
+        f"the contract with the patient's organisation allows to {verb} {', '.join(wanted)}",
+        basis,
+    )
+
+
+def readable(
+    actor: Actor,
+    categories: frozenset[Category],
+    writing: bool = False,
+    *,
+    patient_organisation_id: str | None = None,
+) -> frozenset[Category]:
+    """Of these categories, those the actor's profession, or contracts with the patient's
+    organisation, could ever reach (the request a service then puts to `decide_data`);
+    empty for anyone else."""
+    professional = professional_of(actor)
+    if professional is not None:
+        matrix = organisation_matrix(actor.organisation_matrix)
+        return frozenset(
+            c for c in categories if matrix.allows(professional.profession, c, writing=writing)
+        )
+    if actor.organisation_kind is OrganisationKind.SUBCONTRACTOR:
+        named = {
+            n
+            for c in actor.contracts
+            if c.client_organisation_id == patient_organisation_id
+            for n in (c.write if writing else c.read)
+        }
+        return frozenset(c for c in categories if c.value in named)
+    return categories if actor.kind is ActorKind.OPERATOR else frozenset()
+
+
+class Control(StrEnum):
+    CONSENT = "consent"
+    EXCLUSION = "exclusion"
+    MASK = "mask"
+    START_RELATIONSHIP = "start-relationship"
+    END_RELATIONSHIP = "end-relationship"
+    LIST_RELATIONSHIPS = "list-relationships"
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    """A change to (or a look at) a patient's sharing choices and care relationships.
+
+    For relationships, `subject_id` is the professional or care team concerned and
+    `colleague` tells whether it belongs to the actor's own organisation."""
+
+    control: Control
+    purpose: Purpose | None
+    relationship_kind: RelationshipKind | None = None
+    subject_id: str | None = None
+    colleague: bool = False
+
+
+_PATIENT_CONTROLS = frozenset(
+    {
+        Control.CONSENT,
+        Control.EXCLUSION,
+        Control.MASK,
+        Control.END_RELATIONSHIP,
+        Control.LIST_RELATIONSHIPS,
+    }
+)
+
+
+def decide_control(
+    actor: Actor,
+    request: ControlRequest,
+    facts: PatientFacts,
+    now: datetime,
+    *,
+    durations: Durations | None = None,
+) -> Decision:
+    """Who may change a patient's choices: the patient; the operator at the patient's
+    request; a professional for the relationships their own care creates."""
+    base = {
+        **_facts_of(actor, Action.CONTROL, request.purpose),
+        "control": request.control.value,
+    }
+    if request.relationship_kind is not None:
+        base["relationship"] = request.relationship_kind.value
+    if actor.kind is ActorKind.OPERATOR:
+        return decide(actor, Action.CONTROL, request.purpose, facts.patient_id)
+    if actor.role == "patient" and actor.kind is ActorKind.ACCOUNT:
+        own = actor.patient_id == facts.patient_id
+        if own and (
+            request.control in _PATIENT_CONTROLS
+            or (
+                request.control is Control.START_RELATIONSHIP
+                and request.relationship_kind is RelationshipKind.DECLARATION
+            )
+        ):
+            return Decision(
+                True, "patient-own-choice", "a patient decides who shares their data", base
+            )
+        return Decision(
+            False,
+            "patient-own-choice",
+            "a patient may change their own sharing choices only",
+            base,
+        )
+    professional = professional_of(actor)
+    if professional is None:
+        return Decision(
+            False, "default-deny", "no rule allows this actor to change a patient's choices", base
+        )
+    if professional.account_id in facts.excluded:
+        return Decision(False, "patient-exclusion", NOT_ALLOWED, base, disclosed=False)
+    own = request.subject_id == professional.account_id or (
+        request.subject_id in professional.care_team_ids
+    )
+    staff = professional.profession is Profession.ADMINISTRATIVE
+    kind = request.relationship_kind
+    if request.control is Control.START_RELATIONSHIP and kind is not None:
+        if staff and kind in _BOOKED_BY_STAFF and request.colleague:
+            return Decision(
+                True,
+                "staff-booking",
+                f"staff may record a {kind.value} with a professional of their organisation",
+                base,
+            )
+        if not staff and own and kind in _STARTED_BY_CARE:
+            return Decision(
+                True,
+                "professional-care",
+                f"a professional records the {kind.value} they provide",
+                base,
+            )
+        if not staff and kind is RelationshipKind.REFERRAL:
+            referrer = decide_care(
+                CareRequest(professional, frozenset({Category.IDENTITY})),
+                facts,
+                now,
+                durations=durations,
+            )
+            if referrer.allowed and referrer.rule == "care-relationship":
+                return Decision(
+                    True,
+                    "referral",
+                    "a professional in care of the patient refers them to another",
+                    {**base, "referrer_relationship": referrer.facts["relationship"]},
+                )
+            return Decision(
+                False,
+                "referral",
+                "only a professional with consent and an active care relationship may refer",
+                base,
+            )
+    if request.control is Control.END_RELATIONSHIP and (own or (staff and request.colleague)):
+        return Decision(
+            True,
+            "professional-care",
+            "a professional (or their organisation's staff) ends the care they provide",
+            base,
+        )
+    return Decision(
+        False,
+        "patient-own-choice",
+        "only the patient, or the operator at their request, may make this change",
+        base,
+    )
+
+
+def decide_break_glass(actor: Actor, facts: PatientFacts) -> Decision:
+    """A clinician of a care or telemedicine provider may open an emergency access, unless
+    the patient excluded them."""
+    base = _facts_of(actor, Action.BREAK_GLASS, Purpose.BREAK_GLASS)
+    professional = professional_of(actor)
+    if professional is None or professional.profession is Profession.ADMINISTRATIVE:
+        return Decision(
+            False,
+            "break-the-glass",
+            "only a clinician of a care provider may open an emergency access",
+            base,
+        )
+    if professional.account_id in facts.excluded:
+        return Decision(False, "patient-exclusion", NOT_ALLOWED, base, disclosed=False)
+    return Decision(
+        True,
+        "break-the-glass",
+        "a clinician may open a short emergency access, journaled and notified",
+        {**base, "profession": professional.profession.value},
+    )
+
+
+def decide_insurer(actor: Actor, action: Action) -> Decision:
+    """An insurer's accounts ask two questions: is this member covered, and how much was
+    the service used; nothing else."""
+    base = _facts_of(actor, action, Purpose.INSURANCE)
+    if actor.organisation_kind is OrganisationKind.INSURER and action in (
+        Action.ELIGIBILITY,
+        Action.USAGE,
+    ):
+        what = "eligibility" if action is Action.ELIGIBILITY else "usage figures"
+        return Decision(
+            True, f"insurer-{action.value}", f"an insurer may ask its members' {what}", base
+        )
+    if actor.kind is ActorKind.OPERATOR:
+        return decide(actor, action, Purpose.INSURANCE)
+    return Decision(False, "insurer-scope", "only an insurer asks eligibility and usage", base)

@@ -1,0 +1,225 @@
+"""Who an account is when it acts: its organisation, care teams, matrix and contracts.
+
+`actor_for` builds the `Actor` every decision reads, once per sign-in (or CLI command), so
+that deciding on one patient needs only that patient's facts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind
+from coffre.identity.errors import AccountNotFound, IdentityError, OrganisationNotFound
+from coffre.identity.tables import accounts, care_team_members, care_teams, contracts, organisations
+from coffre.store import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as others may see it: no password hash, no second factor."""
+
+    id: str
+    organisation_id: str
+    username: str
+    role: str
+    display_name: str
+    profession: str | None
+    specialty: str | None
+    professional_id: str | None
+    patient_id: str | None
+
+
+def _account(row: sa.Row) -> Account:  # type: ignore[type-arg]
+    return Account(
+        row.id,
+        row.organisation_id,
+        row.username,
+        row.role,
+        row.display_name,
+        row.profession,
+        row.specialty,
+        row.professional_id,
+        row.patient_id,
+    )
+
+
+def find_account(uow: UnitOfWork, name_or_id: str) -> Account:
+    """The account with this username or id; raise AccountNotFound."""
+    row = uow.connection.execute(
+        sa.select(accounts).where(
+            sa.or_(accounts.c.username == name_or_id, accounts.c.id == name_or_id)
+        )
+    ).first()
+    if row is None:
+        raise AccountNotFound(f"There is no account {name_or_id!r}.")
+    return _account(row)
+
+
+def list_accounts(uow: UnitOfWork, organisation_id: str | None = None) -> list[Account]:
+    query = sa.select(accounts).order_by(accounts.c.created_at, accounts.c.username)
+    if organisation_id is not None:
+        query = query.where(accounts.c.organisation_id == organisation_id)
+    return [_account(row) for row in uow.connection.execute(query)]
+
+
+def actor_for(
+    uow: UnitOfWork, name_or_id: str, *, source: str, session_id: str | None = None
+) -> Actor:
+    """The actor an account is, with everything decisions need about it."""
+    row = uow.connection.execute(
+        sa.select(accounts, organisations.c.kind.label("org_kind"), organisations.c.matrix)
+        .join(organisations, organisations.c.id == accounts.c.organisation_id)
+        .where(sa.or_(accounts.c.username == name_or_id, accounts.c.id == name_or_id))
+    ).first()
+    if row is None:
+        raise AccountNotFound(f"There is no account {name_or_id!r}.")
+    teams = uow.connection.execute(
+        sa.select(care_team_members.c.team_id)
+        .where(care_team_members.c.account_id == row.id)
+        .order_by(care_team_members.c.team_id)
+    ).scalars()
+    kind = OrganisationKind(row.org_kind)
+    return Actor(
+        kind=ActorKind.ACCOUNT,
+        id=row.id,
+        organisation_id=row.organisation_id,
+        role=row.role,
+        profession=row.profession,
+        session_id=session_id,
+        source=source,
+        patient_id=row.patient_id,
+        organisation_kind=kind,
+        care_team_ids=tuple(teams),
+        organisation_matrix=row.matrix,
+        contracts=(
+            contracts_in_force(uow, row.organisation_id, datetime.now(UTC))
+            if kind is OrganisationKind.SUBCONTRACTOR
+            else ()
+        ),
+    )
+
+
+def create_care_team(
+    uow: UnitOfWork, organisation_id: str, name: str, member_ids: Iterable[str]
+) -> str:
+    """A care team of the organisation with these member accounts; return its id."""
+    if not name.strip():
+        raise IdentityError("A care team needs a name.")
+    team_id = str(uuid.uuid4())
+    uow.connection.execute(
+        care_teams.insert().values(
+            id=team_id,
+            organisation_id=organisation_id,
+            name=name.strip(),
+            created_at=datetime.now(UTC),
+        )
+    )
+    members = sorted(set(member_ids))
+    found = uow.connection.execute(
+        sa.select(sa.func.count()).where(
+            accounts.c.id.in_(members), accounts.c.organisation_id == organisation_id
+        )
+    ).scalar_one()
+    if found != len(members):
+        raise IdentityError("Every member of a care team must be an account of its organisation.")
+    if members:
+        uow.connection.execute(
+            care_team_members.insert(), [{"team_id": team_id, "account_id": m} for m in members]
+        )
+    return team_id
+
+
+def team_organisation(uow: UnitOfWork, team_id: str) -> str | None:
+    """The organisation a care team belongs to, or None if there is no such team."""
+    return uow.connection.execute(
+        sa.select(care_teams.c.organisation_id).where(care_teams.c.id == team_id)
+    ).scalar()
+
+
+def set_organisation_matrix(uow: UnitOfWork, organisation_id: str, matrix: str | None) -> None:
+    """Store the organisation's own matrix (TOML, already validated by the caller), or clear
+    it with None."""
+    done = uow.connection.execute(
+        organisations.update().where(organisations.c.id == organisation_id).values(matrix=matrix)
+    ).rowcount
+    if not done:
+        raise OrganisationNotFound(f"There is no organisation with id {organisation_id}.")
+
+
+def add_contract(
+    uow: UnitOfWork,
+    subcontractor_id: str,
+    client_id: str,
+    read: Iterable[str],
+    write: Iterable[str],
+    *,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+) -> str:
+    """A subcontractor's contract with a client organisation; return its id. The caller
+    checks the category names."""
+    kinds = dict(
+        uow.connection.execute(
+            sa.select(organisations.c.id, organisations.c.kind).where(
+                organisations.c.id.in_([subcontractor_id, client_id])
+            )
+        ).all()
+    )
+    if kinds.get(subcontractor_id) != OrganisationKind.SUBCONTRACTOR.value:
+        raise IdentityError("A contract's first party must be a subcontractor organisation.")
+    if client_id not in kinds or kinds[client_id] in (
+        OrganisationKind.SUBCONTRACTOR.value,
+        OrganisationKind.INSURER.value,
+    ):
+        raise IdentityError("A contract's client must be a care or telemedicine provider.")
+    if ends_at is not None and ends_at <= starts_at:
+        raise IdentityError("A contract must end after it starts.")
+    contract_id = str(uuid.uuid4())
+    uow.connection.execute(
+        contracts.insert().values(
+            id=contract_id,
+            subcontractor_id=subcontractor_id,
+            client_id=client_id,
+            read=",".join(sorted(set(read))),
+            write=",".join(sorted(set(write))),
+            started_at=starts_at,
+            ended_at=ends_at,
+        )
+    )
+    return contract_id
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def contracts_in_force(
+    uow: UnitOfWork, subcontractor_id: str, now: datetime
+) -> tuple[Contract, ...]:
+    """The subcontractor's contracts started by `now` and not ended."""
+    rows = uow.connection.execute(
+        sa.select(contracts)
+        .where(contracts.c.subcontractor_id == subcontractor_id, contracts.c.started_at <= now)
+        .order_by(contracts.c.started_at)
+    )
+    found = []
+    for row in rows:
+        ends = _utc(row.ended_at)
+        if ends is not None and ends <= now:
+            continue
+        found.append(
+            Contract(
+                row.client_id,
+                tuple(c for c in row.read.split(",") if c),
+                tuple(c for c in row.write.split(",") if c),
+                ends,
+            )
+        )
+    return tuple(found)

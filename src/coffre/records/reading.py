@@ -1,0 +1,228 @@
+"""A professional's reading of a patient's record: the entries and documents of the
+categories they may see, and one document's content.
+
+What is returned is decided first (categories the actor's profession or contract reaches,
+masked documents left out for all but their author), journaled with the id of every entry
+and document returned, committed, and only then decrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+
+from coffre import access
+from coffre.access import Action, Category, DataRequest, Decision, Purpose
+from coffre.identity import Actor
+from coffre.journal import EventKind, Outcome
+from coffre.records.clinical import DocumentInfo, sealed_chunks
+from coffre.records.errors import DocumentNotFound
+from coffre.records.gate import decide_on_patient, organisation_for, record
+from coffre.records.patients import load_or_journal_failure, open_patient
+from coffre.records.tables import clinical_entries, documents
+from coffre.records.vault import Vault
+from coffre.store import UnitOfWork
+
+
+@dataclass(frozen=True)
+class EntryView:
+    id: str
+    category: str
+    resource_type: str
+    recorded_at: datetime
+    author_id: str | None
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """What the actor may see of a patient's record: the Patient resource (identity, and
+    contact details when allowed) if identity was asked and may be read, entries and
+    documents; `withheld` names the categories asked for that their profession or contract
+    does not reach."""
+
+    patient_id: str
+    patient: dict[str, Any] | None
+    entries: list[EntryView]
+    documents: list[DocumentInfo]
+    withheld: tuple[str, ...]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def read_record(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    purpose: Purpose,
+    categories: Iterable[Category] | None = None,
+) -> PatientRecord:
+    """The patient's identity, entries and documents in the categories asked (all by
+    default) that the actor may read, decided and journaled as one read. Raises AccessDenied
+    when none may be, PatientNotFound or PatientErased."""
+    asked = frozenset(categories) if categories is not None else frozenset(Category)
+    now = datetime.now(UTC)
+    with uow:
+        organisation = organisation_for(uow, actor, patient_id)
+        reachable = access.readable(actor, asked, patient_organisation_id=organisation)
+        decision, facts = decide_on_patient(
+            uow,
+            vault,
+            actor,
+            DataRequest(Action.READ, purpose, reachable or asked),
+            EventKind.RECORD_READ,
+            patient_id,
+            now,
+        )
+        row = load_or_journal_failure(
+            uow, actor, decision, EventKind.RECORD_READ, purpose, patient_id
+        )
+        wanted = sorted(reachable)
+        entry_rows = uow.connection.execute(
+            sa.select(clinical_entries)
+            .where(
+                clinical_entries.c.patient_id == patient_id,
+                clinical_entries.c.category.in_(wanted),
+            )
+            .order_by(clinical_entries.c.recorded_at, clinical_entries.c.id)
+        ).all()
+        masked = facts.masked_documents
+        document_rows = [
+            d
+            for d in uow.connection.execute(
+                sa.select(documents)
+                .where(documents.c.patient_id == patient_id, documents.c.category.in_(wanted))
+                .order_by(documents.c.created_at, documents.c.id)
+            )
+            if d.id not in masked or masked[d.id] == actor.id
+        ]
+        record(
+            uow,
+            actor,
+            decision,
+            EventKind.RECORD_READ,
+            Outcome.SUCCESS,
+            purpose,
+            [patient_id],
+            [r.id for r in entry_rows] + [d.id for d in document_rows],
+        )
+        uow.commit()
+    box = vault.box(row.organisation_id, patient_id, row.key_version)
+    entries = [
+        EntryView(
+            r.id,
+            r.category,
+            r.resource_type,
+            _utc(r.recorded_at),
+            r.author_id,
+            {
+                "resourceType": r.resource_type,
+                "id": r.id,
+                **box.open_json("clinical_entries", "content", r.id, r.content),
+            },
+        )
+        for r in entry_rows
+    ]
+    infos = []
+    for d in document_rows:
+        meta = box.open_json("documents", "meta", d.id, d.meta)
+        infos.append(
+            DocumentInfo(
+                d.id,
+                patient_id,
+                d.category,
+                d.content_type,
+                d.size,
+                _utc(d.created_at),
+                meta["title"],
+                meta["filename"],
+                meta["sha256"],
+            )
+        )
+    patient = (
+        open_patient(vault, row, with_contact=Category.CONTACT in reachable)
+        if Category.IDENTITY in reachable
+        else None
+    )
+    return PatientRecord(patient_id, patient, entries, infos, tuple(sorted(asked - reachable)))
+
+
+def read_document(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    document_id: str,
+    purpose: Purpose,
+    out: BinaryIO,
+) -> DocumentInfo:
+    """Write one document's content to `out` and return its description, after a decision
+    on its category (and its mask) journaled and committed. Raises DocumentNotFound,
+    AccessDenied, PatientErased."""
+    now = datetime.now(UTC)
+    with uow:
+        doc = uow.connection.execute(
+            sa.select(documents).where(documents.c.id == document_id)
+        ).first()
+        if doc is None:
+            missing = Decision(False, "document-not-found", "there is no document with that id")
+            record(
+                uow,
+                actor,
+                missing,
+                EventKind.DOCUMENT_READ,
+                Outcome.FAILED,
+                purpose,
+                (),
+                [document_id],
+            )
+            uow.commit()
+            raise DocumentNotFound(f"There is no document with id {document_id}.")
+        decision, _ = decide_on_patient(
+            uow,
+            vault,
+            actor,
+            DataRequest(Action.READ, purpose, frozenset({Category(doc.category)}), document_id),
+            EventKind.DOCUMENT_READ,
+            doc.patient_id,
+            now,
+            [document_id],
+        )
+        row = load_or_journal_failure(
+            uow, actor, decision, EventKind.DOCUMENT_READ, purpose, doc.patient_id
+        )
+        record(
+            uow,
+            actor,
+            decision,
+            EventKind.DOCUMENT_READ,
+            Outcome.SUCCESS,
+            purpose,
+            [doc.patient_id],
+            [document_id],
+        )
+        uow.commit()
+    box = vault.box(row.organisation_id, doc.patient_id, row.key_version)
+    meta = box.open_json("documents", "meta", document_id, doc.meta)
+    with uow.reading() as reader:
+        for plain in box.open_stream(
+            "document_chunks", document_id, sealed_chunks(reader, document_id)
+        ):
+            out.write(plain)
+    return DocumentInfo(
+        document_id,
+        doc.patient_id,
+        doc.category,
+        doc.content_type,
+        doc.size,
+        _utc(doc.created_at),
+        meta["title"],
+        meta["filename"],
+        meta["sha256"],
+    )
