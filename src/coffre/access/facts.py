@@ -8,7 +8,7 @@ change, journaling it and telling the patient belong to the service that calls t
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -44,13 +44,6 @@ _FACTS_OF = (
 )
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive times; every time Coffre stores is UTC.
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def load_patient_facts(uow: UnitOfWork, patient_id: str, now: datetime) -> PatientFacts:
     """Everything access decisions need about one patient, in one query; facts ended before
     `now` are left out (relationships are kept: their expiry is the policy's to judge)."""
@@ -60,7 +53,7 @@ def load_patient_facts(uow: UnitOfWork, patient_id: str, now: datetime) -> Patie
     masked: dict[str, str | None] = {}
     glass: list[BreakGlass] = []
     for row in uow.connection.execute(_FACTS_OF, {"patient_id": patient_id}):
-        started, ended = _utc(row.started_at), _utc(row.ended_at)
+        started, ended = row.started_at, row.ended_at
         assert started is not None
         in_force = started <= now and (ended is None or now < ended)
         kind = FactKind(row.kind)
@@ -179,10 +172,10 @@ def find_relationship(uow: UnitOfWork, relationship_id: str) -> tuple[str, Relat
         raise FactNotFound("There is no care relationship with that id.")
     relationship = Relationship(
         RelationshipKind(row.detail),
-        _utc(row.started_at),  # type: ignore[arg-type]
+        row.started_at,
         professional_id=None if row.team else row.subject_id,
         care_team_id=row.subject_id if row.team else None,
-        ended_at=_utc(row.ended_at),
+        ended_at=row.ended_at,
         id=row.id,
     )
     return row.patient_id, relationship

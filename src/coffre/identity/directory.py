@@ -194,12 +194,6 @@ def add_contract(
     return contract_id
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def contracts_in_force(
     uow: UnitOfWork, subcontractor_id: str, now: datetime
 ) -> tuple[Contract, ...]:
@@ -211,7 +205,7 @@ def contracts_in_force(
     )
     found = []
     for row in rows:
-        ends = _utc(row.ended_at)
+        ends = row.ended_at
         if ends is not None and ends <= now:
             continue
         found.append(

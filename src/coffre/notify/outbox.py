@@ -147,12 +147,6 @@ def enqueue(
     return notification_id
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def list_notifications(
     uow: UnitOfWork,
     recipient: Recipient | None = None,
@@ -173,8 +167,8 @@ def list_notifications(
             row.recipient_id,
             NotificationKind(row.kind),
             json.loads(row.params),
-            _utc(row.created_at),  # type: ignore[arg-type]
-            _utc(row.delivered_at),
+            row.created_at,
+            row.delivered_at,
             row.journal_seq,
         )
         for row in uow.connection.execute(query.limit(limit))

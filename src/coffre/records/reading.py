@@ -52,10 +52,6 @@ class PatientRecord:
     withheld: tuple[str, ...]
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def read_record(
     uow: UnitOfWork,
     vault: Vault,
@@ -120,7 +116,7 @@ def read_record(
             r.id,
             r.category,
             r.resource_type,
-            _utc(r.recorded_at),
+            r.recorded_at,
             r.author_id,
             {
                 "resourceType": r.resource_type,
@@ -140,7 +136,7 @@ def read_record(
                 d.category,
                 d.content_type,
                 d.size,
-                _utc(d.created_at),
+                d.created_at,
                 meta["title"],
                 meta["filename"],
                 meta["sha256"],
@@ -221,7 +217,7 @@ def read_document(
         doc.category,
         doc.content_type,
         doc.size,
-        _utc(doc.created_at),
+        doc.created_at,
         meta["title"],
         meta["filename"],
         meta["sha256"],
