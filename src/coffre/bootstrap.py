@@ -14,10 +14,17 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from coffre import crypto, journal, records, store
+from coffre import crypto, journal, records, signin, store
 from coffre.access import Durations, RelationshipKind
 from coffre.config import ConfigError, Settings, write_config
-from coffre.crypto import BLIND_INDEX_KEY, JOURNAL_SIGNING_KEY, BlindIndex, Keyring, KeyStore
+from coffre.crypto import (
+    BLIND_INDEX_KEY,
+    JOURNAL_SIGNING_KEY,
+    SYSTEM_SECRETS_KEY,
+    BlindIndex,
+    Keyring,
+    KeyStore,
+)
 from coffre.errors import CoffreError
 from coffre.store import StoreError, UnitOfWork
 
@@ -37,6 +44,10 @@ class Coffre:
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
+
+    def signin(self) -> signin.Context:
+        """What signing in needs: the system-secrets box and the failure counters' key."""
+        return signin.Context.from_secret(self.keyring.system_key(SYSTEM_SECRETS_KEY))
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reading only: it never holds up writers."""

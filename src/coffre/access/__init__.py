@@ -35,7 +35,7 @@ from coffre.access.matrix import (
     default_matrix,
     parse_matrix,
 )
-from coffre.access.policy import Action, Decision, Purpose, decide
+from coffre.access.policy import Action, Decision, Purpose, decide, decide_suspension
 from coffre.access.scope import (
     Control,
     ControlRequest,
@@ -79,6 +79,7 @@ __all__ = [
     "decide_control",
     "decide_data",
     "decide_insurer",
+    "decide_suspension",
     "default_matrix",
     "end_relationship",
     "find_relationship",

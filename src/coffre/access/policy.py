@@ -29,6 +29,7 @@ class Action(StrEnum):
     ELIGIBILITY = "eligibility"
     USAGE = "usage"
     ENROL = "enrol"  # record an insurer's members
+    SUSPEND = "suspend"  # suspend or resume an account, a session, a token or a client
 
 
 class Purpose(StrEnum):
@@ -44,6 +45,7 @@ class Purpose(StrEnum):
     BREAK_GLASS = "break-the-glass"
     INSURANCE = "insurance"  # an insurer's eligibility and usage questions
     CONTRACT = "contract"  # a subcontractor's work under its contract
+    SECURITY = "security"  # containing a misuse: suspensions
 
 
 @dataclass(frozen=True)
@@ -166,3 +168,38 @@ def decide(
         allowed = ", ".join(sorted(p.value for p in purposes))
         return Decision(False, f"{name}-purpose", f"{why} only for the purpose {allowed}", facts)
     return Decision(True, name, why, facts)
+
+
+# Who may suspend (or resume) accounts and sessions of an organisation, besides the local
+# operator and Coffre itself (its detection engine).
+SUSPENDING_ROLES = frozenset({"security-officer", "organisation-admin"})
+
+
+def decide_suspension(actor: Actor, organisation_id: str | None, purpose: Purpose) -> Decision:
+    """Suspending or resuming what belongs to an organisation: the local operator, Coffre's
+    own detection, or that organisation's security officer or administrator, for security."""
+    facts = {"actor_kind": actor.kind.value, "purpose": purpose.value}
+    if purpose is not Purpose.SECURITY:
+        return Decision(False, "suspension-purpose", "suspensions are made for security", facts)
+    if actor.kind in (ActorKind.OPERATOR, ActorKind.SYSTEM):
+        return Decision(
+            True, "security-suspension", f"the {actor.kind.value} may suspend for security", facts
+        )
+    if (
+        actor.kind is ActorKind.ACCOUNT
+        and actor.role in SUSPENDING_ROLES
+        and organisation_id is not None
+        and actor.organisation_id == organisation_id
+    ):
+        return Decision(
+            True,
+            "security-suspension",
+            f"the organisation's {actor.role} may suspend within it",
+            {**facts, "role": str(actor.role)},
+        )
+    return Decision(
+        False,
+        "security-suspension",
+        "only the organisation's security officer or administrator may suspend within it",
+        facts,
+    )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from coffre import bootstrap
+from coffre.cli.accounts import accounts_app
 from coffre.cli.care import care_app
 from coffre.cli.context import State, err, out, state
 from coffre.cli.insurers import insurers_app
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(patients_app, name="patients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(organisations_app, name="organisations")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(journal_app, name="journal")
 app.add_typer(care_app, name="care")
 app.add_typer(insurers_app, name="insurers")

@@ -8,8 +8,13 @@ from coffre.identity.directory import (
     contracts_in_force,
     create_care_team,
     find_account,
+    is_suspended,
     list_accounts,
+    password_hash_of,
+    session_by_reference,
     set_organisation_matrix,
+    set_password_hash,
+    set_suspended,
     team_organisation,
 )
 from coffre.identity.errors import (
@@ -18,13 +23,13 @@ from coffre.identity.errors import (
     IdentityError,
     OrganisationNotFound,
 )
+from coffre.identity.passwords import WeakPassword, check_new_password, hash_password
 from coffre.identity.service import (
     NewAccount,
     Organisation,
     create_accounts,
     create_organisation,
     get_organisation,
-    hash_password,
     list_organisations,
 )
 
@@ -40,8 +45,10 @@ __all__ = [
     "Organisation",
     "OrganisationKind",
     "OrganisationNotFound",
+    "WeakPassword",
     "actor_for",
     "add_contract",
+    "check_new_password",
     "contracts_in_force",
     "create_accounts",
     "create_care_team",
@@ -49,9 +56,14 @@ __all__ = [
     "find_account",
     "get_organisation",
     "hash_password",
+    "is_suspended",
     "list_accounts",
     "list_organisations",
     "local_operator",
+    "password_hash_of",
+    "session_by_reference",
     "set_organisation_matrix",
+    "set_password_hash",
+    "set_suspended",
     "team_organisation",
 ]

@@ -15,7 +15,15 @@ import sqlalchemy as sa
 
 from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind
 from coffre.identity.errors import AccountNotFound, IdentityError, OrganisationNotFound
-from coffre.identity.tables import accounts, care_team_members, care_teams, contracts, organisations
+from coffre.identity.sessions import Session, session_from_row
+from coffre.identity.tables import (
+    accounts,
+    care_team_members,
+    care_teams,
+    contracts,
+    organisations,
+    sessions,
+)
 from coffre.store import UnitOfWork
 
 
@@ -67,22 +75,36 @@ def list_accounts(uow: UnitOfWork, organisation_id: str | None = None) -> list[A
     return [_account(row) for row in uow.connection.execute(query)]
 
 
+_ACTOR_COLUMNS = (accounts, organisations.c.kind.label("org_kind"), organisations.c.matrix)
+# Built once: `actor_for` is on every request's path.
+_ACTOR_BY_ID = (
+    sa.select(*_ACTOR_COLUMNS)
+    .join(organisations, organisations.c.id == accounts.c.organisation_id)
+    .where(accounts.c.id == sa.bindparam("key"))
+)
+_ACTOR_BY_NAME = (
+    sa.select(*_ACTOR_COLUMNS)
+    .join(organisations, organisations.c.id == accounts.c.organisation_id)
+    .where(accounts.c.username == sa.bindparam("key"))
+)
+_TEAMS_OF = (
+    sa.select(care_team_members.c.team_id)
+    .where(care_team_members.c.account_id == sa.bindparam("account_id"))
+    .order_by(care_team_members.c.team_id)
+)
+
+
 def actor_for(
     uow: UnitOfWork, name_or_id: str, *, source: str, session_id: str | None = None
 ) -> Actor:
-    """The actor an account is, with everything decisions need about it."""
-    row = uow.connection.execute(
-        sa.select(accounts, organisations.c.kind.label("org_kind"), organisations.c.matrix)
-        .join(organisations, organisations.c.id == accounts.c.organisation_id)
-        .where(sa.or_(accounts.c.username == name_or_id, accounts.c.id == name_or_id))
-    ).first()
+    """The actor an account (by id, else by username) is, with everything decisions need
+    about it."""
+    row = uow.connection.execute(_ACTOR_BY_ID, {"key": name_or_id}).first()
+    if row is None:
+        row = uow.connection.execute(_ACTOR_BY_NAME, {"key": name_or_id}).first()
     if row is None:
         raise AccountNotFound(f"There is no account {name_or_id!r}.")
-    teams = uow.connection.execute(
-        sa.select(care_team_members.c.team_id)
-        .where(care_team_members.c.account_id == row.id)
-        .order_by(care_team_members.c.team_id)
-    ).scalars()
+    teams = uow.connection.execute(_TEAMS_OF, {"account_id": row.id}).scalars()
     kind = OrganisationKind(row.org_kind)
     return Actor(
         kind=ActorKind.ACCOUNT,
@@ -217,3 +239,68 @@ def contracts_in_force(
             )
         )
     return tuple(found)
+
+
+def password_hash_of(uow: UnitOfWork, account_id: str) -> str:
+    return str(
+        uow.connection.execute(
+            sa.select(accounts.c.password_hash).where(accounts.c.id == account_id)
+        ).scalar_one()
+    )
+
+
+def set_password_hash(
+    uow: UnitOfWork, account_id: str, password_hash: str, now: datetime, *, changed: bool = True
+) -> None:
+    """Store a new hash: a changed password, or the same one rehashed with the current
+    parameters (`changed=False`)."""
+    values: dict[str, object] = {"password_hash": password_hash}
+    if changed:
+        values["password_changed_at"] = now
+    uow.connection.execute(accounts.update().where(accounts.c.id == account_id).values(**values))
+
+
+def is_suspended(uow: UnitOfWork, account_id: str) -> bool:
+    return (
+        uow.connection.execute(
+            sa.select(accounts.c.suspended_at).where(accounts.c.id == account_id)
+        ).scalar()
+        is not None
+    )
+
+
+def set_suspended(
+    uow: UnitOfWork,
+    account_id: str,
+    at: datetime | None,
+    by: str | None,
+    reason: str | None,
+) -> None:
+    """Suspend the account from `at` (by whom, why), or lift it with None."""
+    uow.connection.execute(
+        accounts.update()
+        .where(accounts.c.id == account_id)
+        .values(
+            suspended_at=at,
+            suspended_by=by[:120] if by else None,
+            suspended_reason=reason[:200] if reason else None,
+        )
+    )
+
+
+def session_by_reference(uow: UnitOfWork, reference: str) -> tuple[Session, str] | None:
+    """The open session the journal names by `reference`, and its account's organisation."""
+    try:
+        prefix = bytes.fromhex(reference)
+    except ValueError:
+        return None
+    if len(prefix) != 8:
+        return None
+    rows = uow.connection.execute(
+        sa.select(sessions, accounts.c.organisation_id.label("organisation"))
+        .join(accounts, accounts.c.id == sessions.c.account_id)
+        .where(sa.func.substr(sessions.c.id_hash, 1, 8) == prefix, sessions.c.ended_at.is_(None))
+    ).all()
+    if len(rows) != 1:
+        return None
+    return session_from_row(rows[0]), rows[0].organisation

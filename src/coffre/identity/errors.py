@@ -3,7 +3,8 @@
 IdentityError
  ├── OrganisationNotFound
  ├── AccountNotFound
- └── AccountExists
+ ├── AccountExists
+ └── PasskeyError
 """
 
 from coffre.errors import CoffreError
@@ -23,3 +24,7 @@ class AccountExists(IdentityError):
 
 class AccountNotFound(IdentityError):
     """No account has that username or id."""
+
+
+class PasskeyError(IdentityError):
+    """A passkey could not be registered, used or removed."""

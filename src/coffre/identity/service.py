@@ -7,16 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
 from sqlalchemy.exc import IntegrityError
 
 from coffre.identity.actors import OrganisationKind
 from coffre.identity.errors import AccountExists, IdentityError, OrganisationNotFound
+from coffre.identity.passwords import hash_password
 from coffre.identity.tables import accounts, organisations
 from coffre.store import UnitOfWork
-
-# OWASP's minimum for argon2id is 19 MiB, 2 iterations, 1 lane; 2 cores here.
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,6 @@ class NewAccount:
     professional_id: str | None = None
     totp_secret: bytes | None = None  # already sealed by the caller
     patient_id: str | None = None
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
 
 
 def create_organisation(

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from coffre.store import Id, Timestamp, metadata
+from coffre.store import BigInt, Id, Timestamp, metadata
 
 organisations = sa.Table(
     "organisations",
@@ -32,6 +32,55 @@ accounts = sa.Table(
     sa.Column("totp_secret", sa.LargeBinary, nullable=True),
     sa.Column("patient_id", Id, nullable=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    # The last TOTP time step accepted: a code is never accepted twice.
+    sa.Column("totp_last_step", BigInt, nullable=True),
+    sa.Column("password_changed_at", Timestamp, nullable=True),
+    # Suspended accounts sign nothing in and their sessions stop at the next request.
+    sa.Column("suspended_at", Timestamp, nullable=True),
+    sa.Column("suspended_by", sa.String(120), nullable=True),
+    sa.Column("suspended_reason", sa.String(200), nullable=True),
+)
+
+# Server-side sessions: only the SHA-256 of the random session id is stored.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("source", sa.String(120), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_seen_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),  # the absolute timeout
+    sa.Column("idle_seconds", sa.Integer, nullable=False),
+    # The second factor was given (or the account needs none).
+    sa.Column("mfa", sa.Boolean, nullable=False),
+    sa.Column("reauthenticated_at", Timestamp, nullable=False),
+    # A WebAuthn challenge in flight, used once, short-lived.
+    sa.Column("challenge", sa.LargeBinary(64), nullable=True),
+    sa.Column("challenge_expires_at", Timestamp, nullable=True),
+    sa.Column("ended_at", Timestamp, nullable=True),
+    sa.Column("ended_by", sa.String(120), nullable=True),
+    sa.Column("ended_reason", sa.String(200), nullable=True),
+)
+
+# Failed sign-ins counted per keyed hash of a typed username and per source address.
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("key", sa.LargeBinary(32), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("window_started_at", Timestamp, nullable=False),
+    sa.Column("locked_until", Timestamp, nullable=True),
+)
+
+# Single-use recovery codes: SHA-256 of 80-bit random codes.
+recovery_codes = sa.Table(
+    "recovery_codes",
+    metadata,
+    sa.Column("code_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
 )
 
 care_teams = sa.Table(
@@ -64,4 +113,18 @@ contracts = sa.Table(
     sa.Column("write", sa.String(400), nullable=False),
     sa.Column("started_at", Timestamp, nullable=False),
     sa.Column("ended_at", Timestamp, nullable=True),
+)
+
+# WebAuthn passkeys: the credential's public key (COSE) and its signature counter.
+passkeys = sa.Table(
+    "passkeys",
+    metadata,
+    sa.Column("credential_id", sa.LargeBinary(1023), primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),
+    sa.Column("sign_count", BigInt, nullable=False),
+    sa.Column("transports", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("last_used_at", Timestamp, nullable=True),
 )

@@ -54,6 +54,11 @@ class EventKind(StrEnum):
     KEY_RECONCILE = "keys:data-key:destroy"
     LOGIN = "identity:session:login"
     LOGOUT = "identity:session:logout"
+    SESSION_END = "identity:session:update"
+    MFA_UPDATE = "identity:mfa:update"
+    PASSWORD_UPDATE = "identity:password:update"  # noqa: S105 (an event name)
+    ACCOUNT_SUSPEND = "identity:account:suspend"
+    ACCOUNT_RESUME = "identity:account:resume"
 
 
 class Outcome(StrEnum):

@@ -146,6 +146,11 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.LOGIN: _Pattern(
         (None, None), _LOGIN, ((DCM, "110122", "Login"),), "E", _HUMAN, _SOURCE, _DESTINATION
     ),
+    EventKind.SESSION_END: _UPDATE,
+    EventKind.MFA_UPDATE: _UPDATE,
+    EventKind.PASSWORD_UPDATE: _UPDATE,
+    EventKind.ACCOUNT_SUSPEND: _UPDATE,
+    EventKind.ACCOUNT_RESUME: _UPDATE,
     EventKind.LOGOUT: _Pattern(
         (None, None), _LOGIN, ((DCM, "110123", "Logout"),), "E", _HUMAN, _SOURCE, _DESTINATION
     ),
@@ -165,6 +170,7 @@ _PURPOSES: dict[str, tuple[str, str] | None] = {
     Purpose.BREAK_GLASS: ("ETREAT", "Emergency Treatment"),
     Purpose.INSURANCE: ("COVERAGE", "coverage under policy or program"),
     Purpose.CONTRACT: ("HOPERAT", "healthcare operations"),
+    Purpose.SECURITY: ("HSYSADMIN", "health system administration"),
 }
 _OUTCOMES = {Outcome.SUCCESS: "0", Outcome.DENIED: "4", Outcome.FAILED: "8"}
 

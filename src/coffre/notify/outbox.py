@@ -31,6 +31,7 @@ _ZONE = ZoneInfo("Europe/Paris")
 class Recipient(StrEnum):
     PATIENT = "patient"
     DATA_PROTECTION_OFFICER = "dpo"  # the organisation's data-protection officer
+    ACCOUNT = "account"  # the holder of an account, about the account itself
 
 
 class NotificationKind(StrEnum):
@@ -44,6 +45,11 @@ class NotificationKind(StrEnum):
     DOCUMENT_UNMASKED = "document-unmasked"
     BREAK_GLASS = "break-the-glass"
     BREAK_GLASS_REVIEW = "break-the-glass-review"  # to the data-protection officer
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105 (a notification kind)
+    SECOND_FACTOR_CHANGED = "second-factor-changed"
+    ACCOUNT_SUSPENDED = "account-suspended"
+    ACCOUNT_RESUMED = "account-resumed"
+    SESSION_ENDED = "session-ended"
 
 
 # English subject and body of each kind; {placeholders} are filled from the parameters.
@@ -91,6 +97,30 @@ _TEXTS: dict[NotificationKind, tuple[str, str]] = {
         "Emergency access to review",
         "{by} opened the record of patient {patient} in an emergency ({reason}) on {at}; the "
         "access ends at {until}. Please review it (emergency access {grant}).",
+    ),
+    NotificationKind.PASSWORD_CHANGED: (
+        "Your password was changed",
+        "The password of your Coffre account was changed on {at}. If you did not do it, "
+        "contact your organisation at once.",
+    ),
+    NotificationKind.SECOND_FACTOR_CHANGED: (
+        "Your second factor was changed",
+        "The second factor of your Coffre account was set up or changed on {at}. If you did "
+        "not do it, contact your organisation at once.",
+    ),
+    NotificationKind.ACCOUNT_SUSPENDED: (
+        "Your account was suspended",
+        "Your Coffre account was suspended on {at} for security; your organisation's "
+        "security officer can tell you more.",
+    ),
+    NotificationKind.ACCOUNT_RESUMED: (
+        "Your account was resumed",
+        "Your Coffre account can be used again since {at}.",
+    ),
+    NotificationKind.SESSION_ENDED: (
+        "One of your sessions was ended",
+        "One of your Coffre sessions was ended on {at} for security. Sign in again; if "
+        "something looks wrong, contact your organisation.",
     ),
 }
 

@@ -393,3 +393,18 @@ def test_a_narrowed_matrix_is_remembered_and_the_memory_is_bounded(monkeypatch):
     for matrix in matrices:
         care._within_default(matrix)
     assert len(care._NARROWED) == 2
+
+
+def test_who_may_suspend_within_an_organisation():
+    from coffre.access import decide_suspension
+
+    officer = account("sec-1", role="security-officer", profession=None)
+    admin = account("adm-1", role="organisation-admin", profession=None)
+    system = Actor(kind=ActorKind.SYSTEM, id="system:coffre")
+    for actor in (officer, admin, OPERATOR, system):
+        assert decide_suspension(actor, CLINIC, Purpose.SECURITY).allowed
+    assert not decide_suspension(officer, OTHER_CLINIC, Purpose.SECURITY).allowed
+    assert not decide_suspension(officer, None, Purpose.SECURITY).allowed
+    assert not decide_suspension(DOCTOR, CLINIC, Purpose.SECURITY).allowed
+    refused = decide_suspension(OPERATOR, CLINIC, Purpose.CARE)
+    assert (refused.allowed, refused.rule) == (False, "suspension-purpose")

@@ -74,6 +74,11 @@ EXPECTED = {
     EventKind.EXCLUSION_UPDATE: UPDATE,
     EventKind.MASK_UPDATE: UPDATE,
     EventKind.BREAK_GLASS: CREATE,
+    EventKind.SESSION_END: UPDATE,
+    EventKind.MFA_UPDATE: UPDATE,
+    EventKind.PASSWORD_UPDATE: UPDATE,
+    EventKind.ACCOUNT_SUSPEND: UPDATE,
+    EventKind.ACCOUNT_RESUME: UPDATE,
     EventKind.DOCUMENT_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.HISTORY_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.PATIENT_SEARCH: ("PatientQuery", "Query", REST, (RESTFUL, "search-type"), "E"),
@@ -205,6 +210,7 @@ PURPOSES = {
     Purpose.BREAK_GLASS: "ETREAT",
     Purpose.INSURANCE: "COVERAGE",
     Purpose.CONTRACT: "HOPERAT",
+    Purpose.SECURITY: "HSYSADMIN",
 }
 
 
