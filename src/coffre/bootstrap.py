@@ -46,8 +46,19 @@ class Coffre:
         return UnitOfWork(self.engine)
 
     def signin(self) -> signin.Context:
-        """What signing in needs: the system-secrets box and the failure counters' key."""
-        return signin.Context.from_secret(self.keyring.system_key(SYSTEM_SECRETS_KEY))
+        """What signing in needs: the system-secrets box, the failure counters' key and the
+        session timeouts as set."""
+        settings = self.settings
+        policy = signin.Policy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            idle_patient=timedelta(minutes=settings.session_idle_minutes_patient),
+            absolute=timedelta(hours=settings.session_hours),
+        )
+        return signin.Context.from_secret(self.keyring.system_key(SYSTEM_SECRETS_KEY), policy)
+
+    def relying_party(self) -> signin.RelyingParty:
+        """Who browsers talk to, for passkeys."""
+        return signin.RelyingParty(self.settings.webauthn_rp_id, self.settings.public_origin)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reading only: it never holds up writers."""

@@ -35,7 +35,14 @@ from coffre.access.matrix import (
     default_matrix,
     parse_matrix,
 )
-from coffre.access.policy import Action, Decision, Purpose, decide, decide_suspension
+from coffre.access.policy import (
+    Action,
+    Decision,
+    Purpose,
+    decide,
+    decide_client_admin,
+    decide_suspension,
+)
 from coffre.access.scope import (
     Control,
     ControlRequest,
@@ -76,6 +83,7 @@ __all__ = [
     "decide",
     "decide_break_glass",
     "decide_care",
+    "decide_client_admin",
     "decide_control",
     "decide_data",
     "decide_insurer",

@@ -203,3 +203,33 @@ def decide_suspension(actor: Actor, organisation_id: str | None, purpose: Purpos
         "only the organisation's security officer or administrator may suspend within it",
         facts,
     )
+
+
+# Who may register and revoke an organisation's machine clients, besides the local operator.
+CLIENT_ADMIN_ROLES = frozenset({"organisation-admin"})
+
+
+def decide_client_admin(actor: Actor, organisation_id: str | None) -> Decision:
+    """Registering or revoking what belongs to an organisation's machine access (clients,
+    their tokens): the local operator, or that organisation's administrator."""
+    facts = {"actor_kind": actor.kind.value}
+    if actor.kind is ActorKind.OPERATOR:
+        return Decision(True, "client-admin", "the local operator may manage clients", facts)
+    if (
+        actor.kind is ActorKind.ACCOUNT
+        and actor.role in CLIENT_ADMIN_ROLES
+        and organisation_id is not None
+        and actor.organisation_id == organisation_id
+    ):
+        return Decision(
+            True,
+            "client-admin",
+            f"the organisation's {actor.role} may manage its clients",
+            {**facts, "role": str(actor.role)},
+        )
+    return Decision(
+        False,
+        "client-admin",
+        "only the organisation's administrator may manage its clients",
+        facts,
+    )

@@ -10,6 +10,7 @@ import typer
 from coffre import bootstrap
 from coffre.cli.accounts import accounts_app
 from coffre.cli.care import care_app
+from coffre.cli.clients import clients_app, tokens_app
 from coffre.cli.context import State, err, out, state
 from coffre.cli.insurers import insurers_app
 from coffre.cli.journal import journal_app
@@ -32,6 +33,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(journal_app, name="journal")
 app.add_typer(care_app, name="care")
 app.add_typer(insurers_app, name="insurers")
+app.add_typer(clients_app, name="clients")
+app.add_typer(tokens_app, name="tokens")
 
 
 @app.callback()

@@ -49,6 +49,13 @@ class Settings:
     # default (e.g. "appointment=60,teleconsultation=14"); and the longest emergency access.
     relationship_days: tuple[tuple[str, int], ...] = ()
     break_glass_hours: int = 4
+    # Sessions: idle timeout for professionals and staff, for patients, absolute timeout.
+    session_idle_minutes: int = 15
+    session_idle_minutes_patient: int = 30
+    session_hours: int = 12
+    # WebAuthn relying party: the site's domain and the origin browsers see.
+    webauthn_rp_id: str = "localhost"
+    public_origin: str = "http://localhost:8000"
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -132,6 +139,11 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "checkpoint_every_seconds": ("COFFRE_CHECKPOINT_EVERY_SECONDS", _int),
     "relationship_days": ("COFFRE_RELATIONSHIP_DAYS", _days),
     "break_glass_hours": ("COFFRE_BREAK_GLASS_HOURS", _int),
+    "session_idle_minutes": ("COFFRE_SESSION_IDLE_MINUTES", _int),
+    "session_idle_minutes_patient": ("COFFRE_SESSION_IDLE_MINUTES_PATIENT", _int),
+    "session_hours": ("COFFRE_SESSION_HOURS", _int),
+    "webauthn_rp_id": ("COFFRE_WEBAUTHN_RP_ID", lambda _n, v: v.strip().lower()),
+    "public_origin": ("COFFRE_PUBLIC_ORIGIN", lambda _n, v: v.strip().rstrip("/")),
 }
 
 

@@ -1,6 +1,7 @@
 """Organisations, accounts and the actors that every decision and journal entry name."""
 
 from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind, local_operator
+from coffre.identity.clients import Client, Usage
 from coffre.identity.directory import (
     Account,
     actor_for,
@@ -20,10 +21,17 @@ from coffre.identity.directory import (
 from coffre.identity.errors import (
     AccountExists,
     AccountNotFound,
+    CeilingReached,
+    ClientError,
+    ClientNotFound,
+    ClientRefused,
     IdentityError,
+    InvalidScope,
     OrganisationNotFound,
+    TokenRefused,
 )
 from coffre.identity.passwords import WeakPassword, check_new_password, hash_password
+from coffre.identity.scopes import Scope, allows, format_scopes, parse_scopes, within
 from coffre.identity.service import (
     NewAccount,
     Organisation,
@@ -32,6 +40,7 @@ from coffre.identity.service import (
     get_organisation,
     list_organisations,
 )
+from coffre.identity.tokens import TokenInfo, TokenKind
 
 __all__ = [
     "Account",
@@ -39,31 +48,46 @@ __all__ = [
     "AccountNotFound",
     "Actor",
     "ActorKind",
+    "CeilingReached",
+    "Client",
+    "ClientError",
+    "ClientNotFound",
+    "ClientRefused",
     "Contract",
     "IdentityError",
+    "InvalidScope",
     "NewAccount",
     "Organisation",
     "OrganisationKind",
     "OrganisationNotFound",
+    "Scope",
+    "TokenInfo",
+    "TokenKind",
+    "TokenRefused",
+    "Usage",
     "WeakPassword",
     "actor_for",
     "add_contract",
+    "allows",
     "check_new_password",
     "contracts_in_force",
     "create_accounts",
     "create_care_team",
     "create_organisation",
     "find_account",
+    "format_scopes",
     "get_organisation",
     "hash_password",
     "is_suspended",
     "list_accounts",
     "list_organisations",
     "local_operator",
+    "parse_scopes",
     "password_hash_of",
     "session_by_reference",
     "set_organisation_matrix",
     "set_password_hash",
     "set_suspended",
     "team_organisation",
+    "within",
 ]

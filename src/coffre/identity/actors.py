@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from coffre.identity.scopes import Scope
+
 
 class ActorKind(StrEnum):
     OPERATOR = "operator"  # a person at the command line of the server
@@ -49,6 +51,9 @@ class Actor:
     # The organisation's own profession × category matrix (TOML), which narrows the default.
     organisation_matrix: str | None = None
     contracts: tuple[Contract, ...] = ()  # a subcontractor's contracts in force
+    # What a bearer token allows (SMART scopes); empty when acting through a session or the
+    # command line, where no token narrows what the policy allows.
+    scopes: tuple[Scope, ...] = ()
 
 
 def local_operator(organisation_id: str | None = None) -> Actor:

@@ -128,3 +128,62 @@ passkeys = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_used_at", Timestamp, nullable=True),
 )
+
+# Machine clients (SMART Backend Services): the client's public keys (JWKS, JSON), the SMART
+# v2 scopes it may be given, its tokens' longest lifetime, its own expiry and its ceilings.
+clients = sa.Table(
+    "clients",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the OAuth client_id
+    sa.Column("organisation_id", Id, sa.ForeignKey("organisations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("jwks", sa.Text, nullable=False),
+    sa.Column("scopes", sa.String(1000), nullable=False),
+    sa.Column("token_seconds", sa.Integer, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("per_hour", sa.Integer, nullable=False),  # records per hour
+    sa.Column("per_day", sa.Integer, nullable=False),  # records per 24 hours
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Column("suspended_at", Timestamp, nullable=True),
+    sa.Column("suspended_by", sa.String(120), nullable=True),
+    sa.Column("suspended_reason", sa.String(200), nullable=True),
+)
+
+# The ids (jti) of the client assertions accepted, kept until they expire: none is used twice.
+client_assertions = sa.Table(
+    "client_assertions",
+    metadata,
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("jti", sa.String(200), primary_key=True),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)
+
+# Bearer tokens of clients and personal access tokens: only the SHA-256 of the token is kept.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # client | personal
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.id"), nullable=True, index=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=True, index=True),
+    sa.Column("scopes", sa.String(1000), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp, nullable=True),
+    sa.Column("suspended_at", Timestamp, nullable=True),
+    sa.Column("suspended_by", sa.String(120), nullable=True),
+    sa.Column("suspended_reason", sa.String(200), nullable=True),
+)
+
+# Records served to each client, per hour (the day is the sum of the last 24 hours), and the
+# requests refused at a ceiling in that hour (the security officer is told of the first).
+client_usage = sa.Table(
+    "client_usage",
+    metadata,
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.id"), primary_key=True),
+    sa.Column("hour", Timestamp, primary_key=True),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("refused", sa.Integer, nullable=False),
+)

@@ -59,6 +59,11 @@ class EventKind(StrEnum):
     PASSWORD_UPDATE = "identity:password:update"  # noqa: S105 (an event name)
     ACCOUNT_SUSPEND = "identity:account:suspend"
     ACCOUNT_RESUME = "identity:account:resume"
+    CLIENT_CREATE = "identity:client:create"
+    CLIENT_UPDATE = "identity:client:update"  # revoked, suspended or resumed
+    CLIENT_CEILING = "identity:client:ceiling"  # a request refused at a volume ceiling
+    TOKEN_CREATE = "identity:token:create"  # noqa: S105 (an event name)
+    TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
 
 
 class Outcome(StrEnum):

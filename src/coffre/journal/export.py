@@ -8,7 +8,7 @@ Each entry becomes one AuditEvent following the IHE Basic Audit Log Patterns
     read (patient, document, history)  IHE.BasicAudit.[Patient]Read    rest/read         R
     search                              IHE.BasicAudit.[Patient]Query   rest/search-type  E
     create, import, entry/document      IHE.BasicAudit.[Patient]Create  rest/create       C
-    kek rotation                        IHE.BasicAudit.[Patient]Update  rest/update       U
+    kek rotation; identity changes      IHE.BasicAudit.[Patient]Update  rest/update       U
     erasure, data-key destruction       IHE.BasicAudit.[Patient]Delete  rest/delete       D
     export                              IHE.BasicAudit.PrivacyDisclosure.Source
                                           DCM 110106 Export / iso-21089-lifecycle disclose  R
@@ -151,6 +151,12 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.PASSWORD_UPDATE: _UPDATE,
     EventKind.ACCOUNT_SUSPEND: _UPDATE,
     EventKind.ACCOUNT_RESUME: _UPDATE,
+    EventKind.CLIENT_CREATE: _CREATE,
+    EventKind.CLIENT_UPDATE: _UPDATE,
+    # A read refused at the client's volume ceiling.
+    EventKind.CLIENT_CEILING: _READ,
+    EventKind.TOKEN_CREATE: _CREATE,
+    EventKind.TOKEN_UPDATE: _UPDATE,
     EventKind.LOGOUT: _Pattern(
         (None, None), _LOGIN, ((DCM, "110123", "Logout"),), "E", _HUMAN, _SOURCE, _DESTINATION
     ),

@@ -32,6 +32,7 @@ class Recipient(StrEnum):
     PATIENT = "patient"
     DATA_PROTECTION_OFFICER = "dpo"  # the organisation's data-protection officer
     ACCOUNT = "account"  # the holder of an account, about the account itself
+    SECURITY_OFFICER = "security-officer"  # the organisation's security officer
 
 
 class NotificationKind(StrEnum):
@@ -50,6 +51,7 @@ class NotificationKind(StrEnum):
     ACCOUNT_SUSPENDED = "account-suspended"
     ACCOUNT_RESUMED = "account-resumed"
     SESSION_ENDED = "session-ended"
+    CLIENT_CEILING = "client-ceiling"  # to the security officer
 
 
 # English subject and body of each kind; {placeholders} are filled from the parameters.
@@ -122,6 +124,12 @@ _TEXTS: dict[NotificationKind, tuple[str, str]] = {
         "One of your Coffre sessions was ended on {at} for security. Sign in again; if "
         "something looks wrong, contact your organisation.",
     ),
+    NotificationKind.CLIENT_CEILING: (
+        "A machine client reached its volume ceiling",
+        "The machine client {subject} reached its ceiling of {reason} on {at}; its requests "
+        "are refused until its count falls below it. If this volume is unexpected, suspend "
+        "the client.",
+    ),
 }
 
 # Words that fill the placeholders, translated as well.
@@ -138,6 +146,8 @@ _WORDS = {
     "patient-unconscious": "patient unconscious",
     "urgent-care": "urgent care",
     "care-team": "a care team",
+    "hour-ceiling": "records per hour",
+    "day-ceiling": "records per 24 hours",
 }
 
 

@@ -5,6 +5,20 @@ Above `journal` (it journals every step) and beside `records`; the primitives it
 """
 
 from coffre.identity.sessions import Session, SessionEnded
+from coffre.signin.clients import (
+    IssuedToken,
+    add_client,
+    charge_client,
+    client_token,
+    issue_personal_token,
+    resume_client,
+    resume_token,
+    revoke_client,
+    revoke_token,
+    suspend_client,
+    suspend_token,
+    token_actor,
+)
 from coffre.signin.service import (
     Context,
     Needs,
@@ -31,6 +45,7 @@ from coffre.signin.service import (
 
 __all__ = [
     "Context",
+    "IssuedToken",
     "Needs",
     "Policy",
     "RelyingParty",
@@ -39,18 +54,29 @@ __all__ = [
     "SessionEnded",
     "SignInRefused",
     "Step",
+    "add_client",
     "add_passkey",
     "change_password",
+    "charge_client",
+    "client_token",
     "end_other_sessions",
+    "issue_personal_token",
     "my_sessions",
     "passkey_options",
     "passkey_registration_options",
     "resume_account",
+    "resume_client",
+    "resume_token",
+    "revoke_client",
+    "revoke_token",
     "second_factor",
     "session_actor",
     "set_up_totp",
     "sign_in",
     "sign_out",
     "suspend_account",
+    "suspend_client",
     "suspend_session",
+    "suspend_token",
+    "token_actor",
 ]

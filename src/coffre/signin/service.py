@@ -49,9 +49,14 @@ WRONG = "Wrong username or password."
 
 
 class SignInRefused(IdentityError):
-    """Signing in (or a step of it) was refused; the message says no more than it may."""
+    """Signing in (or a step of it) was refused; the message says no more than it may.
+    `minutes` is set when the refusal is a lock, to say when to try again."""
 
     exit_code = 3
+
+    def __init__(self, message: str, minutes: int | None = None) -> None:
+        super().__init__(message)
+        self.minutes = minutes
 
 
 class SecondFactorRequired(IdentityError):
@@ -83,11 +88,19 @@ class Context:
     box: SecretBox
     throttle_key: bytes
     policy: Policy = field(default_factory=Policy)
+    forms_key: bytes = b""  # the web forms' CSRF tokens and sealed fields
 
     @classmethod
     def from_secret(cls, system_secret: bytes, policy: Policy | None = None) -> Context:
-        key = hmac.new(system_secret, b"coffre sign-in throttle", hashlib.sha256).digest()
-        return cls(SecretBox(system_secret), key, policy or Policy())
+        def derived(label: bytes) -> bytes:
+            return hmac.new(system_secret, label, hashlib.sha256).digest()
+
+        return cls(
+            SecretBox(system_secret),
+            derived(b"coffre sign-in throttle"),
+            policy or Policy(),
+            derived(b"coffre web forms"),
+        )
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,7 @@ def _check_lock(uow: UnitOfWork, actor: Actor, keys: list[bytes], now: datetime)
         Outcome.DENIED,
     )
     uow.commit()
-    raise SignInRefused(f"Too many attempts; try again in {minutes} minutes.")
+    raise SignInRefused(f"Too many attempts; try again in {minutes} minutes.", minutes)
 
 
 def sign_in(

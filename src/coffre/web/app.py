@@ -14,6 +14,7 @@ from coffre import identity, journal
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
 from coffre.web.i18n import LOCALES, choose, language_name, translator
+from coffre.web.signin import router as signin_router
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -82,6 +83,8 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
             demo=coffre.settings.environment.value == "demo",
         )
         return HTMLResponse(page, headers={"Content-Language": language})
+
+    app.include_router(signin_router(coffre))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

@@ -66,3 +66,32 @@ def test_an_action_without_a_rule_is_denied_by_default(monkeypatch):
     decision = decide(OPERATOR, Action.READ, Purpose.SUBJECT_ACCESS)
     assert not decision.allowed
     assert decision.rule == "default-deny"
+
+
+def test_who_may_manage_an_organisations_clients():
+    from coffre.access import decide_client_admin
+
+    admin = Actor(
+        kind=ActorKind.ACCOUNT, id="adm", organisation_id="org", role="organisation-admin"
+    )
+    officer = Actor(
+        kind=ActorKind.ACCOUNT, id="sec", organisation_id="org", role="security-officer"
+    )
+    system = Actor(kind=ActorKind.SYSTEM, id="system:coffre")
+    client = Actor(
+        kind=ActorKind.CLIENT, id="c-1", organisation_id="org", role="organisation-admin"
+    )
+    allowed = decide_client_admin(OPERATOR, "other")
+    assert (allowed.allowed, allowed.rule) == (True, "client-admin")
+    by_admin = decide_client_admin(admin, "org")
+    assert by_admin.allowed and by_admin.facts["role"] == "organisation-admin"
+    for actor, organisation in (
+        (admin, "other"),
+        (admin, None),
+        (officer, "org"),
+        (system, "org"),
+        (client, "org"),
+    ):
+        refused = decide_client_admin(actor, organisation)
+        assert (refused.allowed, refused.rule) == (False, "client-admin")
+        assert refused.explanation

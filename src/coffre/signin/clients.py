@@ -1,0 +1,413 @@
+"""Machine clients and tokens, each change and each refusal journaled.
+
+A client gets a token at the token endpoint (`client_token`) with a signed assertion (SMART
+Backend Services); a person gets a personal access token for automation. Either is checked
+on every request (`token_actor`), so a revocation or suspension bites on the next one. The
+records a client is served are charged against its ceilings (`charge_client`); past them
+its requests are refused and the organisation's security officer is told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from coffre import access, identity, journal, notify
+from coffre.access import Decision, Purpose
+from coffre.identity import Actor, ActorKind, Client, TokenInfo, TokenKind, Usage, tokens
+from coffre.identity import clients as machine
+from coffre.identity.errors import CeilingReached, ClientError, ClientRefused
+from coffre.identity.scopes import format_scopes
+from coffre.journal import Entry, EventKind, Outcome
+from coffre.notify import NotificationKind, Recipient
+from coffre.store import UnitOfWork
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """The token endpoint's answer (RFC 6749 §5.1): given once."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    info: TokenInfo
+    token_type: str = "Bearer"  # noqa: S105 (the OAuth token type)
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def _journal(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: EventKind,
+    decision: Decision,
+    outcome: Outcome,
+    *resources: str,
+) -> list[int]:
+    return journal.append(uow, [Entry(kind, actor, decision, outcome, None, (), resources)])
+
+
+def _decided(
+    uow: UnitOfWork, actor: Actor, kind: EventKind, decision: Decision, *resources: str
+) -> None:
+    """Go on if allowed; else journal the denial, commit it and raise AccessDenied."""
+    if decision.allowed:
+        return
+    _journal(uow, actor, kind, decision, Outcome.DENIED, *resources)
+    uow.commit()
+    raise access.AccessDenied(decision.rule, decision.explanation)
+
+
+def _with(decision: Decision, **facts: str) -> Decision:
+    return replace(decision, facts={**decision.facts, **facts})
+
+
+def client_actor(client: Client | TokenInfo, source: str, session_id: str | None = None) -> Actor:
+    """The actor a client is in the journal (no organisation kind, contracts or scopes)."""
+    client_id = client.id if isinstance(client, Client) else client.client_id
+    assert client_id is not None
+    return Actor(
+        kind=ActorKind.CLIENT,
+        id=client_id,
+        organisation_id=client.organisation_id,
+        session_id=session_id,
+        source=source[:120],
+    )
+
+
+def add_client(
+    uow: UnitOfWork,
+    actor: Actor,
+    organisation_id: str,
+    name: str,
+    jwks: str,
+    scopes: str,
+    *,
+    expires_at: datetime,
+    per_hour: int,
+    per_day: int,
+    token_lifetime: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+) -> Client:
+    """Register a machine client of the organisation (its public keys, the system scopes it
+    may be given, its tokens' longest lifetime, its expiry, its ceilings)."""
+    now = _now(now)
+    with uow:
+        identity.get_organisation(uow, organisation_id)
+        decision = access.decide_client_admin(actor, organisation_id)
+        kind = EventKind.CLIENT_CREATE
+        _decided(uow, actor, kind, decision, f"organisation:{organisation_id}")
+        client = machine.register_client(
+            uow,
+            organisation_id,
+            name,
+            jwks,
+            scopes,
+            expires_at=expires_at,
+            per_hour=per_hour,
+            per_day=per_day,
+            token_lifetime=token_lifetime,
+            now=now,
+        )
+        facts = {"scopes": format_scopes(client.scopes), "change": "create"}
+        _journal(uow, actor, kind, _with(decision, **facts), Outcome.SUCCESS, f"client:{client.id}")
+        uow.commit()
+    return client
+
+
+def revoke_client(
+    uow: UnitOfWork, actor: Actor, client_id: str, now: datetime | None = None
+) -> None:
+    """Revoke a client for good: it gets no token, and its tokens stop at the next request."""
+    now = _now(now)
+    with uow:
+        client = machine.get_client(uow, client_id)
+        decision = _with(access.decide_client_admin(actor, client.organisation_id), change="revoke")
+        kind = EventKind.CLIENT_UPDATE
+        _decided(uow, actor, kind, decision, f"client:{client.id}")
+        if not machine.revoke_client(uow, client.id, now):
+            raise ClientError("The client was already revoked.")
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
+        uow.commit()
+
+
+def suspend_client(
+    uow: UnitOfWork,
+    actor: Actor,
+    client_id: str,
+    reason: str,
+    purpose: Purpose = Purpose.SECURITY,
+    now: datetime | None = None,
+) -> None:
+    """Suspend a client (who and why are kept with it): it gets no token and its tokens are
+    refused from the next request, until resumed."""
+    now = _now(now)
+    with uow:
+        client = machine.get_client(uow, client_id)
+        decision = access.decide_suspension(actor, client.organisation_id, purpose)
+        decision = _with(decision, change="suspend")
+        kind = EventKind.CLIENT_UPDATE
+        _decided(uow, actor, kind, decision, f"client:{client.id}")
+        machine.set_client_suspended(uow, client.id, now, actor.id, reason)
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
+        uow.commit()
+
+
+def resume_client(
+    uow: UnitOfWork,
+    actor: Actor,
+    client_id: str,
+    purpose: Purpose = Purpose.SECURITY,
+) -> None:
+    """Lift a client's suspension."""
+    with uow:
+        client = machine.get_client(uow, client_id)
+        decision = access.decide_suspension(actor, client.organisation_id, purpose)
+        decision = _with(decision, change="resume")
+        kind = EventKind.CLIENT_UPDATE
+        _decided(uow, actor, kind, decision, f"client:{client.id}")
+        machine.set_client_suspended(uow, client.id, None, None, None)
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
+        uow.commit()
+
+
+def _claimant(uow: UnitOfWork, refused: ClientRefused, assertion: str, source: str) -> Actor:
+    """Who a refused assertion came from: the client if it is known, else an id derived
+    from what it claimed (never the claim itself)."""
+    if refused.client_id is not None:
+        return client_actor(machine.get_client(uow, refused.client_id), source)
+    claimed = machine.claimed_client(assertion)
+    digest = hashlib.sha256(claimed.encode()).digest()[:8].hex() if claimed else "none"
+    return Actor(kind=ActorKind.CLIENT, id=f"unknown:{digest}", source=source[:120])
+
+
+def client_token(
+    uow: UnitOfWork,
+    assertion: str,
+    *,
+    audience: str,
+    scope: str | None = None,
+    source: str,
+    lifetime: timedelta | None = None,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """The token endpoint's work for `client_credentials` with a `private_key_jwt`
+    assertion (`audience`: this endpoint's URL): check the assertion, narrow the scopes,
+    issue a token. Every refusal is journaled (rule and client id, never the assertion) and
+    raised as ClientRefused, whose `error` is the OAuth error code."""
+    now = _now(now)
+    kind = EventKind.TOKEN_CREATE
+    with uow:
+        try:
+            client = machine.verify_assertion(uow, assertion, audience=audience, now=now)
+            scopes = machine.token_scopes(client, scope)
+        except ClientRefused as exc:
+            actor = _claimant(uow, exc, assertion, source)
+            decision = Decision(False, exc.rule, exc.why, {"grant": "client-credentials"})
+            resources = (f"client:{exc.client_id}",) if exc.client_id else ()
+            _journal(uow, actor, kind, decision, Outcome.DENIED, *resources)
+            uow.commit()
+            raise
+        token, info = tokens.issue_client_token(uow, client, scopes, now, lifetime)
+        decision = Decision(
+            True,
+            "client-credentials",
+            "the client signed with a registered key; its scopes are within its own",
+            {"grant": "client-credentials", "scopes": format_scopes(scopes)},
+        )
+        actor = client_actor(client, source, info.reference)
+        _journal(
+            uow,
+            actor,
+            kind,
+            decision,
+            Outcome.SUCCESS,
+            f"client:{client.id}",
+            f"token:{info.reference}",
+        )
+        uow.commit()
+    expires_in = int((info.expires_at - now).total_seconds())
+    return IssuedToken(token, expires_in, format_scopes(scopes), info)
+
+
+def _token_decision(actor: Actor, account_id: str | None, organisation_id: str) -> Decision:
+    """Who may create or revoke a token: the account holder, for their own personal token;
+    else whoever manages the organisation's clients."""
+    if actor.kind is ActorKind.ACCOUNT and account_id is not None and actor.id == account_id:
+        return Decision(True, "own-token", "an account holder manages their own tokens")
+    return access.decide_client_admin(actor, organisation_id)
+
+
+def issue_personal_token(
+    uow: UnitOfWork,
+    actor: Actor,
+    account_name: str,
+    scopes: str,
+    lifetime: timedelta,
+    name: str = "",
+    now: datetime | None = None,
+) -> tuple[str, TokenInfo]:
+    """A personal access token of an account (`user/` scopes, for `lifetime`) for
+    automation; return the token, to be shown once, and what it is."""
+    now = _now(now)
+    kind = EventKind.TOKEN_CREATE
+    with uow:
+        account = identity.find_account(uow, account_name)
+        decision = _token_decision(actor, account.id, account.organisation_id)
+        _decided(uow, actor, kind, decision, f"account:{account.id}")
+        token, info = tokens.issue_personal_token(uow, account.id, scopes, lifetime, now, name)
+        facts = {"kind": "personal", "scopes": format_scopes(info.scopes)}
+        _journal(
+            uow,
+            actor,
+            kind,
+            _with(decision, **facts),
+            Outcome.SUCCESS,
+            f"account:{account.id}",
+            f"token:{info.reference}",
+        )
+        uow.commit()
+    return token, info
+
+
+def _token(uow: UnitOfWork, reference: str) -> TokenInfo:
+    info = tokens.token_by_reference(uow, reference)
+    if info is None:
+        raise ClientError(f"There is no token {reference[:40]!r}.")
+    return info
+
+
+def revoke_token(
+    uow: UnitOfWork, actor: Actor, reference: str, now: datetime | None = None
+) -> None:
+    """Revoke a token, named by its journal reference, for good; it is refused from the
+    next request."""
+    now = _now(now)
+    with uow:
+        info = _token(uow, reference)
+        decision = _token_decision(actor, info.account_id, info.organisation_id)
+        decision = _with(decision, change="revoke")
+        kind = EventKind.TOKEN_UPDATE
+        _decided(uow, actor, kind, decision, f"token:{info.reference}")
+        if not tokens.revoke_token(uow, info.id_hash, now):
+            raise ClientError("The token was already revoked.")
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
+        uow.commit()
+
+
+def suspend_token(
+    uow: UnitOfWork,
+    actor: Actor,
+    reference: str,
+    reason: str,
+    purpose: Purpose = Purpose.SECURITY,
+    now: datetime | None = None,
+) -> None:
+    """Suspend a token (who and why are kept with it); refused from the next request."""
+    now = _now(now)
+    with uow:
+        info = _token(uow, reference)
+        decision = access.decide_suspension(actor, info.organisation_id, purpose)
+        decision = _with(decision, change="suspend")
+        kind = EventKind.TOKEN_UPDATE
+        _decided(uow, actor, kind, decision, f"token:{info.reference}")
+        tokens.set_token_suspended(uow, info.id_hash, now, actor.id, reason)
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
+        uow.commit()
+
+
+def resume_token(
+    uow: UnitOfWork,
+    actor: Actor,
+    reference: str,
+    purpose: Purpose = Purpose.SECURITY,
+) -> None:
+    """Lift a token's suspension."""
+    with uow:
+        info = _token(uow, reference)
+        decision = access.decide_suspension(actor, info.organisation_id, purpose)
+        decision = _with(decision, change="resume")
+        kind = EventKind.TOKEN_UPDATE
+        _decided(uow, actor, kind, decision, f"token:{info.reference}")
+        tokens.set_token_suspended(uow, info.id_hash, None, None, None)
+        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
+        uow.commit()
+
+
+def token_actor(
+    uow: UnitOfWork, token: str, now: datetime | None = None, *, source: str = "api"
+) -> Actor:
+    """The actor a request with this bearer token acts as, checked on every request (the
+    token, its client or account: not expired, revoked or suspended), with the token's
+    scopes. Raises TokenRefused. Reads only."""
+    now = _now(now)
+    with uow.reading() as reader:
+        info = tokens.check_token(reader, token, now)
+        if info.kind is TokenKind.PERSONAL:
+            assert info.account_id is not None
+            actor = identity.actor_for(
+                reader, info.account_id, source=source[:120], session_id=info.reference
+            )
+            return replace(actor, scopes=info.scopes)
+        organisation = identity.get_organisation(reader, info.organisation_id)
+        contracts = (
+            identity.contracts_in_force(reader, organisation.id, now)
+            if organisation.kind is identity.OrganisationKind.SUBCONTRACTOR
+            else ()
+        )
+    return replace(
+        client_actor(info, source, info.reference),
+        organisation_kind=organisation.kind,
+        contracts=contracts,
+        scopes=info.scopes,
+    )
+
+
+def charge_client(
+    uow: UnitOfWork, who: Actor | TokenInfo, records: int, now: datetime | None = None
+) -> Usage | None:
+    """Count the records a client is about to be served against its ceilings (nothing for
+    people and personal tokens). Past a ceiling: the request is journaled as denied, the
+    organisation's security officer is told (once an hour), and CeilingReached is raised."""
+    now = _now(now)
+    if isinstance(who, TokenInfo):
+        if who.kind is not TokenKind.CLIENT:
+            return None
+        actor = client_actor(who, "api", who.reference)
+    elif who.kind is ActorKind.CLIENT:
+        actor = who
+    else:
+        return None
+    with uow:
+        try:
+            usage = machine.charge(uow, actor.id, records, now)
+        except CeilingReached as exc:
+            client = machine.get_client(uow, actor.id)
+            decision = Decision(
+                False,
+                f"client-ceiling-{exc.period}",
+                f"the client reached its ceiling of records per {exc.period}",
+                {"period": exc.period, "records": str(records)},
+            )
+            kind = EventKind.CLIENT_CEILING
+            [seq] = _journal(uow, actor, kind, decision, Outcome.DENIED, f"client:{client.id}")
+            if exc.first:
+                notify.enqueue(
+                    uow,
+                    Recipient.SECURITY_OFFICER,
+                    client.organisation_id,
+                    NotificationKind.CLIENT_CEILING,
+                    {
+                        "at": now.isoformat(),
+                        "subject": client.name,
+                        "reason": f"{exc.period}-ceiling",
+                    },
+                    seq,
+                )
+            uow.commit()
+            raise
+        uow.commit()
+    return usage
