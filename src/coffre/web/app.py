@@ -15,6 +15,7 @@ from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
 from coffre.web.i18n import LOCALES, choose, language_name, translator
 from coffre.web.signin import router as signin_router
+from coffre.web.token import router as token_router
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -85,6 +86,7 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
         return HTMLResponse(page, headers={"Content-Language": language})
 
     app.include_router(signin_router(coffre))
+    app.include_router(token_router(coffre))
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

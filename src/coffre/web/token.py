@@ -1,0 +1,107 @@
+"""The OAuth 2.0 token endpoint for machine clients: `client_credentials` with a
+`private_key_jwt` assertion (RFC 6749 §4.4, RFC 7523, as SMART Backend Services use it).
+
+Answers are JSON as RFC 6749 §5 says: the token with `Cache-Control: no-store`, or an
+`error` code (400 `invalid_request` / `unsupported_grant_type` / `invalid_scope`, 401
+`invalid_client`). Refusals are journaled by the service; nothing the client sent is
+echoed back.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from coffre import signin
+from coffre.bootstrap import Coffre
+from coffre.errors import CoffreError
+from coffre.identity import ClientRefused
+
+TOKEN_PATH = "/auth/token"  # noqa: S105 (a path)
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+BODY_LIMIT = 16_384
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _error(status: int, code: str, description: str) -> JSONResponse:
+    headers = dict(_NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_client"'
+    return JSONResponse(
+        {"error": code, "error_description": description}, status_code=status, headers=headers
+    )
+
+
+def router(coffre: Coffre) -> APIRouter:
+    """The token endpoint of one installation; its URL (the assertions' audience) is the
+    public origin followed by TOKEN_PATH."""
+    audience = coffre.settings.public_origin + TOKEN_PATH
+    routes = APIRouter()
+
+    @routes.post(TOKEN_PATH)
+    async def token(request: Request) -> JSONResponse:
+        if request.headers.get("content-type", "").split(";")[0].strip() != (
+            "application/x-www-form-urlencoded"
+        ):
+            return _error(400, "invalid_request", "Send the form URL-encoded.")
+        body = await request.body()
+        if len(body) > BODY_LIMIT:
+            return _error(400, "invalid_request", "The request is too large.")
+        fields: dict[str, str] = {}
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            if key in fields:
+                return _error(400, "invalid_request", f"The parameter {key} is repeated.")
+            fields[key] = value
+        if fields.get("grant_type") != "client_credentials":
+            return _error(400, "unsupported_grant_type", "Only client_credentials is offered.")
+        if fields.get("client_assertion_type") != ASSERTION_TYPE or not fields.get(
+            "client_assertion"
+        ):
+            return _error(400, "invalid_request", "A private_key_jwt client assertion is needed.")
+        source = request.client.host if request.client else "unknown"
+        try:
+            issued = await run_in_threadpool(
+                signin.client_token,
+                coffre.uow(),
+                fields["client_assertion"],
+                audience=audience,
+                scope=fields.get("scope"),
+                source=source,
+            )
+        except ClientRefused as exc:
+            status = 400 if exc.error == "invalid_scope" else 401
+            return _error(status, exc.error, exc.why)
+        except CoffreError as exc:
+            return _error(400, "invalid_request", exc.message)
+        return JSONResponse(
+            {
+                "access_token": issued.access_token,
+                "token_type": issued.token_type,
+                "expires_in": issued.expires_in,
+                "scope": issued.scope,
+            },
+            headers=_NO_STORE,
+        )
+
+    @routes.get("/.well-known/smart-configuration")
+    def smart_configuration() -> JSONResponse:
+        return JSONResponse(
+            {
+                "token_endpoint": audience,
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                "token_endpoint_auth_signing_alg_values_supported": [
+                    "RS384",
+                    "ES384",
+                    "RS256",
+                    "ES256",
+                ],
+                "scopes_supported": ["system/*.rs", "user/*.rs"],
+                "capabilities": ["client-confidential-asymmetric"],
+            }
+        )
+
+    return routes
