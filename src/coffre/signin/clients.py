@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from coffre import access, identity, journal, notify
+from coffre import access, identity, notify
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor, ActorKind, Client, TokenInfo, TokenKind, Usage, tokens
 from coffre.identity import clients as machine
 from coffre.identity.errors import CeilingReached, ClientError, ClientRefused
 from coffre.identity.scopes import format_scopes
-from coffre.journal import Entry, EventKind, Outcome
+from coffre.journal import EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
+from coffre.signin.service import _journal, _now
 from coffre.store import UnitOfWork
 
 
@@ -33,21 +34,6 @@ class IssuedToken:
     scope: str
     info: TokenInfo
     token_type: str = "Bearer"  # noqa: S105 (the OAuth token type)
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
-
-
-def _journal(
-    uow: UnitOfWork,
-    actor: Actor,
-    kind: EventKind,
-    decision: Decision,
-    outcome: Outcome,
-    *resources: str,
-) -> list[int]:
-    return journal.append(uow, [Entry(kind, actor, decision, outcome, None, (), resources)])
 
 
 def _decided(

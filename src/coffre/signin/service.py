@@ -123,8 +123,9 @@ def _journal(
     decision: Decision,
     outcome: Outcome,
     *resources: str,
-) -> None:
-    journal.append(uow, [Entry(kind, actor, decision, outcome, None, (), tuple(resources))])
+) -> list[int]:
+    """Append one sign-in entry (no patient) in the open transaction."""
+    return journal.append(uow, [Entry(kind, actor, decision, outcome, None, (), resources)])
 
 
 def _actor(account: identity.Account, source: str, session: Session | None = None) -> Actor:
