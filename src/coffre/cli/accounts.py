@@ -11,7 +11,7 @@ import typer
 from coffre import identity, signin
 from coffre.cli.context import out, state
 from coffre.cli.patients import UsageError
-from coffre.identity import NewAccount, local_operator
+from coffre.identity import NewAccount, local_operator, resets
 
 accounts_app = typer.Typer(
     help="Add, suspend and resume accounts; end a session.", no_args_is_help=True
@@ -49,6 +49,9 @@ def add(
         str | None, typer.Option(help="For professionals: physician, nurse, …")
     ] = None,
     professional_id: Annotated[str | None, typer.Option(help="RPPS or INAMI-RIZIV number.")] = None,
+    email: Annotated[
+        str | None, typer.Option(help="Where password resets are sent (kept sealed).")
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -76,6 +79,8 @@ def add(
                 )
             ],
         )
+        if email:
+            resets.set_email(uow, coffre.signin().box, account_id, email)
         uow.commit()
     out.print(account_id)
 

@@ -39,6 +39,8 @@ accounts = sa.Table(
     sa.Column("suspended_at", Timestamp, nullable=True),
     sa.Column("suspended_by", sa.String(120), nullable=True),
     sa.Column("suspended_reason", sa.String(200), nullable=True),
+    # Where password resets are sent: sealed under the system-secrets key.
+    sa.Column("email", sa.LargeBinary, nullable=True),
 )
 
 # Server-side sessions: only the SHA-256 of the random session id is stored.
@@ -186,4 +188,15 @@ client_usage = sa.Table(
     sa.Column("hour", Timestamp, primary_key=True),
     sa.Column("records", sa.Integer, nullable=False),
     sa.Column("refused", sa.Integer, nullable=False),
+)
+
+# Password resets: single-use, short-lived; only the SHA-256 of the token is stored.
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
 )

@@ -51,6 +51,8 @@ class NotificationKind(StrEnum):
     ACCOUNT_SUSPENDED = "account-suspended"
     ACCOUNT_RESUMED = "account-resumed"
     SESSION_ENDED = "session-ended"
+    # Its `link` parameter is sealed ("sealed:…"); the sender opens it when delivering.
+    PASSWORD_RESET = "password-reset"  # noqa: S105 (a notification kind)
     CLIENT_CEILING = "client-ceiling"  # to the security officer
 
 
@@ -118,6 +120,11 @@ _TEXTS: dict[NotificationKind, tuple[str, str]] = {
     NotificationKind.ACCOUNT_RESUMED: (
         "Your account was resumed",
         "Your Coffre account can be used again since {at}.",
+    ),
+    NotificationKind.PASSWORD_RESET: (
+        "Choose a new password",
+        "To choose a new password for your Coffre account, open {link} within 30 minutes. "
+        "If you did not ask for it, ignore this message: your password is unchanged.",
     ),
     NotificationKind.SESSION_ENDED: (
         "One of your sessions was ended",

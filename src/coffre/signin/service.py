@@ -8,6 +8,7 @@ are counted per typed username and per source (`identity.throttle`).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -19,7 +20,7 @@ from typing import Any
 from coffre import access, identity, journal, notify
 from coffre.access import Decision, Purpose
 from coffre.crypto import SecretBox
-from coffre.identity import Actor, ActorKind, passkeys, passwords, throttle
+from coffre.identity import Actor, ActorKind, passkeys, passwords, resets, throttle
 from coffre.identity.errors import IdentityError, PasskeyError
 from coffre.identity.mfa import (
     enable_totp,
@@ -711,4 +712,96 @@ def suspend_session(
         _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"session:{reference}")
         holder = identity.find_account(uow, session.account_id)
         _tell(uow, holder, NotificationKind.SESSION_ENDED, now)
+        uow.commit()
+
+
+RESET_FLOOR = 0.3  # seconds every reset request takes, whether the account exists or not
+
+
+def request_password_reset(
+    uow: UnitOfWork, ctx: Context, username: str, source: str, now: datetime | None = None
+) -> None:
+    """Send a single-use reset link (valid 30 minutes) to the account's address, if there
+    is such an account with an address and not suspended. The answer is the same, and takes
+    the same time, either way; requests count against the username and source limits."""
+    started = time.monotonic()
+    now = _now(now)
+    keys = [
+        throttle.username_key(ctx.throttle_key, username),
+        throttle.source_key(ctx.throttle_key, source),
+    ]
+    with uow:
+        try:
+            account: identity.Account | None = identity.find_account(uow, username.strip())
+        except identity.AccountNotFound:
+            account = None
+        if account is not None and account.username != username.strip():
+            account = None
+        actor = (
+            _actor(account, source)
+            if account
+            else Actor(
+                kind=ActorKind.ACCOUNT, id=f"unknown:{keys[0][:8].hex()}", source=source[:120]
+            )
+        )
+        locked = throttle.locked_until(uow, keys, now) is not None
+        # A reset request counts like a failure: it cannot be used to probe faster.
+        for key, kind in zip(keys, ("username", "source"), strict=True):
+            throttle.record_failure(uow, key, kind, now, ctx.policy.limits)
+        sendable = (
+            not locked
+            and account is not None
+            and not identity.is_suspended(uow, account.id)
+            and resets.email_of(uow, ctx.box, account.id) is not None
+        )
+        if sendable and account is not None:
+            token = resets.new_reset(uow, account.id, now)
+            sealed = base64.urlsafe_b64encode(ctx.box.seal(token.encode(), f"reset:{account.id}"))
+            notify.enqueue(
+                uow,
+                Recipient.ACCOUNT,
+                account.id,
+                NotificationKind.PASSWORD_RESET,
+                {"at": now.isoformat(), "link": "sealed:" + sealed.decode()},
+            )
+        _journal(
+            uow,
+            actor,
+            EventKind.PASSWORD_UPDATE,
+            Decision(
+                sendable,
+                "password-reset-request",
+                "a reset link was sent" if sendable else "no reset link was sent",
+            ),
+            Outcome.SUCCESS if sendable else Outcome.DENIED,
+        )
+        uow.commit()
+    time.sleep(max(0.0, RESET_FLOOR - (time.monotonic() - started)))
+
+
+def reset_password(
+    uow: UnitOfWork, ctx: Context, token: str, new: str, now: datetime | None = None
+) -> None:
+    """Choose a new password with a reset token (once, within 30 minutes): every session of
+    the account ends, the holder is told. Raises SignInRefused or WeakPassword."""
+    now = _now(now)
+    with uow:
+        account_id = resets.use_reset(uow, token, now)
+        if account_id is None:
+            raise SignInRefused("This reset link is not valid any more; ask for a new one.")
+        account = identity.find_account(uow, account_id)
+        passwords.check_new_password(
+            new, patient=account.role == "patient", context=[account.username, account.display_name]
+        )
+        identity.set_password_hash(uow, account.id, passwords.hash_password(new), now)
+        end_all_sessions(uow, account.id, now, account.id, "password reset")
+        throttle.clear(uow, throttle.username_key(ctx.throttle_key, account.username))
+        _journal(
+            uow,
+            _actor(account, "reset"),
+            EventKind.PASSWORD_UPDATE,
+            Decision(True, "password-reset", "a single-use reset link was used"),
+            Outcome.SUCCESS,
+        )
+        _tell(uow, account, NotificationKind.PASSWORD_CHANGED, now)
         uow.commit()

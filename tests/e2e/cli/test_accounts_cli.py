@@ -12,7 +12,16 @@ def test_accounts_are_added_with_a_good_password_and_suspended(tmp_path):
     add = ("accounts", "add", org, "dr.port", "--role", "practitioner", "--name", "Dr Port")
     weak = run(home, *add, "--password-stdin", stdin="password1234\n")
     assert "most common" in assert_one_sentence_error(weak, 2)
-    account_id = ok(run(home, *add, "--password-stdin", stdin="violet kettle orbit 1968\n"))
+    account_id = ok(
+        run(
+            home,
+            *add,
+            "--email",
+            "port@cabinet.example",
+            "--password-stdin",
+            stdin="violet kettle orbit 1968\n",
+        )
+    )
     assert len(account_id.strip()) == 36
     assert "Suspended" in ok(run(home, "accounts", "suspend", "dr.port", "--reason", "alert 12"))
     assert ok(run(home, "accounts", "resume", "dr.port")).strip() == "Resumed."

@@ -22,6 +22,7 @@ _PARAMS = {
     "reason": "urgent-care",
     "patient": "5f0c2d1e-0000-4000-8000-000000000001",
     "grant": "9a1b2c3d-0000-4000-8000-000000000002",
+    "link": "https://coffre.example/reset#token",
 }
 
 
