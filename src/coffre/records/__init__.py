@@ -8,7 +8,6 @@ from coffre.records.categories import Category, ErasureReason
 from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_document
 from coffre.records.controls import (
     RelationshipView,
-    break_glass,
     end_relationship,
     list_relationships,
     set_consent,
@@ -16,6 +15,7 @@ from coffre.records.controls import (
     set_mask,
     start_relationship,
 )
+from coffre.records.emergency import break_glass
 from coffre.records.errors import (
     ContentTypeMismatch,
     DocumentNotFound,

@@ -5,6 +5,16 @@ Above `journal` (it journals every step) and beside `records`; the primitives it
 """
 
 from coffre.identity.sessions import Session, SessionEnded
+from coffre.signin.account import (
+    RESET_FLOOR,
+    change_password,
+    end_other_sessions,
+    my_sessions,
+    request_password_reset,
+    reset_password,
+    session_actor,
+    sign_out,
+)
 from coffre.signin.clients import (
     IssuedToken,
     add_client,
@@ -19,7 +29,7 @@ from coffre.signin.clients import (
     suspend_token,
     token_actor,
 )
-from coffre.signin.service import (
+from coffre.signin.common import (
     Context,
     Needs,
     Policy,
@@ -27,25 +37,19 @@ from coffre.signin.service import (
     SecondFactorRequired,
     SignInRefused,
     Step,
+)
+from coffre.signin.service import (
     add_passkey,
-    change_password,
-    end_other_sessions,
-    my_sessions,
     passkey_options,
     passkey_registration_options,
-    request_password_reset,
-    reset_password,
-    resume_account,
     second_factor,
-    session_actor,
     set_up_totp,
     sign_in,
-    sign_out,
-    suspend_account,
-    suspend_session,
 )
+from coffre.signin.suspensions import resume_account, suspend_account, suspend_session
 
 __all__ = [
+    "RESET_FLOOR",
     "Context",
     "IssuedToken",
     "Needs",

@@ -21,7 +21,7 @@ from coffre.identity.errors import CeilingReached, ClientError, ClientRefused
 from coffre.identity.scopes import format_scopes
 from coffre.journal import EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
-from coffre.signin.service import _journal, _now
+from coffre.signin.common import _journal, _now
 from coffre.store import UnitOfWork
 
 

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 
 from coffre.crypto import DecryptionFailed, SecretBox
-from coffre.signin.service import Context
+from coffre.signin.common import Context
 
 
 def _b64(data: bytes) -> str:

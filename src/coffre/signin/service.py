@@ -1,4 +1,5 @@
-"""Signing in, second factors, sessions and suspensions, each journaled.
+"""Signing in: the password, then a second factor (TOTP, passkey or recovery code), and
+setting one up.
 
 A stolen password alone opens nothing: a professional's (or staff member's) session reaches
 patient data only once a second factor was given, and an account without one can only set
@@ -8,19 +9,12 @@ are counted per typed username and per source (`identity.throttle`).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
-from coffre import access, identity, journal, notify
-from coffre.access import Decision, Purpose
-from coffre.crypto import SecretBox
-from coffre.identity import Actor, ActorKind, passkeys, passwords, resets, throttle
+from coffre import identity
+from coffre.access import Decision
+from coffre.identity import Actor, ActorKind, passkeys, passwords, throttle
 from coffre.identity.errors import IdentityError, PasskeyError
 from coffre.identity.mfa import (
     enable_totp,
@@ -31,159 +25,35 @@ from coffre.identity.mfa import (
 )
 from coffre.identity.sessions import (
     Session,
-    active_sessions,
     check_session,
-    end_all_sessions,
-    end_session,
     open_session,
     rotate_session,
     set_challenge,
     take_challenge,
-    touch_due,
-    touch_session,
 )
-from coffre.journal import Entry, EventKind, Outcome
-from coffre.notify import NotificationKind, Recipient
+from coffre.journal import EventKind, Outcome
+from coffre.notify import NotificationKind
+from coffre.signin.common import (
+    Context,
+    Needs,
+    RelyingParty,
+    SecondFactorRequired,
+    SignInRefused,
+    Step,
+    _account,
+    _actor,
+    _check_lock,
+    _journal,
+    _now,
+    _refuse,
+    _tell,
+)
 from coffre.store import UnitOfWork
-
-WRONG = "Wrong username or password."
-
-
-class SignInRefused(IdentityError):
-    """Signing in (or a step of it) was refused; the message says no more than it may.
-    `minutes` is set when the refusal is a lock, to say when to try again."""
-
-    exit_code = 3
-
-    def __init__(self, message: str, minutes: int | None = None) -> None:
-        super().__init__(message)
-        self.minutes = minutes
-
-
-class SecondFactorRequired(IdentityError):
-    """The session exists but has not yet given (or set up) its second factor."""
-
-    exit_code = 3
-
-
-class Needs(StrEnum):
-    NOTHING = "nothing"  # signed in
-    SECOND_FACTOR = "second-factor"  # give a TOTP code, a passkey or a recovery code
-    SECOND_FACTOR_SETUP = "second-factor-setup"  # set one up before anything else
-
-
-@dataclass(frozen=True)
-class Policy:
-    idle: timedelta = timedelta(minutes=15)  # professionals and staff
-    idle_patient: timedelta = timedelta(minutes=30)
-    absolute: timedelta = timedelta(hours=12)
-    recent: timedelta = timedelta(minutes=5)  # a re-authentication this recent allows changes
-    limits: throttle.Limits = field(default_factory=throttle.Limits)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What signing in needs from the installation: the system-secrets box (TOTP secrets),
-    the key of the failure counters, the policy."""
-
-    box: SecretBox
-    throttle_key: bytes
-    policy: Policy = field(default_factory=Policy)
-    forms_key: bytes = b""  # the web forms' CSRF tokens and sealed fields
-
-    @classmethod
-    def from_secret(cls, system_secret: bytes, policy: Policy | None = None) -> Context:
-        def derived(label: bytes) -> bytes:
-            return hmac.new(system_secret, label, hashlib.sha256).digest()
-
-        return cls(
-            SecretBox(system_secret),
-            derived(b"coffre sign-in throttle"),
-            policy or Policy(),
-            derived(b"coffre web forms"),
-        )
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where signing in stands: the session token to use next, and what it still needs."""
-
-    token: str
-    needs: Needs
-    session: Session
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(UTC)
-
-
-def _journal(
-    uow: UnitOfWork,
-    actor: Actor,
-    kind: EventKind,
-    decision: Decision,
-    outcome: Outcome,
-    *resources: str,
-) -> list[int]:
-    """Append one sign-in entry (no patient) in the open transaction."""
-    return journal.append(uow, [Entry(kind, actor, decision, outcome, None, (), resources)])
-
-
-def _actor(account: identity.Account, source: str, session: Session | None = None) -> Actor:
-    return Actor(
-        kind=ActorKind.ACCOUNT,
-        id=account.id,
-        organisation_id=account.organisation_id,
-        role=account.role,
-        profession=account.profession,
-        session_id=session.reference if session else None,
-        source=source[:120],
-        patient_id=account.patient_id,
-    )
 
 
 def _needs_second_factor(account: identity.Account) -> bool:
     """Everyone but patients must use a second factor."""
     return account.role != "patient"
-
-
-def _refuse(
-    uow: UnitOfWork,
-    ctx: Context,
-    actor: Actor,
-    username: str,
-    now: datetime,
-    rule: str,
-    why: str,
-) -> SignInRefused:
-    """Count the failure against the typed username and the source, journal it, commit."""
-    limits = ctx.policy.limits
-    throttle.record_failure(
-        uow, throttle.username_key(ctx.throttle_key, username), "username", now, limits
-    )
-    throttle.record_failure(
-        uow, throttle.source_key(ctx.throttle_key, actor.source), "source", now, limits
-    )
-    _journal(uow, actor, EventKind.LOGIN, Decision(False, rule, why), Outcome.DENIED)
-    uow.commit()
-    return SignInRefused(WRONG)
-
-
-def _check_lock(uow: UnitOfWork, actor: Actor, keys: list[bytes], now: datetime) -> None:
-    """Refuse (journaled, committed) while any of these keys is locked."""
-    locked = throttle.locked_until(uow, keys, now)
-    if locked is None:
-        return
-    minutes = max(1, int((locked - now).total_seconds() + 59) // 60)
-    _journal(
-        uow,
-        actor,
-        EventKind.LOGIN,
-        Decision(False, "sign-in-locked", "too many failed sign-ins"),
-        Outcome.DENIED,
-    )
-    uow.commit()
-    raise SignInRefused(f"Too many attempts; try again in {minutes} minutes.", minutes)
 
 
 def sign_in(
@@ -260,18 +130,6 @@ def sign_in(
     return Step(token, needs, session)
 
 
-def _signed_in(uow: UnitOfWork, token: str, now: datetime) -> Session:
-    """The session, if it completed signing in (second factor included where needed)."""
-    session = check_session(uow, token, now)
-    if not session.mfa:
-        raise SecondFactorRequired("Finish signing in with your second factor.")
-    return session
-
-
-def _account(uow: UnitOfWork, session: Session) -> identity.Account:
-    return identity.find_account(uow, session.account_id)
-
-
 def second_factor(
     uow: UnitOfWork,
     ctx: Context,
@@ -326,15 +184,6 @@ def second_factor(
         )
         uow.commit()
     return Step(new_token, Needs.NOTHING, renewed)
-
-
-@dataclass(frozen=True)
-class RelyingParty:
-    """Who the browser talks to, for WebAuthn: the site's domain and its origin."""
-
-    id: str = "localhost"
-    origin: str = "http://localhost:8000"
-    name: str = "Coffre"
 
 
 def _passkey_accepted(
@@ -495,313 +344,3 @@ def set_up_totp(
         step = _factor_changed(uow, session, account, "factor:totp", now)
         uow.commit()
     return step, codes
-
-
-def _tell(
-    uow: UnitOfWork, account: identity.Account, kind: NotificationKind, now: datetime
-) -> None:
-    notify.enqueue(uow, Recipient.ACCOUNT, account.id, kind, {"at": now.isoformat()})
-
-
-# Who an account is (organisation, teams, matrix, contracts) changes rarely: it is kept a
-# few seconds per session. Whether the session is open and the account not suspended is
-# read from the database on every request, so those take effect on the very next one.
-ACTOR_CACHE_SECONDS = 5.0
-_ACTOR_CACHE_SIZE = 10_000
-_actors: dict[bytes, tuple[float, Actor]] = {}
-
-
-def _cached_actor(uow: UnitOfWork, session: Session) -> Actor:
-    moment = time.monotonic()
-    known = _actors.get(session.id_hash)
-    if known is not None and known[0] > moment:
-        return known[1]
-    actor = identity.actor_for(
-        uow, session.account_id, source=session.source, session_id=session.reference
-    )
-    if len(_actors) >= _ACTOR_CACHE_SIZE:
-        _actors.clear()
-    _actors[session.id_hash] = (moment + ACTOR_CACHE_SECONDS, actor)
-    return actor
-
-
-def session_actor(uow: UnitOfWork, ctx: Context, token: str, now: datetime | None = None) -> Actor:
-    """The actor a request acts as, checked on every request: the session is open, not
-    timed out, its account not suspended, and the second factor given where it must be.
-    Raises SessionEnded or SecondFactorRequired. Reads without the write lock; writes only
-    when the session's last use is due to be recorded (every 30 s at most)."""
-    now = _now(now)
-    with uow.reading() as reader:
-        session = check_session(reader, token, now, touch=False)
-        if not session.mfa:
-            raise SecondFactorRequired("Finish signing in with your second factor.")
-        actor = _cached_actor(reader, session)
-    if touch_due(session, now):
-        with uow:
-            touch_session(uow, session, now)
-            uow.commit()
-    return actor
-
-
-def sign_out(uow: UnitOfWork, token: str, now: datetime | None = None) -> None:
-    """End this session."""
-    now = _now(now)
-    with uow:
-        session = check_session(uow, token, now)
-        account = _account(uow, session)
-        end_session(uow, session.id_hash, now, account.id, "signed out")
-        _journal(
-            uow,
-            _actor(account, session.source, session),
-            EventKind.LOGOUT,
-            Decision(True, "sign-out", "an account holder ends their own session"),
-            Outcome.SUCCESS,
-            f"session:{session.reference}",
-        )
-        uow.commit()
-
-
-def my_sessions(uow: UnitOfWork, token: str, now: datetime | None = None) -> list[Session]:
-    """The signed-in account's open sessions, newest first."""
-    now = _now(now)
-    with uow:
-        session = _signed_in(uow, token, now)
-        found = active_sessions(uow, session.account_id, now)
-        uow.commit()
-    return found
-
-
-def end_other_sessions(uow: UnitOfWork, token: str, now: datetime | None = None) -> int:
-    """End every session of the signed-in account but this one; return how many."""
-    now = _now(now)
-    with uow:
-        session = _signed_in(uow, token, now)
-        account = _account(uow, session)
-        count = end_all_sessions(
-            uow, account.id, now, account.id, "ended by the account holder", keep=session.id_hash
-        )
-        _journal(
-            uow,
-            _actor(account, session.source, session),
-            EventKind.SESSION_END,
-            Decision(True, "own-sessions", "an account holder ends their other sessions"),
-            Outcome.SUCCESS,
-            f"sessions:{count}",
-        )
-        uow.commit()
-    return count
-
-
-def change_password(
-    uow: UnitOfWork,
-    ctx: Context,
-    token: str,
-    current: str,
-    new: str,
-    now: datetime | None = None,
-) -> Step:
-    """Change the signed-in account's password (the current one re-authenticates); other
-    sessions end, this one is renewed, the account holder is told."""
-    now = _now(now)
-    with uow:
-        session = _signed_in(uow, token, now)
-        account = _account(uow, session)
-        matched, _ = passwords.verify_password(identity.password_hash_of(uow, account.id), current)
-        if not matched:
-            raise _refuse(
-                uow,
-                ctx,
-                _actor(account, session.source, session),
-                account.username,
-                now,
-                "password-change-failed",
-                "the current password was wrong",
-            )
-        passwords.check_new_password(
-            new,
-            patient=account.role == "patient",
-            context=[account.username, account.display_name],
-        )
-        identity.set_password_hash(uow, account.id, passwords.hash_password(new), now)
-        end_all_sessions(uow, account.id, now, account.id, "password changed", keep=session.id_hash)
-        new_token, renewed = rotate_session(uow, session, now)
-        _journal(
-            uow,
-            _actor(account, session.source, renewed),
-            EventKind.PASSWORD_UPDATE,
-            Decision(True, "own-password", "an account holder changes their own password"),
-            Outcome.SUCCESS,
-        )
-        _tell(uow, account, NotificationKind.PASSWORD_CHANGED, now)
-        uow.commit()
-    return Step(new_token, Needs.NOTHING, renewed)
-
-
-def suspend_account(
-    uow: UnitOfWork,
-    actor: Actor,
-    account_name: str,
-    reason: str,
-    purpose: Purpose = Purpose.SECURITY,
-    now: datetime | None = None,
-) -> int:
-    """Suspend an account: its sessions end and it signs nothing in until resumed; takes
-    effect on the very next request. Return how many sessions ended."""
-    now = _now(now)
-    with uow:
-        account = identity.find_account(uow, account_name)
-        decision = access.decide_suspension(actor, account.organisation_id, purpose)
-        kind = EventKind.ACCOUNT_SUSPEND
-        if not decision.allowed:
-            _journal(uow, actor, kind, decision, Outcome.DENIED, f"account:{account.id}")
-            uow.commit()
-            raise access.AccessDenied(decision.rule, decision.explanation)
-        identity.set_suspended(uow, account.id, now, actor.id, reason)
-        ended = end_all_sessions(uow, account.id, now, actor.id, f"suspended: {reason}")
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"account:{account.id}")
-        _tell(uow, account, NotificationKind.ACCOUNT_SUSPENDED, now)
-        uow.commit()
-    return ended
-
-
-def resume_account(
-    uow: UnitOfWork,
-    actor: Actor,
-    account_name: str,
-    purpose: Purpose = Purpose.SECURITY,
-    now: datetime | None = None,
-) -> None:
-    """Lift an account's suspension."""
-    now = _now(now)
-    with uow:
-        account = identity.find_account(uow, account_name)
-        decision = access.decide_suspension(actor, account.organisation_id, purpose)
-        kind = EventKind.ACCOUNT_RESUME
-        if not decision.allowed:
-            _journal(uow, actor, kind, decision, Outcome.DENIED, f"account:{account.id}")
-            uow.commit()
-            raise access.AccessDenied(decision.rule, decision.explanation)
-        identity.set_suspended(uow, account.id, None, None, None)
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"account:{account.id}")
-        _tell(uow, account, NotificationKind.ACCOUNT_RESUMED, now)
-        uow.commit()
-
-
-def suspend_session(
-    uow: UnitOfWork,
-    actor: Actor,
-    reference: str,
-    reason: str,
-    purpose: Purpose = Purpose.SECURITY,
-    now: datetime | None = None,
-) -> None:
-    """End one session, named by its journal reference (as alerts name it)."""
-    now = _now(now)
-    with uow:
-        found = identity.session_by_reference(uow, reference)
-        if found is None:
-            raise IdentityError(f"There is no open session {reference}.")
-        session, organisation = found
-        decision = access.decide_suspension(actor, organisation, purpose)
-        kind = EventKind.SESSION_END
-        if not decision.allowed:
-            _journal(uow, actor, kind, decision, Outcome.DENIED, f"session:{reference}")
-            uow.commit()
-            raise access.AccessDenied(decision.rule, decision.explanation)
-        end_session(uow, session.id_hash, now, actor.id, f"suspended: {reason}")
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"session:{reference}")
-        holder = identity.find_account(uow, session.account_id)
-        _tell(uow, holder, NotificationKind.SESSION_ENDED, now)
-        uow.commit()
-
-
-RESET_FLOOR = 0.3  # seconds every reset request takes, whether the account exists or not
-
-
-def request_password_reset(
-    uow: UnitOfWork, ctx: Context, username: str, source: str, now: datetime | None = None
-) -> None:
-    """Send a single-use reset link (valid 30 minutes) to the account's address, if there
-    is such an account with an address and not suspended. The answer is the same, and takes
-    the same time, either way; requests count against the username and source limits."""
-    started = time.monotonic()
-    now = _now(now)
-    keys = [
-        throttle.username_key(ctx.throttle_key, username),
-        throttle.source_key(ctx.throttle_key, source),
-    ]
-    with uow:
-        try:
-            account: identity.Account | None = identity.find_account(uow, username.strip())
-        except identity.AccountNotFound:
-            account = None
-        if account is not None and account.username != username.strip():
-            account = None
-        actor = (
-            _actor(account, source)
-            if account
-            else Actor(
-                kind=ActorKind.ACCOUNT, id=f"unknown:{keys[0][:8].hex()}", source=source[:120]
-            )
-        )
-        locked = throttle.locked_until(uow, keys, now) is not None
-        # A reset request counts like a failure: it cannot be used to probe faster.
-        for key, kind in zip(keys, ("username", "source"), strict=True):
-            throttle.record_failure(uow, key, kind, now, ctx.policy.limits)
-        sendable = (
-            not locked
-            and account is not None
-            and not identity.is_suspended(uow, account.id)
-            and resets.email_of(uow, ctx.box, account.id) is not None
-        )
-        if sendable and account is not None:
-            token = resets.new_reset(uow, account.id, now)
-            sealed = base64.urlsafe_b64encode(ctx.box.seal(token.encode(), f"reset:{account.id}"))
-            notify.enqueue(
-                uow,
-                Recipient.ACCOUNT,
-                account.id,
-                NotificationKind.PASSWORD_RESET,
-                {"at": now.isoformat(), "link": "sealed:" + sealed.decode()},
-            )
-        _journal(
-            uow,
-            actor,
-            EventKind.PASSWORD_UPDATE,
-            Decision(
-                sendable,
-                "password-reset-request",
-                "a reset link was sent" if sendable else "no reset link was sent",
-            ),
-            Outcome.SUCCESS if sendable else Outcome.DENIED,
-        )
-        uow.commit()
-    time.sleep(max(0.0, RESET_FLOOR - (time.monotonic() - started)))
-
-
-def reset_password(
-    uow: UnitOfWork, ctx: Context, token: str, new: str, now: datetime | None = None
-) -> None:
-    """Choose a new password with a reset token (once, within 30 minutes): every session of
-    the account ends, the holder is told. Raises SignInRefused or WeakPassword."""
-    now = _now(now)
-    with uow:
-        account_id = resets.use_reset(uow, token, now)
-        if account_id is None:
-            raise SignInRefused("This reset link is not valid any more; ask for a new one.")
-        account = identity.find_account(uow, account_id)
-        passwords.check_new_password(
-            new, patient=account.role == "patient", context=[account.username, account.display_name]
-        )
-        identity.set_password_hash(uow, account.id, passwords.hash_password(new), now)
-        end_all_sessions(uow, account.id, now, account.id, "password reset")
-        throttle.clear(uow, throttle.username_key(ctx.throttle_key, account.username))
-        _journal(
-            uow,
-            _actor(account, "reset"),
-            EventKind.PASSWORD_UPDATE,
-            Decision(True, "password-reset", "a single-use reset link was used"),
-            Outcome.SUCCESS,
-        )
-        _tell(uow, account, NotificationKind.PASSWORD_CHANGED, now)
-        uow.commit()

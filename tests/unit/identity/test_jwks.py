@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from coffre.identity import ClientError
-from coffre.identity.clients import MAX_KEYS, validate_jwks
+from coffre.identity.jwks import MAX_KEYS, validate_jwks
 
 EC_KEY = {**ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key(), as_dict=True)}
 RSA_KEY = {**RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, 2048).public_key(), as_dict=True)}
