@@ -55,6 +55,7 @@ from coffre.access.scope import (
     professional_of,
     readable,
 )
+from coffre.access.tokens import decide_token, token_reach
 
 __all__ = [
     "CLINICAL",
@@ -88,6 +89,7 @@ __all__ = [
     "decide_data",
     "decide_insurer",
     "decide_suspension",
+    "decide_token",
     "default_matrix",
     "end_relationship",
     "find_relationship",
@@ -102,4 +104,5 @@ __all__ = [
     "record_mask",
     "start_relationship",
     "started_by_month",
+    "token_reach",
 ]

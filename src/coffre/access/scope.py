@@ -8,6 +8,8 @@ of actor to its own rules:
   relationship or break-the-glass, exclusions, matrix, masked documents);
 - a subcontractor: only the categories its contract with the patient's organisation names;
 - an insurer: never any patient data (`decide_insurer` answers its two questions instead);
+- whoever acts through a bearer token, first: only what the token's scopes allow
+  (`tokens.decide_token`);
 - anyone else: denied.
 
 `decide_control` decides changes to the patient's choices (consent, relationships,
@@ -32,6 +34,7 @@ from coffre.access.care import (
 )
 from coffre.access.matrix import Category, Matrix, Profession, default_matrix, parse_matrix
 from coffre.access.policy import Action, Decision, Purpose, decide
+from coffre.access.tokens import decide_token
 from coffre.identity import Actor, ActorKind, OrganisationKind
 
 CARE_ORGANISATIONS = frozenset(
@@ -60,10 +63,18 @@ class DataRequest:
     purpose: Purpose | None
     categories: frozenset[Category] = frozenset()
     document_id: str | None = None
+    # The FHIR resource types touched, and the operation on them (a letter of cruds; by
+    # default r for a read, u for a write), which a bearer token's scopes must allow.
+    resources: frozenset[str] = frozenset()
+    operation: str = ""
 
     @property
     def writing(self) -> bool:
         return self.action is Action.WRITE
+
+    @property
+    def smart_operation(self) -> str:
+        return self.operation or ("r" if self.action is Action.READ else "u")
 
 
 @lru_cache(maxsize=64)
@@ -107,6 +118,9 @@ def decide_data(
     """Allow or deny `actor` this read or write of one patient's data."""
     if actor.kind is ActorKind.OPERATOR:
         return decide(actor, request.action, request.purpose, facts.patient_id)
+    refused = decide_token(actor, request.resources, request.smart_operation)
+    if refused is not None:
+        return refused
     if actor.organisation_kind is OrganisationKind.INSURER:
         return Decision(
             False,

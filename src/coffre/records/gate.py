@@ -11,6 +11,7 @@ from coffre import access, journal
 from coffre.access import AccessDenied, Action, DataRequest, Decision, PatientFacts, Purpose
 from coffre.identity import Actor, ActorKind, OrganisationKind
 from coffre.journal import Entry, EventKind, Outcome
+from coffre.records.ceilings import charge
 from coffre.records.tables import patients
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
@@ -78,7 +79,8 @@ def decide_on_patient(
     resource_ids: Sequence[str] = (),
 ) -> tuple[Decision, PatientFacts]:
     """Decide a read or write of one patient's data by any actor, from that patient's facts
-    (one query); return the allowing decision and the facts, or refuse."""
+    (one query), and count it against a machine client's ceilings; return the allowing
+    decision and the facts, or refuse (AccessDenied, CeilingReached)."""
     facts = patient_facts(uow, actor, patient_id, now)
     organisation = organisation_for(uow, actor, patient_id)
     decision = access.decide_data(
@@ -91,6 +93,7 @@ def decide_on_patient(
     )
     if not decision.allowed:
         refuse(uow, actor, decision, kind, request.purpose, [patient_id], resource_ids)
+    charge(uow, actor, [patient_id], request.purpose, now, organisation)
     return decision, facts
 
 

@@ -143,6 +143,7 @@ def open_patient(vault: Vault, row: sa.Row[Any], *, with_contact: bool = True) -
 
 
 PATIENT_CATEGORIES = frozenset({Category.IDENTITY, Category.CONTACT})
+PATIENT_RESOURCE = frozenset({"Patient"})
 
 
 def read_patient(
@@ -162,7 +163,7 @@ def read_patient(
             uow,
             vault,
             actor,
-            DataRequest(Action.READ, purpose, categories),
+            DataRequest(Action.READ, purpose, categories, resources=PATIENT_RESOURCE),
             EventKind.PATIENT_READ,
             patient_id,
             now,
@@ -266,7 +267,7 @@ def update_patient(
             uow,
             vault,
             actor,
-            DataRequest(Action.WRITE, purpose, PATIENT_CATEGORIES),
+            DataRequest(Action.WRITE, purpose, PATIENT_CATEGORIES, resources=PATIENT_RESOURCE),
             kind,
             patient_id,
             now,

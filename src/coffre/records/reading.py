@@ -27,6 +27,10 @@ from coffre.records.tables import clinical_entries, documents
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
 
+# The FHIR resource types a patient's record is made of.
+RECORD_RESOURCES = frozenset({"Patient", "Observation", "Condition", "DocumentReference"})
+DOCUMENT_RESOURCE = frozenset({"DocumentReference"})
+
 
 @dataclass(frozen=True)
 class EntryView:
@@ -59,20 +63,27 @@ def read_record(
     patient_id: str,
     purpose: Purpose,
     categories: Iterable[Category] | None = None,
+    resources: Iterable[str] | None = None,
 ) -> PatientRecord:
     """The patient's identity, entries and documents in the categories asked (all by
-    default) that the actor may read, decided and journaled as one read. Raises AccessDenied
-    when none may be, PatientNotFound or PatientErased."""
+    default) that the actor may read, of the FHIR resource types asked (all of
+    RECORD_RESOURCES by default) that the actor's token, if any, allows; decided and
+    journaled as one read. Raises AccessDenied when none may be, PatientNotFound or
+    PatientErased."""
     asked = frozenset(categories) if categories is not None else frozenset(Category)
+    kinds = frozenset(resources) if resources is not None else RECORD_RESOURCES
+    if not kinds <= RECORD_RESOURCES:
+        raise ValueError(f"a record holds only {', '.join(sorted(RECORD_RESOURCES))}")
     now = datetime.now(UTC)
     with uow:
         organisation = organisation_for(uow, actor, patient_id)
         reachable = access.readable(actor, asked, patient_organisation_id=organisation)
+        allowed = access.token_reach(actor, kinds, "r")
         decision, facts = decide_on_patient(
             uow,
             vault,
             actor,
-            DataRequest(Action.READ, purpose, reachable or asked),
+            DataRequest(Action.READ, purpose, reachable or asked, resources=allowed or kinds),
             EventKind.RECORD_READ,
             patient_id,
             now,
@@ -86,19 +97,24 @@ def read_record(
             .where(
                 clinical_entries.c.patient_id == patient_id,
                 clinical_entries.c.category.in_(wanted),
+                clinical_entries.c.resource_type.in_(sorted(allowed)),
             )
             .order_by(clinical_entries.c.recorded_at, clinical_entries.c.id)
         ).all()
         masked = facts.masked_documents
-        document_rows = [
-            d
-            for d in uow.connection.execute(
-                sa.select(documents)
-                .where(documents.c.patient_id == patient_id, documents.c.category.in_(wanted))
-                .order_by(documents.c.created_at, documents.c.id)
-            )
-            if d.id not in masked or masked[d.id] == actor.id
-        ]
+        document_rows = (
+            [
+                d
+                for d in uow.connection.execute(
+                    sa.select(documents)
+                    .where(documents.c.patient_id == patient_id, documents.c.category.in_(wanted))
+                    .order_by(documents.c.created_at, documents.c.id)
+                )
+                if d.id not in masked or masked[d.id] == actor.id
+            ]
+            if "DocumentReference" in allowed
+            else []
+        )
         record(
             uow,
             actor,
@@ -144,7 +160,7 @@ def read_record(
         )
     patient = (
         open_patient(vault, row, with_contact=Category.CONTACT in reachable)
-        if Category.IDENTITY in reachable
+        if Category.IDENTITY in reachable and "Patient" in allowed
         else None
     )
     return PatientRecord(patient_id, patient, entries, infos, tuple(sorted(asked - reachable)))
@@ -184,7 +200,13 @@ def read_document(
             uow,
             vault,
             actor,
-            DataRequest(Action.READ, purpose, frozenset({Category(doc.category)}), document_id),
+            DataRequest(
+                Action.READ,
+                purpose,
+                frozenset({Category(doc.category)}),
+                document_id,
+                resources=DOCUMENT_RESOURCE,
+            ),
             EventKind.DOCUMENT_READ,
             doc.patient_id,
             now,

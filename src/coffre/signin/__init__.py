@@ -18,7 +18,6 @@ from coffre.signin.account import (
 from coffre.signin.clients import (
     IssuedToken,
     add_client,
-    charge_client,
     client_token,
     issue_personal_token,
     resume_client,
@@ -63,7 +62,6 @@ __all__ = [
     "add_client",
     "add_passkey",
     "change_password",
-    "charge_client",
     "client_token",
     "end_other_sessions",
     "issue_personal_token",

@@ -3,8 +3,7 @@
 A client gets a token at the token endpoint (`client_token`) with a signed assertion (SMART
 Backend Services); a person gets a personal access token for automation. Either is checked
 on every request (`token_actor`), so a revocation or suspension bites on the next one. The
-records a client is served are charged against its ceilings (`charge_client`); past them
-its requests are refused and the organisation's security officer is told.
+patients a client reaches are charged against its ceilings at the records gate.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from coffre import access, identity, notify
+from coffre import access, identity
 from coffre.access import Decision, Purpose
-from coffre.identity import Actor, ActorKind, Client, TokenInfo, TokenKind, Usage, tokens
+from coffre.identity import Actor, ActorKind, Client, TokenInfo, TokenKind, tokens
 from coffre.identity import clients as machine
-from coffre.identity.errors import CeilingReached, ClientError, ClientRefused
+from coffre.identity.errors import ClientError, ClientRefused
 from coffre.identity.scopes import format_scopes
 from coffre.journal import EventKind, Outcome
-from coffre.notify import NotificationKind, Recipient
 from coffre.signin.common import _journal, _now
 from coffre.store import UnitOfWork
 
@@ -350,50 +348,3 @@ def token_actor(
         contracts=contracts,
         scopes=info.scopes,
     )
-
-
-def charge_client(
-    uow: UnitOfWork, who: Actor | TokenInfo, records: int, now: datetime | None = None
-) -> Usage | None:
-    """Count the records a client is about to be served against its ceilings (nothing for
-    people and personal tokens). Past a ceiling: the request is journaled as denied, the
-    organisation's security officer is told (once an hour), and CeilingReached is raised."""
-    now = _now(now)
-    if isinstance(who, TokenInfo):
-        if who.kind is not TokenKind.CLIENT:
-            return None
-        actor = client_actor(who, "api", who.reference)
-    elif who.kind is ActorKind.CLIENT:
-        actor = who
-    else:
-        return None
-    with uow:
-        try:
-            usage = machine.charge(uow, actor.id, records, now)
-        except CeilingReached as exc:
-            client = machine.get_client(uow, actor.id)
-            decision = Decision(
-                False,
-                f"client-ceiling-{exc.period}",
-                f"the client reached its ceiling of records per {exc.period}",
-                {"period": exc.period, "records": str(records)},
-            )
-            kind = EventKind.CLIENT_CEILING
-            [seq] = _journal(uow, actor, kind, decision, Outcome.DENIED, f"client:{client.id}")
-            if exc.first:
-                notify.enqueue(
-                    uow,
-                    Recipient.SECURITY_OFFICER,
-                    client.organisation_id,
-                    NotificationKind.CLIENT_CEILING,
-                    {
-                        "at": now.isoformat(),
-                        "subject": client.name,
-                        "reason": f"{exc.period}-ceiling",
-                    },
-                    seq,
-                )
-            uow.commit()
-            raise
-        uow.commit()
-    return usage

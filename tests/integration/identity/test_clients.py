@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm
 
-from coffre import identity, notify, signin
+import machineclients
+from coffre import identity, signin
 from coffre.access import AccessDenied
 from coffre.identity import (
     ActorKind,
@@ -27,43 +28,17 @@ from coffre.identity import (
     TokenRefused,
     local_operator,
 )
-from coffre.notify import NotificationKind, Recipient
 from factories import journal_records
+from machineclients import AUDIENCE, KEY, jwks
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-AUDIENCE = "https://coffre.example.org/oauth/token"
 PASSWORD = "violet kettle orbit 1968"
 SCOPES = "system/Patient.rs system/Observation.r"
-KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def jwks(*keys: tuple[str, object]) -> str:
-    found = []
-    for kid, key in keys:
-        algorithm = RSAAlgorithm if isinstance(key, rsa.RSAPublicKey) else ECAlgorithm
-        found.append({**algorithm.to_jwk(key, as_dict=True), "kid": kid})
-    return json.dumps({"keys": found})
-
-
-def assertion(
-    client_id: str,
-    now: datetime = T0,
-    *,
-    key: object = KEY,
-    kid: str = "k1",
-    alg: str = "ES256",
-    **claims: object,
-) -> str:
-    body = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": AUDIENCE,
-        "exp": int((now + timedelta(minutes=4)).timestamp()),
-        "jti": uuid.uuid4().hex,
-        **claims,
-    }
-    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})  # type: ignore[arg-type]
+def assertion(client_id: str, now: datetime = T0, **options: object) -> str:
+    return machineclients.assertion(client_id, now, **options)  # type: ignore[arg-type]
 
 
 def part(value: dict[str, object]) -> str:
@@ -354,44 +329,44 @@ def test_only_public_strong_keys_and_allowed_people_register_clients(coffre, org
     assert sorted(listed) == sorted([mixed.id, by_admin.id])
 
 
-def test_the_hour_ceiling_is_reached_exactly_then_refused_and_told(coffre, org):
+def charge(coffre, client_id: str, records: int, now: datetime) -> identity.Usage:  # type: ignore[no-untyped-def]
+    with coffre.uow() as uow:
+        try:
+            return identity.clients.charge(uow, client_id, records, now)
+        finally:
+            uow.commit()
+
+
+def test_the_hour_ceiling_is_reached_exactly_then_refused(coffre, org):
     client = add(coffre, org, per_hour=10, per_day=100)
-    actor = signin.token_actor(coffre.uow(), token(coffre, client.id).access_token, T0)
-    assert signin.charge_client(coffre.uow(), actor, 4, T0).hour == 4
-    usage = signin.charge_client(coffre.uow(), actor, 6, T0 + timedelta(minutes=30))
-    assert (usage.hour, usage.day) == (10, 10)
+    assert charge(coffre, client.id, 4, T0).hour == 4
+    usage = charge(coffre, client.id, 6, T0 + timedelta(minutes=30))
+    assert (usage.hour, usage.day, usage.per_hour, usage.per_day) == (10, 10, 10, 100)
+    firsts = []
     for _ in range(2):
         with pytest.raises(CeilingReached) as raised:
-            signin.charge_client(coffre.uow(), actor, 1, T0 + timedelta(minutes=40))
-        assert raised.value.period == "hour"
-    last = journal_records(coffre)[-1]
-    assert (last.action, last.outcome, last.rule, last.actor_id) == (
-        "identity:client:ceiling",
-        "denied",
-        "client-ceiling-hour",
-        client.id,
-    )
-    with coffre.reader() as uow:
-        told = notify.list_notifications(uow, Recipient.SECURITY_OFFICER, org)
-    assert [n.kind for n in told] == [NotificationKind.CLIENT_CEILING]  # once an hour
-    _, body = notify.render(told[0], "en")
-    assert "Lab results feed" in body and "records per hour" in body
-    assert signin.charge_client(coffre.uow(), actor, 10, T0 + timedelta(hours=1)).hour == 10
-    assert signin.charge_client(coffre.uow(), account(coffre, "dr.martin"), 10**6, T0) is None
+            charge(coffre, client.id, 1, T0 + timedelta(minutes=40))
+        assert (raised.value.period, raised.value.client_id) == ("hour", client.id)
+        firsts.append(raised.value.first)
+    assert firsts == [True, False]  # the security officer is told once an hour
+    assert charge(coffre, client.id, 0, T0 + timedelta(minutes=50)).hour == 10
+    assert charge(coffre, client.id, 10, T0 + timedelta(hours=1)).hour == 10
+    with pytest.raises(ValueError, match="negative"):
+        charge(coffre, client.id, -1, T0)
+    with pytest.raises(identity.ClientNotFound):
+        charge(coffre, "no-such-client", 1, T0)
 
 
 def test_the_day_ceiling_counts_the_last_24_hours(coffre, org):
     client = add(coffre, org, per_hour=10, per_day=25)
-    info = token(coffre, client.id).info
     for hour, records in ((0, 10), (1, 10), (2, 5)):
-        signin.charge_client(coffre.uow(), info, records, T0 + timedelta(hours=hour))
+        charge(coffre, client.id, records, T0 + timedelta(hours=hour))
     with pytest.raises(CeilingReached) as raised:
-        signin.charge_client(coffre.uow(), info, 1, T0 + timedelta(hours=3))
+        charge(coffre, client.id, 1, T0 + timedelta(hours=3))
     assert raised.value.period == "day"
-    assert journal_records(coffre)[-1].rule == "client-ceiling-day"
     with pytest.raises(CeilingReached):
-        signin.charge_client(coffre.uow(), info, 1, T0 + timedelta(hours=23, minutes=59))
-    usage = signin.charge_client(coffre.uow(), info, 1, T0 + timedelta(hours=24))
+        charge(coffre, client.id, 1, T0 + timedelta(hours=23, minutes=59))
+    usage = charge(coffre, client.id, 1, T0 + timedelta(hours=24))
     assert (usage.hour, usage.day) == (1, 16)
 
 
@@ -428,7 +403,6 @@ def test_personal_tokens_are_issued_checked_and_revoked(coffre, org):
     secret, info = signin.issue_personal_token(
         coffre.uow(), own, "dr.martin", "user/Patient.r", timedelta(days=7), now=T0
     )
-    assert signin.charge_client(coffre.uow(), info, 10**6, T0) is None
     signin.revoke_token(coffre.uow(), own, info.reference, T0)
     with pytest.raises(TokenRefused, match="revoked"):
         signin.token_actor(coffre.uow(), secret, T0)
