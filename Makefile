@@ -29,6 +29,10 @@ deb-deps: ## Install the Debian packages the tests need (quick when present)
 		echo "Installing softhsm2…"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq softhsm2 >/dev/null; \
 	fi
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "Installing chromium and chromium-driver…"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
 
 run: $(VENV)/.run ## Set up, seed a demo on first run, and serve on 127.0.0.1:8000
 	@if [ ! -e "$(COFFRE_HOME)/config.toml" ]; then \

@@ -46,15 +46,26 @@ class Coffre:
         return UnitOfWork(self.engine)
 
     def signin(self) -> signin.Context:
-        """What signing in needs: the system-secrets box, the failure counters' key and the
-        session timeouts as set."""
+        """What signing in needs: the system-secrets box, the failure counters' key, the
+        session timeouts and the failure limits as set."""
         settings = self.settings
         policy = signin.Policy(
             idle=timedelta(minutes=settings.session_idle_minutes),
             idle_patient=timedelta(minutes=settings.session_idle_minutes_patient),
             absolute=timedelta(hours=settings.session_hours),
+            limits=signin.Limits(
+                free=settings.signin_free_failures,
+                longest=timedelta(minutes=settings.signin_longest_lock_minutes),
+                source_failures=settings.signin_source_failures,
+                source_lock=timedelta(minutes=settings.signin_source_lock_minutes),
+            ),
         )
         return signin.Context.from_secret(self.keyring.system_key(SYSTEM_SECRETS_KEY), policy)
+
+    def sign_up_keys(self) -> records.SignUpKeys:
+        """What a patient's sign-up needs: the system-secrets box and the failure limits."""
+        ctx = self.signin()
+        return records.SignUpKeys(ctx.box, ctx.throttle_key, ctx.policy.limits)
 
     def relying_party(self) -> signin.RelyingParty:
         """Who browsers talk to, for passkeys."""

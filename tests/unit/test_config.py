@@ -24,6 +24,24 @@ def test_environment_overrides_the_config_file(tmp_path):
     assert (settings.environment, settings.port) == (Environment.PRODUCTION, 81)
 
 
+def test_the_sign_in_limits_come_from_the_environment(tmp_path):
+    settings = load_settings(
+        tmp_path,
+        env={
+            "COFFRE_SIGNIN_FREE_FAILURES": "5",
+            "COFFRE_SIGNIN_LONGEST_LOCK_MINUTES": "30",
+            "COFFRE_SIGNIN_SOURCE_FAILURES": "50",
+            "COFFRE_SIGNIN_SOURCE_LOCK_MINUTES": "120",
+        },
+    )
+    assert (
+        settings.signin_free_failures,
+        settings.signin_longest_lock_minutes,
+        settings.signin_source_failures,
+        settings.signin_source_lock_minutes,
+    ) == (5, 30, 50, 120)
+
+
 def test_the_home_comes_from_coffre_home(tmp_path):
     assert load_settings(env={"COFFRE_HOME": str(tmp_path)}).home == tmp_path
 
@@ -33,6 +51,7 @@ def test_the_home_comes_from_coffre_home(tmp_path):
     [
         ({"COFFRE_PORT": "eighty"}, "COFFRE_PORT='eighty', use a whole number"),
         ({"COFFRE_PORT": "-1"}, "use a positive number"),
+        ({"COFFRE_SIGNIN_FREE_FAILURES": "0"}, "COFFRE_SIGNIN_FREE_FAILURES='0', use a positive"),
         ({"COFFRE_ENVIRONMENT": "staging"}, "use one of demo, development, production"),
         ({"COFFRE_KEY_PROVIDER": "vault"}, "use 'file' or 'pkcs11'"),
         ({"COFFRE_PHONE_REGIONS": "FRA"}, "country codes"),

@@ -30,6 +30,7 @@ class Action(StrEnum):
     USAGE = "usage"
     ENROL = "enrol"  # record an insurer's members
     SUSPEND = "suspend"  # suspend or resume an account, a session, a token or a client
+    SIGN_UP = "sign-up"  # a patient opens their own account
 
 
 class Purpose(StrEnum):
@@ -146,6 +147,15 @@ def decide(
             False,
             "patient-own-history",
             "a patient may read the access history of their own record only",
+            facts,
+        )
+    if action is Action.SIGN_UP:
+        # Anyone may ask; the link goes only to the address the record holds, so only the
+        # patient (or whoever reads their mailbox) can use it.
+        return Decision(
+            True,
+            "self-sign-up",
+            "a sign-up link goes only to the address the patient's record holds",
             facts,
         )
     if actor.kind is not ActorKind.OPERATOR:

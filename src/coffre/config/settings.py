@@ -53,6 +53,12 @@ class Settings:
     session_idle_minutes: int = 15
     session_idle_minutes_patient: int = 30
     session_hours: int = 12
+    # Failed sign-ins: free failures per username and hour, the longest lock of a username,
+    # failures per source and hour before the source is locked, and that lock's length.
+    signin_free_failures: int = 3
+    signin_longest_lock_minutes: int = 15
+    signin_source_failures: int = 20
+    signin_source_lock_minutes: int = 60
     # WebAuthn relying party: the site's domain and the origin browsers see.
     webauthn_rp_id: str = "localhost"
     public_origin: str = "http://localhost:8000"
@@ -142,6 +148,10 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "session_idle_minutes": ("COFFRE_SESSION_IDLE_MINUTES", _int),
     "session_idle_minutes_patient": ("COFFRE_SESSION_IDLE_MINUTES_PATIENT", _int),
     "session_hours": ("COFFRE_SESSION_HOURS", _int),
+    "signin_free_failures": ("COFFRE_SIGNIN_FREE_FAILURES", _int),
+    "signin_longest_lock_minutes": ("COFFRE_SIGNIN_LONGEST_LOCK_MINUTES", _int),
+    "signin_source_failures": ("COFFRE_SIGNIN_SOURCE_FAILURES", _int),
+    "signin_source_lock_minutes": ("COFFRE_SIGNIN_SOURCE_LOCK_MINUTES", _int),
     "webauthn_rp_id": ("COFFRE_WEBAUTHN_RP_ID", lambda _n, v: v.strip().lower()),
     "public_origin": ("COFFRE_PUBLIC_ORIGIN", lambda _n, v: v.strip().rstrip("/")),
 }

@@ -4,6 +4,7 @@ from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind,
 from coffre.identity.clients import Client, Usage
 from coffre.identity.directory import (
     Account,
+    account_of_patient,
     actor_for,
     add_contract,
     contracts_in_force,
@@ -66,6 +67,7 @@ __all__ = [
     "TokenRefused",
     "Usage",
     "WeakPassword",
+    "account_of_patient",
     "actor_for",
     "add_contract",
     "allows",

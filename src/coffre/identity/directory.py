@@ -68,6 +68,14 @@ def find_account(uow: UnitOfWork, name_or_id: str) -> Account:
     return _account(row)
 
 
+def account_of_patient(uow: UnitOfWork, patient_id: str) -> Account | None:
+    """The account of a patient's own record, if it has one."""
+    row = uow.connection.execute(
+        sa.select(accounts).where(accounts.c.patient_id == patient_id).limit(1)
+    ).first()
+    return _account(row) if row is not None else None
+
+
 def list_accounts(uow: UnitOfWork, organisation_id: str | None = None) -> list[Account]:
     query = sa.select(accounts).order_by(accounts.c.created_at, accounts.c.username)
     if organisation_id is not None:

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import sqlalchemy as sa
 
@@ -132,6 +133,13 @@ def issue_personal_token(
     return token, info
 
 
+@lru_cache(maxsize=1024)
+def _stored_scopes(text: str) -> tuple[Scope, ...]:
+    """The scopes of a stored token, parsed once per distinct string (on every request's
+    path)."""
+    return parse_scopes(text)
+
+
 def _info(row: sa.Row) -> TokenInfo:  # type: ignore[type-arg]
     return TokenInfo(
         row.id_hash,
@@ -139,7 +147,7 @@ def _info(row: sa.Row) -> TokenInfo:  # type: ignore[type-arg]
         row.client_id,
         row.account_id,
         row.client_org or row.account_org,
-        parse_scopes(row.scopes),
+        _stored_scopes(row.scopes),
         row.created_at,
         row.expires_at,
         row.name,

@@ -57,6 +57,8 @@ class EventKind(StrEnum):
     SESSION_END = "identity:session:update"
     MFA_UPDATE = "identity:mfa:update"
     PASSWORD_UPDATE = "identity:password:update"  # noqa: S105 (an event name)
+    ACCOUNT_CREATE = "identity:account:create"
+    SIGN_UP_REQUEST = "identity:sign-up:request"  # a link asked for; sent or not
     ACCOUNT_SUSPEND = "identity:account:suspend"
     ACCOUNT_RESUME = "identity:account:resume"
     CLIENT_CREATE = "identity:client:create"

@@ -151,6 +151,11 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.PASSWORD_UPDATE: _UPDATE,
     EventKind.ACCOUNT_SUSPEND: _UPDATE,
     EventKind.ACCOUNT_RESUME: _UPDATE,
+    EventKind.ACCOUNT_CREATE: _CREATE,
+    # A patient's sign-up: a query of the e-mail index, whatever it found.
+    EventKind.SIGN_UP_REQUEST: _Pattern(
+        _p("Query"), _REST, (_ri("search-type"),), "E", _IRCP, _SOURCE, _DESTINATION
+    ),
     EventKind.CLIENT_CREATE: _CREATE,
     EventKind.CLIENT_UPDATE: _UPDATE,
     # A read refused at the client's volume ceiling.

@@ -54,6 +54,11 @@ class NotificationKind(StrEnum):
     # Its `link` parameter is sealed ("sealed:…"); the sender opens it when delivering.
     PASSWORD_RESET = "password-reset"  # noqa: S105 (a notification kind)
     CLIENT_CEILING = "client-ceiling"  # to the security officer
+    # To the address a patient's record holds; `link` is sealed like a reset link's.
+    SIGN_UP_LINK = "sign-up-link"
+    SIGN_UP_AMBIGUOUS = "sign-up-ambiguous"  # several records share the address
+    SIGN_UP_EXISTING = "sign-up-existing"  # to the account the record already has
+    ACCOUNT_CREATED = "account-created"
 
 
 # English subject and body of each kind; {placeholders} are filled from the parameters.
@@ -136,6 +141,30 @@ _TEXTS: dict[NotificationKind, tuple[str, str]] = {
         "The machine client {subject} reached its ceiling of {reason} on {at}; its requests "
         "are refused until its count falls below it. If this volume is unexpected, suspend "
         "the client.",
+    ),
+    NotificationKind.SIGN_UP_LINK: (
+        "Open your Coffre account",
+        "To open the Coffre account of your health record, open {link} within 30 minutes "
+        "and choose a password. If you did not ask for it, ignore this message: no "
+        "account is opened.",
+    ),
+    NotificationKind.SIGN_UP_AMBIGUOUS: (
+        "Your Coffre account",
+        "Someone asked to open a Coffre account with this address, which several health "
+        "records share. An account cannot be opened this way for a shared address: ask "
+        "your practice to invite you. If you did not ask for it, ignore this message.",
+    ),
+    NotificationKind.SIGN_UP_EXISTING: (
+        "You already have a Coffre account",
+        "Someone asked to open a Coffre account with this address on {at}, but your "
+        "record already has one: sign in with your username {username}, or choose a new "
+        "password from the sign-in page if you forgot it. If you did not ask for it, "
+        "ignore this message.",
+    ),
+    NotificationKind.ACCOUNT_CREATED: (
+        "Your Coffre account is open",
+        "Your Coffre account was opened on {at}. Your username is {username}. If you did "
+        "not open it, contact your practice.",
     ),
 }
 

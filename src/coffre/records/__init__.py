@@ -30,6 +30,7 @@ from coffre.records.errors import (
     PatientErased,
     PatientNotFound,
     RecordsError,
+    SignUpRefused,
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
@@ -52,11 +53,13 @@ from coffre.records.patients import (
     update_patient,
 )
 from coffre.records.reading import EntryView, PatientRecord, read_document, read_record
+from coffre.records.signup import SIGN_UP_FLOOR, SignUpKeys, complete_sign_up, request_sign_up
 from coffre.records.vault import Vault, VaultSettings
 
 __all__ = [
     "INSZ_SYSTEM",
     "NIR_SYSTEM",
+    "SIGN_UP_FLOOR",
     "Category",
     "ContentTypeMismatch",
     "DocumentInfo",
@@ -81,6 +84,8 @@ __all__ = [
     "PatientRecord",
     "RecordsError",
     "RelationshipView",
+    "SignUpKeys",
+    "SignUpRefused",
     "Usage",
     "Vault",
     "VaultSettings",
@@ -88,6 +93,7 @@ __all__ = [
     "add_document",
     "break_glass",
     "check_eligibility",
+    "complete_sign_up",
     "end_relationship",
     "enrol_members",
     "erase_patient",
@@ -100,6 +106,7 @@ __all__ = [
     "read_patient",
     "read_record",
     "reconcile_erasures",
+    "request_sign_up",
     "rotate_keys",
     "set_consent",
     "set_exclusion",

@@ -82,3 +82,10 @@ class NothingToChange(RecordsError):
 
 class InvalidChoice(RecordsError):
     """The choice names a professional, team or relationship that cannot be chosen."""
+
+
+class SignUpRefused(RecordsError):
+    """A sign-up link cannot be used (unknown, used, expired, or its record gone or
+    already with an account)."""
+
+    exit_code = 3

@@ -135,3 +135,23 @@ memberships = sa.Table(
     sa.Column("covered_from", sa.Date, nullable=False),
     sa.Column("covered_until", sa.Date, nullable=True),
 )
+
+# Single-use sign-up links sent to the address a patient's record holds (only a SHA-256 of
+# the link's token is stored), with that address sealed under the system secrets for the
+# account's password resets.
+sign_up_links = sa.Table(
+    "sign_up_links",
+    metadata,
+    sa.Column("id_hash", sa.LargeBinary(32), primary_key=True),
+    sa.Column(
+        "patient_id",
+        Id,
+        sa.ForeignKey("patients.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("email", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("used_at", Timestamp, nullable=True),
+)

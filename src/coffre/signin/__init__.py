@@ -5,10 +5,12 @@ Above `journal` (it journals every step) and beside `records`; the primitives it
 """
 
 from coffre.identity.sessions import Session, SessionEnded
+from coffre.identity.throttle import Limits
 from coffre.signin.account import (
     RESET_FLOOR,
     change_password,
     end_other_sessions,
+    my_passkeys,
     my_sessions,
     request_password_reset,
     reset_password,
@@ -51,6 +53,7 @@ __all__ = [
     "RESET_FLOOR",
     "Context",
     "IssuedToken",
+    "Limits",
     "Needs",
     "Policy",
     "RelyingParty",
@@ -65,6 +68,7 @@ __all__ = [
     "client_token",
     "end_other_sessions",
     "issue_personal_token",
+    "my_passkeys",
     "my_sessions",
     "passkey_options",
     "passkey_registration_options",

@@ -10,6 +10,7 @@ from datetime import datetime
 from coffre import identity, notify
 from coffre.access import Decision
 from coffre.identity import Actor, ActorKind, passwords, resets, throttle
+from coffre.identity.passkeys import Passkey, list_passkeys
 from coffre.identity.sessions import (
     Session,
     active_sessions,
@@ -23,6 +24,7 @@ from coffre.identity.sessions import (
 from coffre.journal import EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
 from coffre.signin.common import (
+    ActorCache,
     Context,
     Needs,
     SecondFactorRequired,
@@ -38,30 +40,16 @@ from coffre.signin.common import (
 )
 from coffre.store import UnitOfWork
 
-# Who an account is (organisation, teams, matrix, contracts) changes rarely: it is kept a
-# few seconds per session. Whether the session is open and the account not suspended is
-# read from the database on every request, so those take effect on the very next one.
-ACTOR_CACHE_SECONDS = 5.0
-
-
-_ACTOR_CACHE_SIZE = 10_000
-
-
-_actors: dict[bytes, tuple[float, Actor]] = {}
+_actors = ActorCache()
 
 
 def _cached_actor(uow: UnitOfWork, session: Session) -> Actor:
-    moment = time.monotonic()
-    known = _actors.get(session.id_hash)
-    if known is not None and known[0] > moment:
-        return known[1]
-    actor = identity.actor_for(
-        uow, session.account_id, source=session.source, session_id=session.reference
+    return _actors.get(
+        session.id_hash,
+        lambda: identity.actor_for(
+            uow, session.account_id, source=session.source, session_id=session.reference
+        ),
     )
-    if len(_actors) >= _ACTOR_CACHE_SIZE:
-        _actors.clear()
-    _actors[session.id_hash] = (moment + ACTOR_CACHE_SECONDS, actor)
-    return actor
 
 
 def session_actor(uow: UnitOfWork, ctx: Context, token: str, now: datetime | None = None) -> Actor:
@@ -106,6 +94,16 @@ def my_sessions(uow: UnitOfWork, token: str, now: datetime | None = None) -> lis
     with uow:
         session = _signed_in(uow, token, now)
         found = active_sessions(uow, session.account_id, now)
+        uow.commit()
+    return found
+
+
+def my_passkeys(uow: UnitOfWork, token: str, now: datetime | None = None) -> list[Passkey]:
+    """The signed-in account's passkeys, oldest first: names and dates, never a key."""
+    now = _now(now)
+    with uow:
+        session = _signed_in(uow, token, now)
+        found = list_passkeys(uow, session.account_id)
         uow.commit()
     return found
 

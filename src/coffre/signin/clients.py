@@ -19,7 +19,7 @@ from coffre.identity import clients as machine
 from coffre.identity.errors import ClientError, ClientRefused
 from coffre.identity.scopes import format_scopes
 from coffre.journal import EventKind, Outcome
-from coffre.signin.common import _journal, _now
+from coffre.signin.common import ActorCache, _journal, _now
 from coffre.store import UnitOfWork
 
 
@@ -325,25 +325,34 @@ def token_actor(
     uow: UnitOfWork, token: str, now: datetime | None = None, *, source: str = "api"
 ) -> Actor:
     """The actor a request with this bearer token acts as, checked on every request (the
-    token, its client or account: not expired, revoked or suspended), with the token's
-    scopes. Raises TokenRefused. Reads only."""
+    token, its client or account: not expired, revoked or suspended; one query), with the
+    token's scopes. Who the holder is is kept a few seconds (`ActorCache`). Raises
+    TokenRefused. Reads only."""
     now = _now(now)
     with uow.reading() as reader:
         info = tokens.check_token(reader, token, now)
-        if info.kind is TokenKind.PERSONAL:
-            assert info.account_id is not None
-            actor = identity.actor_for(
-                reader, info.account_id, source=source[:120], session_id=info.reference
-            )
-            return replace(actor, scopes=info.scopes)
-        organisation = identity.get_organisation(reader, info.organisation_id)
-        contracts = (
-            identity.contracts_in_force(reader, organisation.id, now)
-            if organisation.kind is identity.OrganisationKind.SUBCONTRACTOR
-            else ()
-        )
+        actor = _actors.get(info.id_hash, lambda: _holder(reader, info, now))
+    return replace(actor, source=source[:120])
+
+
+_actors = ActorCache()
+
+
+def _holder(uow: UnitOfWork, info: TokenInfo, now: datetime) -> Actor:
+    """Who acts with the token: its account, or its client (with its organisation's kind
+    and, for a subcontractor, its contracts), with the token's scopes."""
+    if info.kind is TokenKind.PERSONAL:
+        assert info.account_id is not None
+        actor = identity.actor_for(uow, info.account_id, source="api", session_id=info.reference)
+        return replace(actor, scopes=info.scopes)
+    organisation = identity.get_organisation(uow, info.organisation_id)
+    contracts = (
+        identity.contracts_in_force(uow, organisation.id, now)
+        if organisation.kind is identity.OrganisationKind.SUBCONTRACTOR
+        else ()
+    )
     return replace(
-        client_actor(info, source, info.reference),
+        client_actor(info, "api", info.reference),
         organisation_kind=organisation.kind,
         contracts=contracts,
         scopes=info.scopes,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -182,3 +184,25 @@ def _tell(
     uow: UnitOfWork, account: identity.Account, kind: NotificationKind, now: datetime
 ) -> None:
     notify.enqueue(uow, Recipient.ACCOUNT, account.id, kind, {"at": now.isoformat()})
+
+
+class ActorCache:
+    """Who an account or client is (organisation, teams, matrix, contracts) changes rarely:
+    it is kept a few seconds per session or token. Whether the session or token may still
+    be used is read from the database on every request, so an ending or a suspension takes
+    effect on the very next one."""
+
+    def __init__(self, seconds: float = 5.0, size: int = 10_000) -> None:
+        self.seconds, self.size = seconds, size
+        self._kept: dict[bytes, tuple[float, Actor]] = {}
+
+    def get(self, key: bytes, build: Callable[[], Actor]) -> Actor:
+        moment = time.monotonic()
+        known = self._kept.get(key)
+        if known is not None and known[0] > moment:
+            return known[1]
+        actor = build()
+        if len(self._kept) >= self.size:
+            self._kept.clear()
+        self._kept[key] = (moment + self.seconds, actor)
+        return actor

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coffre import identity, journal
@@ -17,8 +18,9 @@ from coffre.web.i18n import LOCALES, choose, language_name, translator
 from coffre.web.signin import router as signin_router
 from coffre.web.token import router as token_router
 
+_HERE = Path(__file__).parent
 _templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=FileSystemLoader(_HERE / "templates"),
     autoescape=select_autoescape(["html"]),
 )
 
@@ -26,7 +28,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": under it browsers send `Origin: null` with every form, and the
+    # pages' same-origin check would refuse them all. Other sites still get no referrer.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -87,6 +91,8 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
 
     app.include_router(signin_router(coffre))
     app.include_router(token_router(coffre))
+    # Page scripts are files, never inline: the CSP's script source stays 'self' alone.
+    app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:

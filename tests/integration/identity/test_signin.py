@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pyotp
@@ -205,6 +206,32 @@ def test_one_source_failing_on_many_usernames_is_locked(coffre, ctx, org):
     with pytest.raises(SignInRefused, match="Too many"):
         signin.sign_in(coffre.uow(), ctx, "dr.martin", PASSWORD, IP, T0)
     assert signin.sign_in(coffre.uow(), ctx, "dr.martin", PASSWORD, "203.0.113.50", T0)
+
+
+def test_the_failure_limits_come_from_the_settings(coffre, org):
+    tight = replace(
+        coffre,
+        settings=coffre.settings.with_overrides(
+            signin_free_failures=1,
+            signin_longest_lock_minutes=2,
+            signin_source_failures=3,
+            signin_source_lock_minutes=5,
+        ),
+    ).signin()
+    assert tight.policy.limits == signin.Limits(1, timedelta(minutes=2), 3, timedelta(minutes=5))
+    with pytest.raises(SignInRefused, match="Wrong"):
+        signin.sign_in(coffre.uow(), tight, "dr.martin", "guess", IP, T0)
+    with pytest.raises(SignInRefused, match="Wrong"):  # the second failure locks
+        signin.sign_in(coffre.uow(), tight, "dr.martin", "guess", "203.0.113.9", T0)
+    with pytest.raises(SignInRefused, match="Too many"):
+        signin.sign_in(coffre.uow(), tight, "dr.martin", PASSWORD, "203.0.113.10", T0)
+    for n in range(3):  # with the first above, 4 failures from IP: more than 3
+        with pytest.raises(SignInRefused, match="Wrong"):
+            signin.sign_in(coffre.uow(), tight, f"member{n}", "123456", IP, T0)
+    with pytest.raises(SignInRefused, match="Too many"):
+        signin.sign_in(coffre.uow(), tight, "member9", "123456", IP, T0)
+    later = T0 + timedelta(minutes=5, seconds=1)
+    assert signin.sign_in(coffre.uow(), tight, "dr.martin", PASSWORD, IP, later)
 
 
 def test_a_suspension_takes_effect_on_the_next_request(coffre, ctx, org):

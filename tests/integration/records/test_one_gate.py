@@ -163,6 +163,14 @@ NOT_PATIENT_DATA = {
     "reconcile_erasures": "destroys keys of already-erased patients; journals as the system",
 }
 
+# Services anyone may call without an identity, by design: each asks access (rule
+# `self-sign-up`) and journals, and reveals nothing but to the address on file (tested in
+# test_signup.py; here, that each journals).
+OPEN_TO_ANYONE = {
+    "request_sign_up": "sends a link only to the address a record holds",
+    "complete_sign_up": "opens an account with a single-use link",
+}
+
 TABLES = (
     "patients",
     "clinical_entries",
@@ -177,7 +185,22 @@ TABLES = (
 
 def test_every_public_function_is_classified():
     functions = {name for name in records.__all__ if inspect.isfunction(getattr(records, name))}
-    assert functions == set(GATED) | set(NOT_PATIENT_DATA)
+    assert functions == set(GATED) | set(NOT_PATIENT_DATA) | set(OPEN_TO_ANYONE)
+
+
+def test_the_services_open_to_anyone_journal_what_they_do(coffre, world):
+    keys = coffre.sign_up_keys()
+    before = len(journal_records(coffre))
+    records.request_sign_up(coffre.uow(), coffre.vault, keys, "x@example.org", "192.0.2.1")
+    with pytest.raises(records.SignUpRefused):
+        records.complete_sign_up(coffre.uow(), keys, "made-up", "a long passphrase", "192.0.2.1")
+    asked, refused = journal_records(coffre)[before:]
+    assert (asked.action, asked.rule) == ("identity:sign-up:request", "self-sign-up")
+    assert (refused.action, refused.outcome, refused.rule) == (
+        "identity:account:create",
+        "denied",
+        "sign-up-link",
+    )
 
 
 def _counts(coffre) -> list[int]:  # type: ignore[no-untyped-def]

@@ -79,6 +79,8 @@ EXPECTED = {
     EventKind.PASSWORD_UPDATE: UPDATE,
     EventKind.ACCOUNT_SUSPEND: UPDATE,
     EventKind.ACCOUNT_RESUME: UPDATE,
+    EventKind.ACCOUNT_CREATE: CREATE,
+    EventKind.SIGN_UP_REQUEST: ("PatientQuery", "Query", REST, (RESTFUL, "search-type"), "E"),
     EventKind.CLIENT_CREATE: CREATE,
     EventKind.CLIENT_UPDATE: UPDATE,
     EventKind.CLIENT_CEILING: READ,

@@ -23,6 +23,7 @@ _PARAMS = {
     "patient": "5f0c2d1e-0000-4000-8000-000000000001",
     "grant": "9a1b2c3d-0000-4000-8000-000000000002",
     "link": "https://coffre.example/reset#token",
+    "username": "p-k7m2x9qa",
 }
 
 
