@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from coffre import identity, journal
+from coffre.api import router as fhir_router
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
 from coffre.web.i18n import LOCALES, choose, language_name, translator
@@ -91,6 +92,7 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
 
     app.include_router(signin_router(coffre))
     app.include_router(token_router(coffre))
+    app.include_router(fhir_router(coffre))
     # Page scripts are files, never inline: the CSP's script source stays 'self' alone.
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 

@@ -16,19 +16,14 @@ import pytest
 from coffre import identity, notify, signin
 from coffre.identity import NewAccount, OrganisationKind, resets
 from coffre.notify import Recipient
-from coffre.web import create_app
 from softauthn import SoftAuthenticator
+from webpages import csrf, pages_client
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "violet kettle orbit 1968"
 NEW_PASSWORD = "amber lantern quietly hums"
 EMAIL = "helene.lefevre@example.org"
 REFUSED = "This form has expired or did not come from this site."
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -55,15 +50,8 @@ def people(sqlite_coffre):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def client(sqlite_coffre, people):  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=create_app(sqlite_coffre), client=("198.51.100.7", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+    async with pages_client(sqlite_coffre) as client:
         yield client
-
-
-def csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def the_link(coffre, account_id: str) -> str:  # type: ignore[no-untyped-def]

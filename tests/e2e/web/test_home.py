@@ -11,11 +11,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def client(sqlite_coffre):  # type: ignore[no-untyped-def]
     transport = httpx.ASGITransport(app=create_app(sqlite_coffre))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:

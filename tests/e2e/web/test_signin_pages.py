@@ -12,15 +12,10 @@ import pytest
 
 from coffre import identity
 from coffre.identity import NewAccount, OrganisationKind
-from coffre.web import create_app
+from webpages import csrf, pages_client
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "violet kettle orbit 1968"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -34,15 +29,8 @@ async def client(sqlite_coffre):  # type: ignore[no-untyped-def]
             [NewAccount(org, "dr.martin", PASSWORD, "practitioner", "Dr Anne Martin", "physician")],
         )
         uow.commit()
-    transport = httpx.ASGITransport(app=create_app(sqlite_coffre), client=("198.51.100.7", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+    async with pages_client(sqlite_coffre) as client:
         yield client
-
-
-def csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def field(page: httpx.Response, name: str) -> str:

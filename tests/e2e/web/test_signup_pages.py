@@ -12,18 +12,13 @@ import pytest
 from coffre import identity, notify, records
 from coffre.identity import OrganisationKind, local_operator
 from coffre.notify import NotificationKind, Recipient
-from coffre.web import create_app
 from factories import lines_of, patient
+from webpages import csrf, pages_client
 
 pytestmark = pytest.mark.anyio
 EMAIL = "helene.lefevre@example.org"
 PASSWORD = "amber lantern quietly"
 REFUSED = "This form has expired or did not come from this site."
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -44,15 +39,8 @@ def helene(sqlite_coffre) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 async def client(sqlite_coffre, helene):  # type: ignore[no-untyped-def]
-    transport = httpx.ASGITransport(app=create_app(sqlite_coffre), client=("198.51.100.7", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+    async with pages_client(sqlite_coffre) as client:
         yield client
-
-
-def csrf(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
 
 
 def the_link(coffre, patient_id: str) -> str:  # type: ignore[no-untyped-def]

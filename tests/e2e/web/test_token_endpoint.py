@@ -23,11 +23,6 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def setup(sqlite_coffre):  # type: ignore[no-untyped-def]
     with sqlite_coffre.uow() as uow:
         org = identity.create_organisation(

@@ -1,0 +1,67 @@
+"""Errors as FHIR OperationOutcome resources with the status that fits.
+
+Every failure of an API call is one OperationOutcome (`application/fhir+json`) with one
+issue: its severity, its code from the FHIR issue-type value set, and one sentence. A
+denial names the rule that decided (never data); a refused or missing credential gets a
+`WWW-Authenticate` challenge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from coffre import records, signin
+from coffre.access import AccessDenied
+from coffre.errors import CoffreError
+from coffre.identity import CeilingReached, TokenRefused
+
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def outcome(
+    status: int,
+    code: str,
+    diagnostics: str,
+    *,
+    expression: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> FhirResponse:
+    """An OperationOutcome with one error issue."""
+    issue: dict[str, Any] = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    if expression is not None:
+        issue["expression"] = [expression]
+    body = {"resourceType": "OperationOutcome", "issue": [issue]}
+    return FhirResponse(body, status_code=status, headers=headers)
+
+
+def unauthenticated(diagnostics: str, error: str | None = None) -> FhirResponse:
+    """401 with a Bearer challenge (RFC 6750 §3)."""
+    challenge = 'Bearer realm="coffre"'
+    if error is not None:
+        challenge += f', error="{error}"'
+    return outcome(401, "login", diagnostics, headers={"WWW-Authenticate": challenge})
+
+
+def from_error(exc: CoffreError) -> FhirResponse:
+    """The OperationOutcome of an expected failure."""
+    if isinstance(exc, AccessDenied):
+        return outcome(403, "forbidden", exc.message)
+    if isinstance(exc, CeilingReached):
+        return outcome(429, "throttled", exc.message, headers={"Retry-After": "3600"})
+    if isinstance(exc, (TokenRefused, signin.SessionEnded)):
+        return unauthenticated(exc.message, "invalid_token")
+    if isinstance(exc, signin.SecondFactorRequired):
+        return unauthenticated(exc.message)
+    if isinstance(exc, (records.PatientNotFound, records.DocumentNotFound)):
+        return outcome(404, "not-found", exc.message)
+    if isinstance(exc, records.PatientErased):
+        return outcome(410, "deleted", exc.message)
+    if isinstance(exc, (records.InvalidResource, records.InvalidQuery)):
+        return outcome(400, "invalid", exc.message)
+    return outcome(400, "processing", exc.message)

@@ -1,0 +1,121 @@
+"""The FHIR API's first calls over ASGI: the CapabilityStatement, and a Patient read by
+bearer token, decided and journaled, every failure an OperationOutcome with its status."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
+
+from careworld import World, build_world
+from coffre import signin
+from coffre.identity import local_operator
+from factories import journal_records
+from webpages import pages_client
+
+pytestmark = pytest.mark.anyio
+FHIR_JSON = "application/fhir+json"
+
+
+@pytest.fixture
+def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
+    return build_world(sqlite_coffre)
+
+
+@pytest.fixture
+async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
+    async with pages_client(sqlite_coffre) as client:
+        yield client
+
+
+def token(coffre, world: World, username: str, scopes: str = "user/Patient.rs") -> str:  # type: ignore[no-untyped-def]
+    secret, _ = signin.issue_personal_token(
+        coffre.uow(), local_operator(world.clinic), username, scopes, timedelta(hours=1)
+    )
+    return secret
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def problem(response: httpx.Response, status: int, code: str) -> str:
+    """The one issue of an OperationOutcome answered with `status`; its diagnostics."""
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    body = OperationOutcome.model_validate(response.json())
+    [issue] = body.issue
+    assert (issue.severity, issue.code) == ("error", code)
+    return str(issue.diagnostics)
+
+
+async def test_the_capability_statement_says_what_is_supported(client):
+    response = await client.get("/fhir/metadata")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    statement = CapabilityStatement.model_validate(response.json())
+    [rest] = statement.rest
+    assert {r.type: [i.code for i in r.interaction] for r in rest.resource} == {"Patient": ["read"]}
+
+
+async def test_a_practitioner_reads_a_patient_with_a_token(client, sqlite_coffre, world):
+    secret = token(sqlite_coffre, world, "dr.martin")
+    response = await client.get(f"/fhir/Patient/{world.patient_id}", headers=bearer(secret))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(FHIR_JSON)
+    patient = Patient.model_validate(response.json())
+    assert patient.id == world.patient_id
+    last = journal_records(sqlite_coffre)[-1]
+    assert (last.action, last.outcome, last.actor_id, last.patient_ids) == (
+        "records:patient:read",
+        "success",
+        world.physician.id,
+        (world.patient_id,),
+    )
+    assert last.source == "198.51.100.7"
+
+
+async def test_no_credential_or_a_bad_one_is_401(client, sqlite_coffre, world):
+    path = f"/fhir/Patient/{world.patient_id}"
+    anonymous = await client.get(path)
+    assert "bearer token" in problem(anonymous, 401, "login")
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    made_up = await client.get(path, headers=bearer("made-up"))
+    assert "not known" in problem(made_up, 401, "login")
+    assert 'error="invalid_token"' in made_up.headers["www-authenticate"]
+    secret = token(sqlite_coffre, world, "dr.martin")
+    info = signin.token_actor(sqlite_coffre.uow(), secret)
+    assert info.session_id is not None
+    signin.revoke_token(sqlite_coffre.uow(), local_operator(world.clinic), info.session_id)
+    revoked = await client.get(path, headers=bearer(secret))
+    assert "revoked" in problem(revoked, 401, "login")
+
+
+async def test_a_denial_names_its_rule_and_no_data(client, sqlite_coffre, world):
+    path = f"/fhir/Patient/{world.patient_id}"
+    stranger = await client.get(path, headers=bearer(token(sqlite_coffre, world, "dr.bernard")))
+    said = problem(stranger, 403, "forbidden")
+    assert said.startswith("Access denied by rule no-care-relationship")
+    assert "Lefèvre" not in stranger.text and "Hélène" not in stranger.text
+    narrow = token(sqlite_coffre, world, "dr.martin", "user/Observation.rs")
+    assert "token-scope" in problem(
+        await client.get(path, headers=bearer(narrow)), 403, "forbidden"
+    )
+    assert journal_records(sqlite_coffre)[-1].rule == "token-scope"
+
+
+async def test_unsupported_paths_are_outcomes(client):
+    assert "does not support" in problem(
+        await client.get("/fhir/Encounter/1"), 404, "not-supported"
+    )
+
+
+async def test_the_openapi_description_names_the_fhir_routes(client):
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/fhir/metadata", "/fhir/Patient/{patient_id}"} <= set(paths)
