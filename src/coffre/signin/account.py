@@ -32,6 +32,7 @@ from coffre.signin.common import (
     Step,
     _account,
     _actor,
+    _check_lock,
     _journal,
     _now,
     _refuse,
@@ -137,12 +138,20 @@ def change_password(
     new: str,
     now: datetime | None = None,
 ) -> Step:
-    """Change the signed-in account's password (the current one re-authenticates); other
-    sessions end, this one is renewed, the account holder is told."""
+    """Change the signed-in account's password (the current one re-authenticates, under
+    the same failure limits as signing in); other sessions end, this one is renewed, the
+    account holder is told."""
     now = _now(now)
     with uow:
         session = _signed_in(uow, token, now)
         account = _account(uow, session)
+        # A held session must not guess the current password faster than a sign-in could.
+        _check_lock(
+            uow,
+            _actor(account, session.source, session),
+            [throttle.username_key(ctx.throttle_key, account.username)],
+            now,
+        )
         matched, _ = passwords.verify_password(identity.password_hash_of(uow, account.id), current)
         if not matched:
             raise _refuse(

@@ -291,6 +291,21 @@ def test_a_password_change_needs_the_current_one_and_a_good_new_one(coffre, ctx,
     assert NotificationKind.PASSWORD_CHANGED in kinds
 
 
+def test_a_held_session_cannot_guess_the_current_password_past_the_limits(coffre, ctx, org):
+    _, done, _ = enrolled(coffre, ctx)
+    for attempt in range(4):
+        with pytest.raises(SignInRefused, match="Wrong"):
+            signin.change_password(coffre.uow(), ctx, done.token, f"guess {attempt}", "x" * 12, T0)
+    with pytest.raises(SignInRefused, match="Too many attempts") as locked:
+        signin.change_password(coffre.uow(), ctx, done.token, PASSWORD, "amber lantern quietly", T0)
+    assert locked.value.minutes == 1
+    assert journal_records(coffre)[-1].rule == "sign-in-locked"
+    later = T0 + timedelta(minutes=2)
+    assert signin.change_password(
+        coffre.uow(), ctx, done.token, PASSWORD, "amber lantern quietly", later
+    )
+
+
 def test_an_account_lists_and_ends_its_other_sessions(coffre, ctx, org):
     _, first, _ = enrolled(coffre, ctx)
     second = signin.sign_in(coffre.uow(), ctx, "dr.martin", PASSWORD, "203.0.113.4", T0)
