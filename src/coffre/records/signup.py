@@ -94,6 +94,9 @@ def request_sign_up(
     now = now or datetime.now(UTC)
     email = _normalised(email)
     actor, limit_keys = _applicant(keys, email, source)
+    allowed = access.decide(actor, Action.SIGN_UP, None)
+    if not allowed.allowed:  # the policy opens sign-up to anyone; kept should that change
+        raise SignUpRefused("Signing up is not open.")
     with uow:
         locked = throttle.locked_until(uow, limit_keys, now) is not None
         for key, kind in zip(limit_keys, ("username", "source"), strict=True):
@@ -113,12 +116,11 @@ def request_sign_up(
             )
         )
         sent = _send(uow, keys, found, email, now)
-        decision = access.decide(actor, Action.SIGN_UP, None)
         decision = Decision(
-            decision.allowed,
-            decision.rule,
-            decision.explanation,
-            {**decision.facts, "sent": sent, "locked": str(locked).lower()},
+            allowed.allowed,
+            allowed.rule,
+            allowed.explanation,
+            {**allowed.facts, "sent": sent, "locked": str(locked).lower()},
         )
         outcome = Outcome.SUCCESS if sent != "nothing" else Outcome.FAILED
         record(uow, actor, decision, EventKind.SIGN_UP_REQUEST, outcome, None, found)
