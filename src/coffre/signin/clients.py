@@ -9,6 +9,7 @@ patients a client reaches are charged against its ceilings at the records gate.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -47,6 +48,29 @@ def _decided(
 
 def _with(decision: Decision, **facts: str) -> Decision:
     return replace(decision, facts={**decision.facts, **facts})
+
+
+def _change(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: EventKind,
+    decision: Decision,
+    change: str,
+    resource: str,
+    act: Callable[[], object],
+) -> None:
+    """Go on only if allowed (else journal the denial and raise AccessDenied); make the
+    change, journal it with the fact `change`, commit."""
+    decision = _with(decision, change=change)
+    _decided(uow, actor, kind, decision, resource)
+    act()
+    _journal(uow, actor, kind, decision, Outcome.SUCCESS, resource)
+    uow.commit()
+
+
+def _revoked(done: bool, what: str) -> None:
+    if not done:
+        raise ClientError(f"The {what} was already revoked.")
 
 
 def client_actor(client: Client | TokenInfo, source: str, session_id: str | None = None) -> Actor:
@@ -109,13 +133,15 @@ def revoke_client(
     now = _now(now)
     with uow:
         client = machine.get_client(uow, client_id)
-        decision = _with(access.decide_client_admin(actor, client.organisation_id), change="revoke")
-        kind = EventKind.CLIENT_UPDATE
-        _decided(uow, actor, kind, decision, f"client:{client.id}")
-        if not machine.revoke_client(uow, client.id, now):
-            raise ClientError("The client was already revoked.")
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.CLIENT_UPDATE,
+            access.decide_client_admin(actor, client.organisation_id),
+            "revoke",
+            f"client:{client.id}",
+            lambda: _revoked(machine.revoke_client(uow, client.id, now), "client"),
+        )
 
 
 def suspend_client(
@@ -131,13 +157,15 @@ def suspend_client(
     now = _now(now)
     with uow:
         client = machine.get_client(uow, client_id)
-        decision = access.decide_suspension(actor, client.organisation_id, purpose)
-        decision = _with(decision, change="suspend")
-        kind = EventKind.CLIENT_UPDATE
-        _decided(uow, actor, kind, decision, f"client:{client.id}")
-        machine.set_client_suspended(uow, client.id, now, actor.id, reason)
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.CLIENT_UPDATE,
+            access.decide_suspension(actor, client.organisation_id, purpose),
+            "suspend",
+            f"client:{client.id}",
+            lambda: machine.set_client_suspended(uow, client.id, now, actor.id, reason),
+        )
 
 
 def resume_client(
@@ -149,13 +177,15 @@ def resume_client(
     """Lift a client's suspension."""
     with uow:
         client = machine.get_client(uow, client_id)
-        decision = access.decide_suspension(actor, client.organisation_id, purpose)
-        decision = _with(decision, change="resume")
-        kind = EventKind.CLIENT_UPDATE
-        _decided(uow, actor, kind, decision, f"client:{client.id}")
-        machine.set_client_suspended(uow, client.id, None, None, None)
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"client:{client.id}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.CLIENT_UPDATE,
+            access.decide_suspension(actor, client.organisation_id, purpose),
+            "resume",
+            f"client:{client.id}",
+            lambda: machine.set_client_suspended(uow, client.id, None, None, None),
+        )
 
 
 def _claimant(uow: UnitOfWork, refused: ClientRefused, assertion: str, source: str) -> Actor:
@@ -272,14 +302,15 @@ def revoke_token(
     now = _now(now)
     with uow:
         info = _token(uow, reference)
-        decision = _token_decision(actor, info.account_id, info.organisation_id)
-        decision = _with(decision, change="revoke")
-        kind = EventKind.TOKEN_UPDATE
-        _decided(uow, actor, kind, decision, f"token:{info.reference}")
-        if not tokens.revoke_token(uow, info.id_hash, now):
-            raise ClientError("The token was already revoked.")
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.TOKEN_UPDATE,
+            _token_decision(actor, info.account_id, info.organisation_id),
+            "revoke",
+            f"token:{info.reference}",
+            lambda: _revoked(tokens.revoke_token(uow, info.id_hash, now), "token"),
+        )
 
 
 def suspend_token(
@@ -294,13 +325,15 @@ def suspend_token(
     now = _now(now)
     with uow:
         info = _token(uow, reference)
-        decision = access.decide_suspension(actor, info.organisation_id, purpose)
-        decision = _with(decision, change="suspend")
-        kind = EventKind.TOKEN_UPDATE
-        _decided(uow, actor, kind, decision, f"token:{info.reference}")
-        tokens.set_token_suspended(uow, info.id_hash, now, actor.id, reason)
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.TOKEN_UPDATE,
+            access.decide_suspension(actor, info.organisation_id, purpose),
+            "suspend",
+            f"token:{info.reference}",
+            lambda: tokens.set_token_suspended(uow, info.id_hash, now, actor.id, reason),
+        )
 
 
 def resume_token(
@@ -312,13 +345,15 @@ def resume_token(
     """Lift a token's suspension."""
     with uow:
         info = _token(uow, reference)
-        decision = access.decide_suspension(actor, info.organisation_id, purpose)
-        decision = _with(decision, change="resume")
-        kind = EventKind.TOKEN_UPDATE
-        _decided(uow, actor, kind, decision, f"token:{info.reference}")
-        tokens.set_token_suspended(uow, info.id_hash, None, None, None)
-        _journal(uow, actor, kind, decision, Outcome.SUCCESS, f"token:{info.reference}")
-        uow.commit()
+        _change(
+            uow,
+            actor,
+            EventKind.TOKEN_UPDATE,
+            access.decide_suspension(actor, info.organisation_id, purpose),
+            "resume",
+            f"token:{info.reference}",
+            lambda: tokens.set_token_suspended(uow, info.id_hash, None, None, None),
+        )
 
 
 def token_actor(
