@@ -65,7 +65,7 @@ class World:
     relationship_id: str
 
 
-def _account(
+def account(
     coffre: Coffre, org: str, username: str, role: str, profession: str | None = None, **kw: str
 ) -> Actor:
     with coffre.uow() as uow:
@@ -99,16 +99,16 @@ def build_world(coffre: Coffre, *, consent: bool = True) -> World:
         )
         uow.commit()
     operator = local_operator(clinic)
-    physician = _account(coffre, clinic, "dr.martin", "practitioner", "physician")
-    colleague = _account(coffre, clinic, "dr.bernard", "practitioner", "physician")
-    pharmacist = _account(coffre, clinic, "ph.durand", "practitioner", "pharmacist")
-    receptionist = _account(coffre, clinic, "acc.petit", "staff", "administrative")
-    insurer_agent = _account(coffre, insurer, "agent.mutuelle", "insurer-agent")
-    lab_technician = _account(coffre, lab, "tech.labo", "subcontractor")
+    physician = account(coffre, clinic, "dr.martin", "practitioner", "physician")
+    colleague = account(coffre, clinic, "dr.bernard", "practitioner", "physician")
+    pharmacist = account(coffre, clinic, "ph.durand", "practitioner", "pharmacist")
+    receptionist = account(coffre, clinic, "acc.petit", "staff", "administrative")
+    insurer_agent = account(coffre, insurer, "agent.mutuelle", "insurer-agent")
+    lab_technician = account(coffre, lab, "tech.labo", "subcontractor")
     [(_, patient_id)] = records.import_patients(
         coffre.uow(), coffre.vault, operator, lines_of([patient()]), clinic
     ).imported
-    patient_account = _account(coffre, clinic, "patient.hl", "patient", patient_id=patient_id)
+    patient_account = account(coffre, clinic, "patient.hl", "patient", patient_id=patient_id)
     entry_ids = {
         category: records.add_clinical_entry(
             coffre.uow(), coffre.vault, operator, patient_id, resource, category, Purpose.DEMO

@@ -41,6 +41,7 @@ from coffre.access.policy import (
     Purpose,
     decide,
     decide_client_admin,
+    decide_erasure,
     decide_suspension,
 )
 from coffre.access.scope import (
@@ -51,6 +52,7 @@ from coffre.access.scope import (
     decide_control,
     decide_data,
     decide_insurer,
+    decide_search,
     organisation_matrix,
     professional_of,
     readable,
@@ -87,7 +89,9 @@ __all__ = [
     "decide_client_admin",
     "decide_control",
     "decide_data",
+    "decide_erasure",
     "decide_insurer",
+    "decide_search",
     "decide_suspension",
     "decide_token",
     "default_matrix",

@@ -180,6 +180,41 @@ def decide(
     return Decision(True, name, why, facts)
 
 
+def decide_erasure(
+    actor: Actor, purpose: Purpose | None, patient_organisation_id: str | None
+) -> Decision:
+    """Erasing a patient (crypto-shredding): the local operator, or the data-protection
+    officer of the patient's own organisation, for an erasure."""
+    if actor.kind is ActorKind.OPERATOR:
+        return decide(actor, Action.ERASE, purpose)
+    facts = {
+        "actor_kind": actor.kind.value,
+        "action": Action.ERASE.value,
+        "purpose": purpose.value if purpose is not None else "none",
+    }
+    if purpose is not Purpose.ERASURE:
+        return Decision(False, "erasure-purpose", "a patient is erased for erasure only", facts)
+    if (
+        actor.kind is ActorKind.ACCOUNT
+        and actor.role == "data-protection-officer"
+        and patient_organisation_id is not None
+        and actor.organisation_id == patient_organisation_id
+    ):
+        return Decision(
+            True,
+            "dpo-erasure",
+            "the data-protection officer of the patient's organisation may erase the patient",
+            facts,
+        )
+    return Decision(
+        False,
+        "erasure-role",
+        "only the local operator or the data-protection officer of the patient's "
+        "organisation may erase a patient",
+        facts,
+    )
+
+
 # Who may suspend (or resume) accounts and sessions of an organisation, besides the local
 # operator and Coffre itself (its detection engine).
 SUSPENDING_ROLES = frozenset({"security-officer", "organisation-admin"})

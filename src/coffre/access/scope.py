@@ -8,12 +8,15 @@ of actor to its own rules:
   relationship or break-the-glass, exclusions, matrix, masked documents);
 - a subcontractor: only the categories its contract with the patient's organisation names;
 - an insurer: never any patient data (`decide_insurer` answers its two questions instead);
+- a patient: reads of their own record, for their right of access (`decide_own_record`);
 - whoever acts through a bearer token, first: only what the token's scopes allow
   (`tokens.decide_token`);
 - anyone else: denied.
 
-`decide_control` decides changes to the patient's choices (consent, relationships,
-exclusions, masks) and `decide_break_glass` an emergency access. No clock, no I/O here.
+`decide_search` decides whether an actor may search patients at all (each result is then
+decided by `decide_data`), `decide_control` changes to the patient's choices (consent,
+relationships, exclusions, masks) and `decide_break_glass` an emergency access. No clock,
+no I/O here.
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ def decide_data(
         )
     if actor.organisation_kind is OrganisationKind.SUBCONTRACTOR:
         return decide_contract(actor, request, facts, now, patient_organisation_id)
+    if is_patient(actor):
+        return decide_own_record(actor, request, facts)
     professional = professional_of(actor)
     if professional is None or request.action not in (Action.READ, Action.WRITE):
         return Decision(
@@ -151,6 +156,55 @@ def decide_data(
         now,
         durations=durations,
         matrix=organisation_matrix(actor.organisation_matrix),
+    )
+
+
+def is_patient(actor: Actor) -> bool:
+    return actor.kind is ActorKind.ACCOUNT and actor.role == "patient"
+
+
+def decide_own_record(actor: Actor, request: DataRequest, facts: PatientFacts) -> Decision:
+    """A patient reads their own record (GDPR art. 15), and no one else's; they change it
+    through their practice, not by writing it themselves."""
+    base = _facts_of(actor, request.action, request.purpose)
+    if actor.patient_id != facts.patient_id:
+        return Decision(
+            False, "patient-own-record", "a patient may read their own record only", base
+        )
+    if request.action is not Action.READ or request.purpose is not Purpose.SUBJECT_ACCESS:
+        return Decision(
+            False,
+            "patient-own-record",
+            "a patient reads their own record for their right of access; changes go "
+            "through their practice",
+            base,
+        )
+    return Decision(True, "patient-own-record", "a patient may read their own record", base)
+
+
+def decide_search(actor: Actor, resources: frozenset[str], purpose: Purpose) -> Decision:
+    """Whether the actor may search patients for `purpose` at all. Each patient found is
+    then decided by `decide_data`, and those it refuses are left out of the results."""
+    refused = decide_token(actor, resources, "s")
+    if refused is not None:
+        return refused
+    base = _facts_of(actor, Action.FIND, purpose)
+    if actor.kind is ActorKind.OPERATOR:
+        return decide(actor, Action.FIND, purpose)
+    if actor.organisation_kind is OrganisationKind.INSURER:
+        return Decision(
+            False,
+            "insurer-scope",
+            "an insurer sees eligibility and usage figures only, never a patient's data",
+            base,
+        )
+    if actor.kind is ActorKind.SYSTEM:
+        return Decision(False, "default-deny", "no rule allows this actor to search patients", base)
+    return Decision(
+        True,
+        "search-per-patient",
+        "each patient found is decided by the access policy; those it refuses are left out",
+        base,
     )
 
 
@@ -236,7 +290,7 @@ def readable(
             for n in (c.write if writing else c.read)
         }
         return frozenset(c for c in categories if c.value in named)
-    return categories if actor.kind is ActorKind.OPERATOR else frozenset()
+    return categories if actor.kind is ActorKind.OPERATOR or is_patient(actor) else frozenset()
 
 
 class Control(StrEnum):

@@ -24,6 +24,25 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
+class Problem(Exception):
+    """A request the API refuses before any service is called (an unreadable body, an
+    unknown search parameter under `Prefer: handling=strict`…)."""
+
+    def __init__(
+        self, status: int, code: str, diagnostics: str, expression: str | None = None
+    ) -> None:
+        super().__init__(diagnostics)
+        self.status, self.code, self.diagnostics, self.expression = (
+            status,
+            code,
+            diagnostics,
+            expression,
+        )
+
+    def response(self) -> FhirResponse:
+        return outcome(self.status, self.code, self.diagnostics, expression=self.expression)
+
+
 def outcome(
     status: int,
     code: str,
@@ -58,10 +77,16 @@ def from_error(exc: CoffreError) -> FhirResponse:
         return unauthenticated(exc.message, "invalid_token")
     if isinstance(exc, signin.SecondFactorRequired):
         return unauthenticated(exc.message)
-    if isinstance(exc, (records.PatientNotFound, records.DocumentNotFound)):
+    if isinstance(exc, (records.PatientNotFound, records.DocumentNotFound, records.EntryNotFound)):
         return outcome(404, "not-found", exc.message)
+    if isinstance(exc, records.VersionConflict):
+        return outcome(409, "conflict", exc.message)
+    if isinstance(exc, records.DocumentTooLarge):
+        return outcome(413, "too-costly", exc.message)
+    if isinstance(exc, records.ContentTypeMismatch):
+        return outcome(422, "business-rule", exc.message)
     if isinstance(exc, records.PatientErased):
         return outcome(410, "deleted", exc.message)
-    if isinstance(exc, (records.InvalidResource, records.InvalidQuery)):
+    if isinstance(exc, (records.InvalidResource, records.InvalidQuery, records.InvalidChoice)):
         return outcome(400, "invalid", exc.message)
     return outcome(400, "processing", exc.message)

@@ -1,6 +1,6 @@
-"""The FHIR endpoints. Each runs in the thread pool (the services block on the database
-and on password-free but CPU-bound decryption), and every failure becomes an
-OperationOutcome (`outcomes.py`)."""
+"""The /fhir router: the CapabilityStatement, the resources' routes (`patients.py`,
+`clinical.py`, `history.py`), and every expected failure as an OperationOutcome
+(`outcomes.py`)."""
 
 from __future__ import annotations
 
@@ -10,19 +10,38 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
-from coffre import records
-from coffre.access import Purpose
-from coffre.api.auth import NoCredential, caller
-from coffre.api.outcomes import FhirResponse, from_error, outcome, unauthenticated
+from coffre.api import clinical, history, patients
+from coffre.api.auth import NoCredential
+from coffre.api.calls import Api
+from coffre.api.outcomes import FhirResponse, Problem, from_error, outcome, unauthenticated
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
-from coffre.identity import Actor, OrganisationKind
 
 FHIR_VERSION = "4.0.1"
-_SUPPORTED = {
-    "Patient": ["read"],
+_EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+_OPERATIONS = "urn:coffre:operation:"
+_SEARCH = ["read", "search-type"]
+_SUPPORTED: dict[str, list[str]] = {
+    "Patient": ["read", "search-type", "update", "delete"],
+    "Observation": [*_SEARCH, "create"],
+    "Condition": [*_SEARCH, "create"],
+    "DocumentReference": [*_SEARCH, "create"],
+    "Binary": ["read"],
+    "AuditEvent": ["search-type"],
+}
+_PARAMETERS: dict[str, list[tuple[str, str]]] = {
+    "Patient": [
+        ("identifier", "token"),
+        ("family", "string"),
+        ("birthdate", "date"),
+        ("email", "token"),
+        ("phone", "token"),
+    ],
+    "Observation": [("patient", "reference"), ("category", "token"), ("date", "date")],
+    "Condition": [("patient", "reference"), ("category", "token"), ("date", "date")],
+    "DocumentReference": [("patient", "reference"), ("category", "token"), ("date", "date")],
+    "AuditEvent": [("patient", "reference"), ("entity", "reference")],
 }
 
 
@@ -37,18 +56,12 @@ class FhirRoute(APIRoute):
                 return await handler(request)
             except NoCredential:
                 return unauthenticated("Send a bearer token (Authorization: Bearer …).")
+            except Problem as exc:
+                return exc.response()
             except CoffreError as exc:
                 return from_error(exc)
 
         return handle
-
-
-def purpose_of(actor: Actor) -> Purpose:
-    """Why this actor reads patient data through the API: a subcontractor under its
-    contracts, everyone else for care (the policy refuses those it does not fit)."""
-    if actor.organisation_kind is OrganisationKind.SUBCONTRACTOR:
-        return Purpose.CONTRACT
-    return Purpose.CARE
 
 
 def capability_statement(coffre: Coffre) -> dict[str, Any]:
@@ -85,8 +98,25 @@ def capability_statement(coffre: Coffre) -> dict[str, Any]:
                     "policy allows.",
                 },
                 "resource": [
-                    {"type": name, "interaction": [{"code": code} for code in codes]}
+                    {
+                        "type": name,
+                        "interaction": [{"code": code} for code in codes],
+                        **(
+                            {"searchParam": [{"name": n, "type": t} for n, t in _PARAMETERS[name]]}
+                            if name in _PARAMETERS
+                            else {}
+                        ),
+                        **(
+                            {"operation": [{"name": "everything", "definition": _EVERYTHING}]}
+                            if name == "Patient"
+                            else {}
+                        ),
+                    }
                     for name, codes in _SUPPORTED.items()
+                ],
+                "operation": [
+                    {"name": "eligibility", "definition": _OPERATIONS + "eligibility"},
+                    {"name": "usage", "definition": _OPERATIONS + "usage"},
                 ],
             }
         ],
@@ -95,22 +125,16 @@ def capability_statement(coffre: Coffre) -> dict[str, Any]:
 
 def router(coffre: Coffre) -> APIRouter:
     """The /fhir routes of one installation."""
-    ctx = coffre.signin()
+    api = Api(coffre, coffre.signin())
     routes = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR"])
 
     @routes.get("/metadata", response_class=FhirResponse)
     def metadata() -> FhirResponse:
         return FhirResponse(capability_statement(coffre))
 
-    @routes.get("/Patient/{patient_id}", response_class=FhirResponse)
-    async def read_patient(patient_id: str, request: Request) -> FhirResponse:
-        def read() -> dict[str, Any]:
-            actor = caller(coffre, ctx, request)
-            return records.read_patient(
-                coffre.uow(), coffre.vault, actor, patient_id, purpose_of(actor)
-            )
-
-        return FhirResponse(await run_in_threadpool(read))
+    patients.add_routes(routes, api)
+    clinical.add_routes(routes, api)
+    history.add_routes(routes, api)
 
     @routes.api_route(
         "/{path:path}",

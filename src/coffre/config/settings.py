@@ -62,6 +62,9 @@ class Settings:
     # WebAuthn relying party: the site's domain and the origin browsers see.
     webauthn_rp_id: str = "localhost"
     public_origin: str = "http://localhost:8000"
+    # The FHIR API: the largest request body, and the deepest JSON nesting, it reads.
+    api_max_body_bytes: int = 1024 * 1024
+    api_max_depth: int = 32
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -154,6 +157,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "signin_source_lock_minutes": ("COFFRE_SIGNIN_SOURCE_LOCK_MINUTES", _int),
     "webauthn_rp_id": ("COFFRE_WEBAUTHN_RP_ID", lambda _n, v: v.strip().lower()),
     "public_origin": ("COFFRE_PUBLIC_ORIGIN", lambda _n, v: v.strip().rstrip("/")),
+    "api_max_body_bytes": ("COFFRE_API_MAX_BODY_BYTES", _int),
+    "api_max_depth": ("COFFRE_API_MAX_DEPTH", _int),
 }
 
 

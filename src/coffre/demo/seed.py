@@ -172,6 +172,13 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
         insurer_id=insurer.id,
         rng=rng,
     )
+    # Who each case acts as, and the patient's own account where they have one (to sign in
+    # and see the access in their history).
+    patient_accounts = {c["patient_id"]: c["username"] for c in credentials if c["patient_id"]}
+    for case in cases:
+        case["as"] = str(case["try"]).rsplit("--as ", 1)[1]
+        if case.get("patient_id") in patient_accounts:
+            case["patient_username"] = patient_accounts[case["patient_id"]]
     cases_path = settings.home / CASES_FILE
     _write_private(cases_path, json.dumps(cases, indent=2, ensure_ascii=False) + "\n")
     return SeedSummary(

@@ -13,6 +13,7 @@ from coffre.journal.checkpoints import (
 )
 from coffre.journal.entries import Entry, EventKind, Outcome, Record, decode, leaf_hash
 from coffre.journal.errors import JournalError, JournalWriteFailed
+from coffre.journal.export import to_audit_event
 from coffre.journal.history import HistoryPage, patient_history
 from coffre.journal.merkle import verify_consistency, verify_inclusion
 from coffre.journal.service import (
@@ -58,6 +59,7 @@ __all__ = [
     "patient_history",
     "select_records",
     "size",
+    "to_audit_event",
     "tree",
     "verify",
     "verify_consistency",

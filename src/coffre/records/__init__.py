@@ -20,6 +20,7 @@ from coffre.records.errors import (
     ContentTypeMismatch,
     DocumentNotFound,
     DocumentTooLarge,
+    EntryNotFound,
     ImportSourceChanged,
     InvalidChoice,
     InvalidImport,
@@ -31,6 +32,7 @@ from coffre.records.errors import (
     PatientNotFound,
     RecordsError,
     SignUpRefused,
+    VersionConflict,
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
@@ -52,7 +54,20 @@ from coffre.records.patients import (
     reconcile_erasures,
     update_patient,
 )
-from coffre.records.reading import EntryView, PatientRecord, read_document, read_record
+from coffre.records.reading import (
+    EntryView,
+    PatientRecord,
+    open_document,
+    read_document,
+    read_record,
+)
+from coffre.records.searching import (
+    Page,
+    read_entry,
+    search_documents,
+    search_entries,
+    search_patients,
+)
 from coffre.records.signup import SIGN_UP_FLOOR, SignUpKeys, complete_sign_up, request_sign_up
 from coffre.records.vault import Vault, VaultSettings
 
@@ -66,6 +81,7 @@ __all__ = [
     "DocumentNotFound",
     "DocumentTooLarge",
     "Eligibility",
+    "EntryNotFound",
     "EntryView",
     "ErasureReason",
     "ExportSummary",
@@ -79,6 +95,7 @@ __all__ = [
     "LineError",
     "Member",
     "NothingToChange",
+    "Page",
     "PatientErased",
     "PatientNotFound",
     "PatientRecord",
@@ -89,6 +106,7 @@ __all__ = [
     "Usage",
     "Vault",
     "VaultSettings",
+    "VersionConflict",
     "add_clinical_entry",
     "add_document",
     "break_glass",
@@ -101,13 +119,18 @@ __all__ = [
     "find_patients",
     "import_patients",
     "list_relationships",
+    "open_document",
     "parse_patient",
     "read_document",
+    "read_entry",
     "read_patient",
     "read_record",
     "reconcile_erasures",
     "request_sign_up",
     "rotate_keys",
+    "search_documents",
+    "search_entries",
+    "search_patients",
     "set_consent",
     "set_exclusion",
     "set_mask",

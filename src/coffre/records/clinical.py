@@ -259,20 +259,36 @@ def add_document(
     )
 
 
+def _chunk_batch(uow: UnitOfWork, document_id: str, index: int, batch: int) -> list[bytes]:
+    return list(
+        uow.connection.execute(
+            sa.select(document_chunks.c.data)
+            .where(document_chunks.c.document_id == document_id, document_chunks.c.idx >= index)
+            .order_by(document_chunks.c.idx)
+            .limit(batch)
+        ).scalars()
+    )
+
+
 def sealed_chunks(uow: UnitOfWork, document_id: str, batch: int = 16) -> Iterator[bytes]:
-    """The sealed chunks of a document in order, a few rows at a time (bounded memory)."""
+    """The sealed chunks of a document in order, a few rows at a time (bounded memory), in
+    the open unit of work."""
     index = 0
     while True:
-        rows = (
-            uow.connection.execute(
-                sa.select(document_chunks.c.data)
-                .where(document_chunks.c.document_id == document_id, document_chunks.c.idx >= index)
-                .order_by(document_chunks.c.idx)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        rows = _chunk_batch(uow, document_id, index, batch)
+        yield from rows
+        if len(rows) < batch:
+            return
+        index += batch
+
+
+def sealed_chunks_apart(uow: UnitOfWork, document_id: str, batch: int = 16) -> Iterator[bytes]:
+    """The same, each batch read in its own short read-only unit of work (for a stream
+    consumed slowly, or from other threads)."""
+    index = 0
+    while True:
+        with uow.reading() as reader:
+            rows = _chunk_batch(reader, document_id, index, batch)
         yield from rows
         if len(rows) < batch:
             return

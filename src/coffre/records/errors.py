@@ -76,6 +76,10 @@ class DocumentNotFound(RecordsError):
     """No document has that id."""
 
 
+class EntryNotFound(RecordsError):
+    """No clinical entry has that id."""
+
+
 class NothingToChange(RecordsError):
     """The patient's choice is already as asked (nothing was recorded)."""
 
@@ -89,3 +93,7 @@ class SignUpRefused(RecordsError):
     already with an account)."""
 
     exit_code = 3
+
+
+class VersionConflict(RecordsError):
+    """The record changed since the version the caller based its change on."""

@@ -15,9 +15,15 @@ from coffre.crypto import IndexKind
 from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
 from coffre.records.categories import Category, ErasureReason
-from coffre.records.errors import InvalidQuery, PatientErased, PatientNotFound
+from coffre.records.errors import InvalidQuery, PatientErased, PatientNotFound, VersionConflict
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, join_patient, parse_patient
-from coffre.records.gate import decide_on_patient, decide_or_refuse, organisation_for, record
+from coffre.records.gate import (
+    decide_on_patient,
+    decide_or_refuse,
+    organisation_for,
+    record,
+    refuse,
+)
 from coffre.records.importing import patient_index_rows
 from coffre.records.tables import erasures, patient_index, patients
 from coffre.records.vault import Vault
@@ -34,7 +40,7 @@ class FindCriteria:
     birth_date: str | None = None
 
 
-def _digests_for(vault: Vault, criteria: FindCriteria) -> tuple[IndexKind, list[bytes]]:
+def digests_for(vault: Vault, criteria: FindCriteria) -> tuple[IndexKind, list[bytes]]:
 
     blind = vault.blind
     given = {k: v for k, v in vars(criteria).items() if v}
@@ -70,7 +76,7 @@ def find_patients(
     purpose: Purpose = Purpose.IDENTIFICATION,
 ) -> list[str]:
     """Ids of the patients matching the criteria through the blind indexes (maybe empty)."""
-    kind, digests = _digests_for(vault, criteria)
+    kind, digests = digests_for(vault, criteria)
     with uow:
         decision = decide_or_refuse(
             uow, actor, Action.FIND, purpose, EventKind.PATIENT_SEARCH, (), [f"index:{kind.value}"]
@@ -184,10 +190,16 @@ def erase_patient(
     Returns the journal sequence number of the erasure. If the process dies between the
     commit and the key destruction, `reconcile_erasures` finishes the job at next start.
     """
+    kind = EventKind.PATIENT_ERASE
     with uow:
-        decision = decide_or_refuse(
-            uow, actor, Action.ERASE, Purpose.ERASURE, EventKind.PATIENT_ERASE, [patient_id]
+        organisation = uow.connection.execute(
+            sa.select(patients.c.organisation_id).where(patients.c.id == patient_id)
+        ).scalar()
+        decision = access.decide_token(actor, PATIENT_RESOURCE, "d") or access.decide_erasure(
+            actor, Purpose.ERASURE, organisation
         )
+        if not decision.allowed:
+            refuse(uow, actor, decision, kind, Purpose.ERASURE, [patient_id])
         row = load_patient_row(uow, patient_id)
         uow.connection.execute(patients.delete().where(patients.c.id == patient_id))
         seq = record(
@@ -255,10 +267,13 @@ def update_patient(
     patient_id: str,
     resource: dict[str, Any],
     purpose: Purpose,
+    *,
+    expected_version: int | None = None,
 ) -> int:
     """Replace the patient's identity and contact details (a write of both categories) and
-    their search indexes; return the new version. Raises InvalidResource, AccessDenied,
-    PatientNotFound or PatientErased; nothing changes then."""
+    their search indexes; return the new version. With `expected_version`, refuse (journaled
+    as failed) when the record is at another version. Raises InvalidResource, AccessDenied,
+    VersionConflict, PatientNotFound or PatientErased; nothing changes then."""
     data = parse_patient(json.dumps(resource), vault.settings.phone_regions)
     now = datetime.now(UTC)
     kind = EventKind.PATIENT_UPDATE
@@ -273,6 +288,13 @@ def update_patient(
             now,
         )
         row = load_or_journal_failure(uow, actor, decision, kind, purpose, patient_id)
+        if expected_version is not None and row.version != expected_version:
+            record(uow, actor, decision, kind, Outcome.FAILED, purpose, [patient_id])
+            uow.commit()
+            raise VersionConflict(
+                f"The patient is at version {row.version}, not {expected_version}; "
+                "read it again before changing it."
+            )
         box = vault.box(row.organisation_id, patient_id, row.key_version)
         version = row.version + 1
         uow.connection.execute(

@@ -8,7 +8,7 @@ and document returned, committed, and only then decrypted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -19,12 +19,12 @@ from coffre import access
 from coffre.access import Action, Category, DataRequest, Decision, Purpose
 from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
-from coffre.records.clinical import DocumentInfo, sealed_chunks
+from coffre.records.clinical import DocumentInfo, sealed_chunks_apart
 from coffre.records.errors import DocumentNotFound
 from coffre.records.gate import decide_on_patient, organisation_for, record
 from coffre.records.patients import load_or_journal_failure, open_patient
 from coffre.records.tables import clinical_entries, documents
-from coffre.records.vault import Vault
+from coffre.records.vault import PatientBox, Vault
 from coffre.store import UnitOfWork
 
 # The FHIR resource types a patient's record is made of.
@@ -40,6 +40,7 @@ class EntryView:
     recorded_at: datetime
     author_id: str | None
     resource: dict[str, Any]
+    patient_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,25 +140,11 @@ def read_record(
                 "id": r.id,
                 **box.open_json("clinical_entries", "content", r.id, r.content),
             },
+            patient_id,
         )
         for r in entry_rows
     ]
-    infos = []
-    for d in document_rows:
-        meta = box.open_json("documents", "meta", d.id, d.meta)
-        infos.append(
-            DocumentInfo(
-                d.id,
-                patient_id,
-                d.category,
-                d.content_type,
-                d.size,
-                d.created_at,
-                meta["title"],
-                meta["filename"],
-                meta["sha256"],
-            )
-        )
+    infos = [document_info(box, d) for d in document_rows]
     patient = (
         open_patient(vault, row, with_contact=Category.CONTACT in reachable)
         if Category.IDENTITY in reachable and "Patient" in allowed
@@ -166,17 +153,29 @@ def read_record(
     return PatientRecord(patient_id, patient, entries, infos, tuple(sorted(asked - reachable)))
 
 
-def read_document(
-    uow: UnitOfWork,
-    vault: Vault,
-    actor: Actor,
-    document_id: str,
-    purpose: Purpose,
-    out: BinaryIO,
-) -> DocumentInfo:
-    """Write one document's content to `out` and return its description, after a decision
-    on its category (and its mask) journaled and committed. Raises DocumentNotFound,
-    AccessDenied, PatientErased."""
+def document_info(box: PatientBox, d: sa.Row[Any]) -> DocumentInfo:
+    """A document's description from its row (its sealed part opened)."""
+    meta = box.open_json("documents", "meta", d.id, d.meta)
+    return DocumentInfo(
+        d.id,
+        d.patient_id,
+        d.category,
+        d.content_type,
+        d.size,
+        d.created_at,
+        meta["title"],
+        meta["filename"],
+        meta["sha256"],
+    )
+
+
+def open_document(
+    uow: UnitOfWork, vault: Vault, actor: Actor, document_id: str, purpose: Purpose
+) -> tuple[DocumentInfo, Iterator[bytes]]:
+    """One document's description and its content as a lazy stream of plain chunks, after
+    a decision on its category (and its mask) journaled and committed. The stream reads a
+    few chunks at a time, each batch in its own short read, so it may be consumed slowly
+    and from another thread. Raises DocumentNotFound, AccessDenied, PatientErased."""
     now = datetime.now(UTC)
     with uow:
         doc = uow.connection.execute(
@@ -227,20 +226,21 @@ def read_document(
         )
         uow.commit()
     box = vault.box(row.organisation_id, doc.patient_id, row.key_version)
-    meta = box.open_json("documents", "meta", document_id, doc.meta)
-    with uow.reading() as reader:
-        for plain in box.open_stream(
-            "document_chunks", document_id, sealed_chunks(reader, document_id)
-        ):
-            out.write(plain)
-    return DocumentInfo(
-        document_id,
-        doc.patient_id,
-        doc.category,
-        doc.content_type,
-        doc.size,
-        doc.created_at,
-        meta["title"],
-        meta["filename"],
-        meta["sha256"],
-    )
+    info = document_info(box, doc)
+    sealed = sealed_chunks_apart(uow, document_id)
+    return info, box.open_stream("document_chunks", document_id, sealed)
+
+
+def read_document(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    document_id: str,
+    purpose: Purpose,
+    out: BinaryIO,
+) -> DocumentInfo:
+    """Write one document's content to `out` and return its description (`open_document`)."""
+    info, content = open_document(uow, vault, actor, document_id, purpose)
+    for plain in content:
+        out.write(plain)
+    return info

@@ -39,6 +39,7 @@ from coffre.signin.common import (
     SignInRefused,
     Step,
 )
+from coffre.signin.login import sign_in_for_token
 from coffre.signin.service import (
     add_passkey,
     passkey_options,
@@ -83,6 +84,7 @@ __all__ = [
     "session_actor",
     "set_up_totp",
     "sign_in",
+    "sign_in_for_token",
     "sign_out",
     "suspend_account",
     "suspend_client",

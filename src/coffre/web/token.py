@@ -1,5 +1,7 @@
 """The OAuth 2.0 token endpoint for machine clients: `client_credentials` with a
-`private_key_jwt` assertion (RFC 6749 §4.4, RFC 7523, as SMART Backend Services use it).
+`private_key_jwt` assertion (RFC 6749 §4.4, RFC 7523, as SMART Backend Services use it);
+and `/auth/login`, where a person's tools trade their sign-in for a personal access token
+(`signin.sign_in_for_token`), refused as RFC 9457 problems.
 
 Answers are JSON as RFC 6749 §5 says: the token with `Cache-Control: no-store`, or an
 `error` code (400 `invalid_request` / `unsupported_grant_type` / `invalid_scope`, 401
@@ -18,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from coffre import signin
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
-from coffre.identity import ClientRefused
+from coffre.identity import ClientRefused, format_scopes
 
 TOKEN_PATH = "/auth/token"  # noqa: S105 (a path)
+LOGIN_PATH = "/auth/login"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 BODY_LIMIT = 16_384
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -35,26 +38,49 @@ def _error(status: int, code: str, description: str) -> JSONResponse:
     )
 
 
+def _form(body: bytes) -> dict[str, str] | str:
+    """The fields of a URL-encoded form, or why it cannot be read."""
+    if len(body) > BODY_LIMIT:
+        return "The request is too large."
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        if key in fields:
+            return f"The parameter {key} is repeated."
+        fields[key] = value
+    return fields
+
+
+def _form_encoded(request: Request) -> bool:
+    media = request.headers.get("content-type", "").split(";")[0].strip()
+    return media == "application/x-www-form-urlencoded"
+
+
+def _problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An RFC 9457 problem."""
+    return JSONResponse(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status_code=status,
+        media_type="application/problem+json",
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
 def router(coffre: Coffre) -> APIRouter:
     """The token endpoint of one installation; its URL (the assertions' audience) is the
     public origin followed by TOKEN_PATH."""
     audience = coffre.settings.public_origin + TOKEN_PATH
+    ctx = coffre.signin()
     routes = APIRouter()
 
     @routes.post(TOKEN_PATH)
     async def token(request: Request) -> JSONResponse:
-        if request.headers.get("content-type", "").split(";")[0].strip() != (
-            "application/x-www-form-urlencoded"
-        ):
+        if not _form_encoded(request):
             return _error(400, "invalid_request", "Send the form URL-encoded.")
-        body = await request.body()
-        if len(body) > BODY_LIMIT:
-            return _error(400, "invalid_request", "The request is too large.")
-        fields: dict[str, str] = {}
-        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-            if key in fields:
-                return _error(400, "invalid_request", f"The parameter {key} is repeated.")
-            fields[key] = value
+        fields = _form(await request.body())
+        if isinstance(fields, str):
+            return _error(400, "invalid_request", fields)
         if fields.get("grant_type") != "client_credentials":
             return _error(400, "unsupported_grant_type", "Only client_credentials is offered.")
         if fields.get("client_assertion_type") != ASSERTION_TYPE or not fields.get(
@@ -82,6 +108,47 @@ def router(coffre: Coffre) -> APIRouter:
                 "token_type": issued.token_type,
                 "expires_in": issued.expires_in,
                 "scope": issued.scope,
+            },
+            headers=_NO_STORE,
+        )
+
+    @routes.post(LOGIN_PATH)
+    async def login(request: Request) -> JSONResponse:
+        """A person's sign-in for API tools: username, password and (when the account has
+        one) a TOTP `code`, URL-encoded; answers a one-hour personal access token."""
+        if not _form_encoded(request):
+            return _problem(415, "Unsupported media type", "Send the form URL-encoded.")
+        fields = _form(await request.body())
+        if isinstance(fields, str):
+            return _problem(400, "Bad request", fields)
+        if not fields.get("username") or not fields.get("password"):
+            return _problem(400, "Bad request", "Give a username and a password.")
+        source = request.client.host if request.client else "unknown"
+        try:
+            secret, info = await run_in_threadpool(
+                lambda: signin.sign_in_for_token(
+                    coffre.uow(),
+                    ctx,
+                    fields["username"],
+                    fields["password"],
+                    source,
+                    code=fields.get("code"),
+                    scopes=fields.get("scope") or "user/*.cruds",
+                )
+            )
+        except signin.SignInRefused as exc:
+            retry = {"Retry-After": str(exc.minutes * 60)} if exc.minutes else {}
+            return _problem(401, "Sign-in refused", exc.message, retry)
+        except signin.SecondFactorRequired as exc:
+            return _problem(403, "Second factor needed", exc.message)
+        except CoffreError as exc:
+            return _problem(400, "Bad request", exc.message)
+        return JSONResponse(
+            {
+                "access_token": secret,
+                "token_type": "Bearer",
+                "expires_in": int((info.expires_at - info.created_at).total_seconds()),
+                "scope": format_scopes(info.scopes),
             },
             headers=_NO_STORE,
         )

@@ -3,14 +3,11 @@ bearer token, decided and journaled, every failure an OperationOutcome with its 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import httpx
 import pytest
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
-from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
+from apicalls import FHIR_JSON, bearer, personal_token, problem
 from careworld import World, build_world
 from coffre import signin
 from coffre.identity import local_operator
@@ -18,7 +15,6 @@ from factories import journal_records
 from webpages import pages_client
 
 pytestmark = pytest.mark.anyio
-FHIR_JSON = "application/fhir+json"
 
 
 @pytest.fixture
@@ -33,24 +29,7 @@ async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
 
 
 def token(coffre, world: World, username: str, scopes: str = "user/Patient.rs") -> str:  # type: ignore[no-untyped-def]
-    secret, _ = signin.issue_personal_token(
-        coffre.uow(), local_operator(world.clinic), username, scopes, timedelta(hours=1)
-    )
-    return secret
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def problem(response: httpx.Response, status: int, code: str) -> str:
-    """The one issue of an OperationOutcome answered with `status`; its diagnostics."""
-    assert response.status_code == status
-    assert response.headers["content-type"].startswith(FHIR_JSON)
-    body = OperationOutcome.model_validate(response.json())
-    [issue] = body.issue
-    assert (issue.severity, issue.code) == ("error", code)
-    return str(issue.diagnostics)
+    return personal_token(coffre, world.clinic, username, scopes)
 
 
 async def test_the_capability_statement_says_what_is_supported(client):
@@ -59,7 +38,16 @@ async def test_the_capability_statement_says_what_is_supported(client):
     assert response.headers["content-type"].startswith(FHIR_JSON)
     statement = CapabilityStatement.model_validate(response.json())
     [rest] = statement.rest
-    assert {r.type: [i.code for i in r.interaction] for r in rest.resource} == {"Patient": ["read"]}
+    supported = {r.type: [i.code for i in r.interaction] for r in rest.resource}
+    assert supported["Patient"] == ["read", "search-type", "update", "delete"]
+    assert set(supported) == {
+        "Patient",
+        "Observation",
+        "Condition",
+        "DocumentReference",
+        "Binary",
+        "AuditEvent",
+    }
 
 
 async def test_a_practitioner_reads_a_patient_with_a_token(client, sqlite_coffre, world):

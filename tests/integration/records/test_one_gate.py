@@ -97,6 +97,32 @@ GATED: dict[str, tuple[Call, str]] = {
         ),
         "receptionist",
     ),
+    "search_patients": (
+        lambda c, a, w: records.search_patients(
+            c.uow(), c.vault, a, FindCriteria(family="Lefèvre", birth_date="1985-05-12"), CARE
+        ),
+        "physician",
+    ),
+    "search_entries": (
+        lambda c, a, w: records.search_entries(
+            c.uow(), c.vault, a, w.patient_id, CARE, "Observation"
+        ),
+        "physician",
+    ),
+    "search_documents": (
+        lambda c, a, w: records.search_documents(c.uow(), c.vault, a, w.patient_id, CARE),
+        "physician",
+    ),
+    "read_entry": (
+        lambda c, a, w: records.read_entry(
+            c.uow(), c.vault, a, "Observation", w.entry_ids[Category.RESULTS], CARE
+        ),
+        "physician",
+    ),
+    "open_document": (
+        lambda c, a, w: records.open_document(c.uow(), c.vault, a, w.document_id, CARE),
+        "physician",
+    ),
     "rotate_keys": (lambda c, a, w: records.rotate_keys(c.uow(), c.vault, a), "operator"),
     "set_consent": (
         lambda c, a, w: records.set_consent(c.uow(), c.vault, a, w.patient_id, False, REQUEST),

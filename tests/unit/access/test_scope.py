@@ -24,12 +24,21 @@ from coffre.access import (
     decide_break_glass,
     decide_control,
     decide_data,
+    decide_erasure,
     decide_insurer,
+    decide_search,
     organisation_matrix,
     professional_of,
     readable,
 )
-from coffre.identity import Actor, ActorKind, Contract, OrganisationKind, local_operator
+from coffre.identity import (
+    Actor,
+    ActorKind,
+    Contract,
+    OrganisationKind,
+    local_operator,
+    parse_scopes,
+)
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PATIENT = "patient-1"
@@ -123,8 +132,22 @@ class TestDecideData:
             decision = decide(INSURER, read(category), related(GP))
             assert (decision.allowed, decision.rule) == (False, "insurer-scope")
 
-    def test_a_patient_account_does_not_read_records_through_the_care_path(self):
+    def test_a_patient_reads_their_own_record_for_their_right_of_access_only(self):
+        own = decide(PATIENT_ACCOUNT, read(*Category, purpose=Purpose.SUBJECT_ACCESS), related())
+        assert (own.allowed, own.rule) == (True, "patient-own-record")
+        # Not through the care path, not for another purpose, not writing, not another's.
         assert not decide(PATIENT_ACCOUNT, read(Category.IDENTITY), related()).allowed
+        write = DataRequest(Action.WRITE, Purpose.SUBJECT_ACCESS, frozenset({Category.CONTACT}))
+        assert not decide(PATIENT_ACCOUNT, write, related()).allowed
+        other = PatientFacts("patient-2", True, ())
+        refused = decide(
+            PATIENT_ACCOUNT, read(Category.IDENTITY, purpose=Purpose.SUBJECT_ACCESS), other
+        )
+        assert (refused.allowed, refused.explanation) == (
+            False,
+            "a patient may read their own record only",
+        )
+        assert readable(PATIENT_ACCOUNT, frozenset(CLINICAL)) == CLINICAL
 
     def test_an_organisation_matrix_narrows_its_staff(self):
         narrowed = account(
@@ -346,6 +369,41 @@ class TestBreakGlass:
         assert not later.allowed
 
 
+class TestSearch:
+    PATIENTS = frozenset({"Patient"})
+
+    def test_who_may_search_at_all(self):
+        for actor in (DOCTOR, STAFF, LAB, PATIENT_ACCOUNT):
+            decision = decide_search(actor, self.PATIENTS, Purpose.CARE)
+            assert (decision.allowed, decision.rule) == (True, "search-per-patient")
+        assert decide_search(INSURER, self.PATIENTS, Purpose.CARE).rule == "insurer-scope"
+        assert decide_search(OPERATOR, self.PATIENTS, Purpose.IDENTIFICATION).allowed
+        assert not decide_search(OPERATOR, self.PATIENTS, Purpose.CARE).allowed
+        system = Actor(kind=ActorKind.SYSTEM, id="system:coffre", source="local")
+        assert decide_search(system, self.PATIENTS, Purpose.CARE).rule == "default-deny"
+
+    def test_a_token_needs_the_search_scope(self):
+        reader = account(scopes=parse_scopes("user/Patient.r"))
+        decision = decide_search(reader, self.PATIENTS, Purpose.CARE)
+        assert (decision.allowed, decision.rule) == (False, "token-scope")
+        searcher = account(scopes=parse_scopes("user/Patient.rs"))
+        assert decide_search(searcher, self.PATIENTS, Purpose.CARE).allowed
+
+
+class TestErasure:
+    def test_the_operator_or_the_patients_own_dpo_erase(self):
+        dpo = account("dpo-1", role="data-protection-officer", profession=None)
+        allowed = decide_erasure(dpo, Purpose.ERASURE, CLINIC)
+        assert (allowed.allowed, allowed.rule) == (True, "dpo-erasure")
+        assert decide_erasure(OPERATOR, Purpose.ERASURE, None).allowed
+        assert decide_erasure(dpo, Purpose.ERASURE, OTHER_CLINIC).rule == "erasure-role"
+        assert decide_erasure(dpo, Purpose.ERASURE, None).rule == "erasure-role"
+        assert decide_erasure(dpo, Purpose.CARE, CLINIC).rule == "erasure-purpose"
+        assert decide_erasure(dpo, None, CLINIC).facts["purpose"] == "none"
+        for actor in (DOCTOR, STAFF, INSURER, LAB, PATIENT_ACCOUNT):
+            assert not decide_erasure(actor, Purpose.ERASURE, CLINIC).allowed
+
+
 class TestInsurer:
     def test_an_insurer_asks_eligibility_and_usage_only(self):
         assert decide_insurer(INSURER, Action.ELIGIBILITY).rule == "insurer-eligibility"
@@ -375,8 +433,11 @@ def test_no_insurer_and_no_clinical_read_without_a_basis(
     if actor is INSURER:
         assert not decision.allowed
     if decision.allowed and categories & CLINICAL and actor.kind is ActorKind.ACCOUNT:
-        # A professional needs consent and a relationship; a subcontractor its contract.
-        assert (consent and relationship is not None) or actor is LAB
+        # A professional needs consent and a relationship; a subcontractor its contract; a
+        # patient reads their own record for their right of access only.
+        own = actor is PATIENT_ACCOUNT and purpose is Purpose.SUBJECT_ACCESS
+        assert (consent and relationship is not None) or actor is LAB or own
+        assert not own or action is Action.READ
         assert actor is not LAB or categories <= {Category.RESULTS}
 
 

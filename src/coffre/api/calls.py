@@ -1,0 +1,113 @@
+"""What every endpoint shares: the installation, who calls, and the FHIR shapes of what
+the records services return."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from coffre import records, signin
+from coffre.access import Purpose
+from coffre.api.auth import caller
+from coffre.api.body import read_resource
+from coffre.api.search import CATEGORY_SYSTEM
+from coffre.bootstrap import Coffre
+from coffre.identity import Actor, OrganisationKind
+
+T = TypeVar("T")
+
+
+def purpose_of(actor: Actor) -> Purpose:
+    """Why this actor reaches patient data through the API: a subcontractor under its
+    contracts, a patient for their right of access, everyone else for care (the policy
+    refuses those it does not fit)."""
+    if actor.organisation_kind is OrganisationKind.SUBCONTRACTOR:
+        return Purpose.CONTRACT
+    if actor.role == "patient":
+        return Purpose.SUBJECT_ACCESS
+    return Purpose.CARE
+
+
+@dataclass(frozen=True)
+class Api:
+    coffre: Coffre
+    ctx: signin.Context
+
+    @property
+    def base(self) -> str:
+        return self.coffre.settings.public_origin + "/fhir"
+
+    async def run(self, request: Request, work: Callable[[Actor, Purpose], T]) -> T:
+        """Check the caller, then do the work in the thread pool (the services block on
+        the database and decrypt)."""
+
+        def call() -> T:
+            actor = caller(self.coffre, self.ctx, request)
+            return work(actor, purpose_of(actor))
+
+        return await run_in_threadpool(call)
+
+    async def resource(
+        self, request: Request, expected: Iterable[str], resource_id: str | None = None
+    ) -> dict[str, Any]:
+        settings = self.coffre.settings
+        return await read_resource(
+            request,
+            expected,
+            max_bytes=settings.api_max_body_bytes,
+            max_depth=settings.api_max_depth,
+            resource_id=resource_id,
+        )
+
+
+def instant(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def category_tag(category: str) -> dict[str, str]:
+    return {"system": CATEGORY_SYSTEM, "code": category}
+
+
+def entry_resource(view: records.EntryView) -> dict[str, Any]:
+    """A clinical entry as stored, with its subject, Coffre category and record time."""
+    resource = dict(view.resource)
+    meta = dict(resource.get("meta") or {})
+    meta["lastUpdated"] = instant(view.recorded_at)
+    meta["tag"] = [
+        *(t for t in meta.get("tag", []) if t.get("system") != CATEGORY_SYSTEM),
+        category_tag(view.category),
+    ]
+    resource["meta"] = meta
+    resource["subject"] = {"reference": f"Patient/{view.patient_id}"}
+    return resource
+
+
+def document_resource(info: records.DocumentInfo) -> dict[str, Any]:
+    """A document's description as a DocumentReference; its content is `Binary/ID`."""
+    return {
+        "resourceType": "DocumentReference",
+        "id": info.id,
+        "meta": {"tag": [category_tag(info.category)]},
+        "status": "current",
+        "subject": {"reference": f"Patient/{info.patient_id}"},
+        "date": instant(info.created_at),
+        "description": info.title,
+        "category": [{"coding": [category_tag(info.category)]}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": info.content_type,
+                    "url": f"Binary/{info.id}",
+                    "size": info.size,
+                    "title": info.filename,
+                }
+            }
+        ],
+    }

@@ -1,0 +1,360 @@
+"""The FHIR resources over ASGI as a client would use them: Patient search, update, erasure
+and $everything; entries and documents read, searched and created; a document's content
+streamed; the patient's access history; the insurer's two operations; and bad input, each
+an OperationOutcome with nothing written."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import sqlalchemy as sa
+from fhir.resources.R4B.auditevent import AuditEvent
+from fhir.resources.R4B.parameters import Parameters
+
+from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
+from careworld import PDF, World, account, build_world
+from coffre.access import Category
+from factories import journal_records, patient
+from webpages import pages_client
+
+pytestmark = pytest.mark.anyio
+NEW_OBSERVATION = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"text": "Heart rate"},
+    "category": [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "vital-signs",
+                }
+            ]
+        }
+    ],
+    "effectiveDateTime": "2026-03-04T09:30:00+01:00",
+    "valueQuantity": {"value": 72, "unit": "/min"},
+}
+
+
+@pytest.fixture
+def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
+    return build_world(sqlite_coffre)
+
+
+@pytest.fixture
+async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
+    async with pages_client(sqlite_coffre) as client:
+        yield client
+
+
+def token(coffre, world: World, username: str, scopes: str = "user/*.cruds") -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return bearer(personal_token(coffre, world.clinic, username, scopes))
+
+
+def count_rows(coffre, table: str) -> int:  # type: ignore[no-untyped-def]
+    with coffre.engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+async def test_a_patient_search_returns_only_patients_the_caller_may_see(
+    client, sqlite_coffre, world
+):
+    path = "/fhir/Patient?family=Lefèvre&birthdate=1985-05-12"
+    found = searchset(await client.get(path, headers=token(sqlite_coffre, world, "dr.martin")))
+    assert ids(found) == [world.patient_id]
+    # A colleague without relationship gets an empty page, like a search that finds no one.
+    hidden = await client.get(path, headers=token(sqlite_coffre, world, "dr.bernard"))
+    nobody = await client.get(
+        "/fhir/Patient?family=Nobody&birthdate=1985-05-12",
+        headers=token(sqlite_coffre, world, "dr.bernard"),
+    )
+    assert ids(searchset(hidden)) == ids(searchset(nobody)) == []
+    assert hidden.json()["entry"] == nobody.json()["entry"] == []
+    [withheld] = [
+        r
+        for r in journal_records(sqlite_coffre)
+        if r.action == "records:patient:search" and r.outcome == "denied"
+    ]
+    assert (withheld.actor_id, withheld.patient_ids) == (world.colleague.id, (world.patient_id,))
+    assert "Lefèvre" not in hidden.text
+
+
+async def test_search_by_identifier_email_and_phone_through_the_blind_index(
+    client, sqlite_coffre, world
+):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    held = (await client.get(f"/fhir/Patient/{world.patient_id}", headers=headers)).json()
+    [identifier] = held["identifier"]
+    telecom = {t["system"]: t["value"] for t in held["telecom"]}
+    for query in (
+        {"identifier": f"{identifier['system']}|{identifier['value']}"},
+        {"email": telecom["email"].upper()},
+        {"phone": telecom["phone"]},
+    ):
+        found = searchset(await client.get("/fhir/Patient", params=query, headers=headers))
+        assert ids(found) == [world.patient_id], query
+    wrong = await client.get("/fhir/Patient?identifier=urn:x|1", headers=headers)
+    assert "identifier must be" in problem(wrong, 400, "invalid")
+    nothing = await client.get("/fhir/Patient", headers=headers)
+    assert "Search by exactly one of" in problem(nothing, 400, "invalid")
+
+
+async def test_unknown_search_parameters_are_ignored_unless_strict(client, sqlite_coffre, world):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    path = "/fhir/Patient?family=Lefèvre&birthdate=1985-05-12&colour=blue"
+    lenient = searchset(await client.get(path, headers=headers))
+    assert ids(lenient) == [world.patient_id]
+    assert "colour" not in lenient.link[0].url
+    strict = await client.get(path, headers={**headers, "Prefer": "handling=strict"})
+    assert "colour" in problem(strict, 400, "not-supported")
+
+
+async def test_paging_has_next_links_and_never_a_total(client, sqlite_coffre, world):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    first = searchset(
+        await client.get(f"/fhir/Observation?patient={world.patient_id}&_count=1", headers=headers)
+    )
+    assert len(first.entry or []) == 1
+    [after] = [link.url for link in first.link if link.relation == "next"]
+    second = searchset(
+        await client.get(after.removeprefix("http://localhost:8000"), headers=headers)
+    )
+    assert ids(second) and ids(second) != ids(first)
+
+
+async def test_observations_by_category_and_date(client, sqlite_coffre, world):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    created = await client.post(
+        "/fhir/Observation",
+        headers={**headers, "Content-Type": FHIR_JSON},
+        content=json.dumps(
+            {**NEW_OBSERVATION, "subject": {"reference": f"Patient/{world.patient_id}"}}
+        ),
+    )
+    assert created.status_code == 201, created.text
+    new_id = created.json()["id"]
+    assert created.headers["location"].endswith(f"/fhir/Observation/{new_id}")
+    base = f"/fhir/Observation?patient={world.patient_id}"
+    vital = searchset(await client.get(base + "&category=vital-signs", headers=headers))
+    assert ids(vital) == [new_id]
+    in_march = searchset(await client.get(base + "&date=2026-03", headers=headers))
+    assert ids(in_march) == [new_id]
+    later = searchset(await client.get(base + "&date=ge2026-04-01", headers=headers))
+    assert ids(later) == []
+    coffre_category = searchset(
+        await client.get(base + "&category=urn:coffre:category|results", headers=headers)
+    )
+    assert new_id in ids(coffre_category)
+    read = await client.get(f"/fhir/Observation/{new_id}", headers=headers)
+    assert read.status_code == 200
+    assert read.json()["valueQuantity"]["value"] == 72
+    assert read.json()["subject"] == {"reference": f"Patient/{world.patient_id}"}
+    # A Condition's id is not an Observation.
+    condition = world.entry_ids[Category.MENTAL_HEALTH]
+    assert problem(
+        await client.get(f"/fhir/Observation/{condition}", headers=headers), 404, "not-found"
+    )
+    bad_date = await client.get(base + "&date=March", headers=headers)
+    assert "date" in problem(bad_date, 400, "invalid")
+
+
+async def test_a_pharmacist_sees_only_the_categories_of_their_profession(
+    client, sqlite_coffre, world
+):
+    records_seen = searchset(
+        await client.get(
+            f"/fhir/Condition?patient={world.patient_id}",
+            headers=token(sqlite_coffre, world, "dr.martin"),
+        )
+    )
+    assert ids(records_seen) == [world.entry_ids[Category.MENTAL_HEALTH]]
+
+
+async def test_documents_are_described_searched_created_and_streamed(client, sqlite_coffre, world):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    described = await client.get(f"/fhir/DocumentReference/{world.document_id}", headers=headers)
+    assert described.status_code == 200
+    attachment = described.json()["content"][0]["attachment"]
+    assert attachment["url"] == f"Binary/{world.document_id}"
+    content = await client.get(f"/fhir/Binary/{world.document_id}", headers=headers)
+    assert content.status_code == 200
+    assert content.content == PDF
+    assert content.headers["content-type"] == "application/pdf"
+    data = b"%PDF-1.7 scan"
+    created = await client.post(
+        "/fhir/DocumentReference",
+        headers={**headers, "Content-Type": FHIR_JSON},
+        content=json.dumps(
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "subject": {"reference": f"Patient/{world.patient_id}"},
+                "description": "Lettre",
+                "content": [
+                    {
+                        "attachment": {
+                            "contentType": "application/pdf",
+                            "data": base64.b64encode(data).decode(),
+                            "title": "lettre.pdf",
+                        }
+                    }
+                ],
+            }
+        ),
+    )
+    assert created.status_code == 201, created.text
+    new_id = created.json()["id"]
+    found = searchset(
+        await client.get(f"/fhir/DocumentReference?patient={world.patient_id}", headers=headers)
+    )
+    assert ids(found) == [world.document_id, new_id]
+    assert (await client.get(f"/fhir/Binary/{new_id}", headers=headers)).content == data
+    lying = await client.post(
+        "/fhir/DocumentReference",
+        headers={**headers, "Content-Type": FHIR_JSON},
+        content=json.dumps(
+            {
+                "resourceType": "DocumentReference",
+                "status": "current",
+                "subject": {"reference": f"Patient/{world.patient_id}"},
+                "content": [{"attachment": {"contentType": "application/pdf", "data": "aGVsbG8="}}],
+            }
+        ),
+    )
+    problem(lying, 422, "business-rule")
+
+
+async def test_everything_is_one_bundle_of_what_the_caller_may_see(client, sqlite_coffre, world):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    bundle = searchset(
+        await client.get(f"/fhir/Patient/{world.patient_id}/$everything", headers=headers)
+    )
+    kinds = sorted({e.resource.get_resource_type() for e in bundle.entry or []})
+    assert kinds == ["Condition", "DocumentReference", "Observation", "Patient"]
+
+
+async def test_a_patient_reads_their_own_record_and_history_not_anothers(
+    client, sqlite_coffre, world
+):
+    own = token(sqlite_coffre, world, "patient.hl", "user/*.cruds")
+    read = await client.get(f"/fhir/Patient/{world.patient_id}", headers=own)
+    assert read.status_code == 200, read.text
+    history = searchset(
+        await client.get(f"/fhir/AuditEvent?patient={world.patient_id}", headers=own)
+    )
+    events = [AuditEvent.model_validate(e.resource.model_dump()) for e in history.entry or []]
+    assert events and all(e.recorded for e in events)
+    assert any(c.code == "records:patient:read" for e in events for c in e.subtype or [] if c.code)
+    writes = await client.put(
+        f"/fhir/Patient/{world.patient_id}",
+        headers={**own, "Content-Type": FHIR_JSON},
+        content=json.dumps({**patient(family="Autre"), "id": world.patient_id}),
+    )
+    assert "patient-own-record" in problem(writes, 403, "forbidden")
+
+
+async def test_an_update_checks_the_version_and_writes_nothing_on_conflict(
+    client, sqlite_coffre, world
+):
+    headers = {**token(sqlite_coffre, world, "acc.petit"), "Content-Type": FHIR_JSON}
+    body = json.dumps({**patient(family="Lefèvre-Martin"), "id": world.patient_id})
+    path = f"/fhir/Patient/{world.patient_id}"
+    updated = await client.put(path, headers={**headers, "If-Match": 'W/"1"'}, content=body)
+    assert updated.status_code == 200, updated.text
+    assert updated.headers["etag"] == 'W/"2"'
+    stale = await client.put(path, headers={**headers, "If-Match": 'W/"1"'}, content=body)
+    assert "version 2" in problem(stale, 409, "conflict")
+    other_id = await client.put(
+        path, headers=headers, content=json.dumps({**patient(), "id": "someone-else"})
+    )
+    assert problem(other_id, 400, "invalid")
+
+
+async def test_only_the_organisations_dpo_erases_a_patient(client, sqlite_coffre, world):
+    account(sqlite_coffre, world.clinic, "dpo.parc", "data-protection-officer")
+    path = f"/fhir/Patient/{world.patient_id}?reason=subject-request"
+    refused = await client.delete(path, headers=token(sqlite_coffre, world, "dr.martin"))
+    assert "erasure-role" in problem(refused, 403, "forbidden")
+    erased = await client.delete(path, headers=token(sqlite_coffre, world, "dpo.parc"))
+    assert erased.status_code == 204
+    gone = await client.get(
+        f"/fhir/Patient/{world.patient_id}", headers=token(sqlite_coffre, world, "dpo.parc")
+    )
+    assert gone.status_code in (403, 410)
+
+
+async def test_the_insurer_asks_eligibility_and_usage_and_nothing_else(
+    client, sqlite_coffre, world
+):
+    headers = token(sqlite_coffre, world, "agent.mutuelle")
+    covered = await client.get("/fhir/$eligibility?member=MT-0001&date=2026-01-10", headers=headers)
+    assert covered.status_code == 200
+    answer = Parameters.model_validate(covered.json())
+    assert {p.name: p.valueBoolean for p in answer.parameter if p.name == "covered"} == {
+        "covered": True
+    }
+    usage = await client.get("/fhir/$usage?since=2026-01-01&until=2026-02-01", headers=headers)
+    assert usage.status_code == 200
+    assert Parameters.model_validate(usage.json())
+    search = await client.get("/fhir/Patient?email=person0@example.org", headers=headers)
+    assert "insurer-scope" in problem(search, 403, "forbidden")
+    physician = token(sqlite_coffre, world, "dr.martin")
+    refused = await client.get("/fhir/$eligibility?member=MT-0001", headers=physician)
+    problem(refused, 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code", "said"),
+    [
+        (b"{not json", FHIR_JSON, 400, "structure", "not valid JSON"),
+        (b'{"resourceType": "Patient"}', FHIR_JSON, 400, "invalid", "Observation"),
+        (b"[]", FHIR_JSON, 400, "invalid", "must be a"),
+        (b"{}", "text/plain", 415, "not-supported", "application/fhir+json"),
+        (
+            json.dumps({**NEW_OBSERVATION, "subject": {"reference": "Group/1"}}).encode(),
+            FHIR_JSON,
+            400,
+            "invalid",
+            "subject",
+        ),
+        (
+            json.dumps({**NEW_OBSERVATION, "subject": {"reference": 7}}).encode(),
+            FHIR_JSON,
+            400,
+            "invalid",
+            "not valid FHIR R4",
+        ),
+        (
+            (b'{"resourceType": "Observation", "x": ' + b"[" * 100 + b"]" * 100 + b"}"),
+            FHIR_JSON,
+            400,
+            "too-costly",
+            "nests deeper",
+        ),
+        (b'{"a": "' + b"x" * 2_000_000 + b'"}', FHIR_JSON, 413, "too-costly", "larger than"),
+    ],
+    ids=[
+        "malformed",
+        "wrong-type",
+        "not-object",
+        "media-type",
+        "bad-reference",
+        "invalid-r4",
+        "deep",
+        "huge",
+    ],
+)
+async def test_bad_input_is_an_outcome_and_writes_nothing(
+    client, sqlite_coffre, world, body, content_type, status, code, said
+):
+    headers = {**token(sqlite_coffre, world, "dr.martin"), "Content-Type": content_type}
+    before = count_rows(sqlite_coffre, "clinical_entries"), len(journal_records(sqlite_coffre))
+    response = await client.post("/fhir/Observation", headers=headers, content=body)
+    assert said in problem(response, status, code)
+    assert (
+        count_rows(sqlite_coffre, "clinical_entries"),
+        len(journal_records(sqlite_coffre)),
+    ) == before
