@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from coffre.access.matrix import Category, Matrix, Profession, default_matrix
-from coffre.access.policy import Decision
+from coffre.access.policy import Decision, a_or_an
 
 
 class RelationshipKind(StrEnum):
@@ -201,12 +201,14 @@ def decide_care(
             "break_glass": f"{glass.reason.value} until {glass.expires_at:%Y-%m-%dT%H:%MZ}",
         }
         rule, why = "break-the-glass", f"an emergency access ({glass.reason.value}) is live"
-    elif not facts.consent:
-        return Decision(False, "no-consent", "the patient has not consented to sharing", base)
     elif relationship is None:
+        # Before consent: a professional without a relationship learns nothing about the
+        # patient, not whether they consented, nor whether the id is anyone's.
         return Decision(
             False, "no-care-relationship", "no active care relationship with this patient", base
         )
+    elif not facts.consent:
+        return Decision(False, "no-consent", "the patient has not consented to sharing", base)
     else:
         basis = {**base, "relationship": relationship.kind.value}
         rule = "care-relationship"
@@ -220,7 +222,7 @@ def decide_care(
         return Decision(
             False,
             "profession-matrix",
-            f"a {who.profession.value} may not {verb} {', '.join(refused)}",
+            f"{a_or_an(who.profession.value)} may not {verb} {', '.join(refused)}",
             basis,
         )
     if (
@@ -235,5 +237,5 @@ def decide_care(
             {**basis, "document": request.document_id, "masked": "yes"},
         )
     return Decision(
-        True, rule, f"{why} allows a {who.profession.value} to {verb} {categories}", basis
+        True, rule, f"{why} allows {a_or_an(who.profession.value)} to {verb} {categories}", basis
     )

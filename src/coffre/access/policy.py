@@ -120,6 +120,11 @@ _OPERATOR_RULES: dict[Action, tuple[str, frozenset[Purpose], str]] = {
 }
 
 
+def a_or_an(word: str) -> str:
+    """The word with its indefinite article ("an account", "a physician")."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def decide(
     actor: Actor, action: Action, purpose: Purpose | None, patient_id: str | None = None
 ) -> Decision:
@@ -162,7 +167,7 @@ def decide(
         return Decision(
             False,
             "default-deny",
-            f"no rule yet allows a {actor.kind.value} to {action.value} patient data",
+            f"no rule yet allows {a_or_an(actor.kind.value)} to {action.value} patient data",
             facts,
         )
     rule = _OPERATOR_RULES.get(action)

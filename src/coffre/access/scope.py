@@ -208,6 +208,23 @@ def decide_search(actor: Actor, resources: frozenset[str], purpose: Purpose) -> 
     )
 
 
+DIRECTORY_KINDS = frozenset({ActorKind.ACCOUNT, ActorKind.CLIENT, ActorKind.OPERATOR})
+
+
+def decide_directory(actor: Actor, resource: str) -> Decision:
+    """Reading the directory of professionals and organisations (no patient data): anyone
+    signed in, and any client, whose token (if any) allows reading that resource type."""
+    refused = decide_token(actor, (resource,), "r")
+    if refused is not None:
+        return refused
+    facts = {"actor_kind": actor.kind.value, "resource": resource}
+    if actor.kind in DIRECTORY_KINDS:
+        return Decision(
+            True, "directory-read", "the directory of professionals is open to members", facts
+        )
+    return Decision(False, "default-deny", "no rule opens the directory to this actor", facts)
+
+
 def decide_contract(
     actor: Actor,
     request: DataRequest,
@@ -224,29 +241,28 @@ def decide_contract(
         return Decision(
             False, "contract-purpose", "a subcontractor works under its contract only", base
         )
-    contracts = [
-        c
-        for c in actor.contracts
-        if c.client_organisation_id == patient_organisation_id
-        and (c.ends_at is None or now < c.ends_at)
-    ]
-    if not contracts or request.action not in (Action.READ, Action.WRITE):
+    in_force = [c for c in actor.contracts if c.ends_at is None or now < c.ends_at]
+    wanted = sorted(request.categories)
+    # What no contract names is refused first, the same for every patient, so a refusal
+    # does not tell whether an id is a patient of a client organisation.
+    named = {n for c in in_force for n in (c.write if request.writing else c.read)}
+    outside = [c for c in wanted if c not in named]
+    if request.action not in (Action.READ, Action.WRITE) or not wanted or outside:
+        return Decision(
+            False,
+            "contract-scope",
+            f"no contract names {', '.join(outside) or 'what is asked'}",
+            {**base, "categories": ",".join(wanted)},
+        )
+    # Several contracts with one client add up.
+    contracts = [c for c in in_force if c.client_organisation_id == patient_organisation_id]
+    scope = {n for c in contracts for n in (c.write if request.writing else c.read)}
+    basis = {**base, "contract": patient_organisation_id or "none", "categories": ",".join(wanted)}
+    if not set(wanted) <= scope:
         return Decision(
             False,
             "contract-scope",
             "no contract in force with the patient's organisation covers this",
-            base,
-        )
-    # Several contracts with one client add up.
-    scope = {n for c in contracts for n in (c.write if request.writing else c.read)}
-    wanted = sorted(request.categories)
-    basis = {**base, "contract": patient_organisation_id or "none", "categories": ",".join(wanted)}
-    outside = [c for c in wanted if c not in scope]
-    if not wanted or outside:
-        return Decision(
-            False,
-            "contract-scope",
-            f"the contract does not name {', '.join(outside) or 'any category asked'}",
             basis,
         )
     masked = facts.masked_documents

@@ -28,3 +28,10 @@ def caller(coffre: Coffre, ctx: signin.Context, request: Request) -> Actor:
     if session:
         return signin.session_actor(coffre.uow(), ctx, session)
     raise NoCredential
+
+
+def has_credential(request: Request) -> bool:
+    """Whether the request carries a token or a session at all (checked or not)."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer" and bool(credential.strip())
+    return bearer or bool(request.cookies.get(SESSION_COOKIE))

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from coffre.api import clinical, history, patients
-from coffre.api.auth import NoCredential
+from coffre.api import care, clinical, directory, history, patients
+from coffre.api.auth import NoCredential, has_credential
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem, from_error, outcome, unauthenticated
 from coffre.bootstrap import Coffre
@@ -29,6 +29,11 @@ _SUPPORTED: dict[str, list[str]] = {
     "DocumentReference": [*_SEARCH, "create"],
     "Binary": ["read"],
     "AuditEvent": ["search-type"],
+    "EpisodeOfCare": ["search-type"],
+    "Consent": ["create"],
+    "Practitioner": ["read", "search-type"],
+    "PractitionerRole": ["search-type"],
+    "Organization": ["read", "search-type"],
 }
 _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     "Patient": [
@@ -42,6 +47,10 @@ _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     "Condition": [("patient", "reference"), ("category", "token"), ("date", "date")],
     "DocumentReference": [("patient", "reference"), ("category", "token"), ("date", "date")],
     "AuditEvent": [("patient", "reference"), ("entity", "reference")],
+    "EpisodeOfCare": [("patient", "reference")],
+    "Practitioner": [("name", "string"), ("organization", "reference")],
+    "PractitionerRole": [("practitioner", "reference"), ("organization", "reference")],
+    "Organization": [("name", "string")],
 }
 
 
@@ -57,6 +66,10 @@ class FhirRoute(APIRoute):
             except NoCredential:
                 return unauthenticated("Send a bearer token (Authorization: Bearer …).")
             except Problem as exc:
+                # Who calls is checked before what they send is judged: an anonymous
+                # request learns nothing from the validation of its body or query.
+                if not has_credential(request):
+                    return unauthenticated("Send a bearer token (Authorization: Bearer …).")
                 return exc.response()
             except CoffreError as exc:
                 return from_error(exc)
@@ -135,6 +148,8 @@ def router(coffre: Coffre) -> APIRouter:
     patients.add_routes(routes, api)
     clinical.add_routes(routes, api)
     history.add_routes(routes, api)
+    care.add_routes(routes, api)
+    directory.add_routes(routes, api)
 
     @routes.api_route(
         "/{path:path}",

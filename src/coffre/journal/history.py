@@ -16,6 +16,8 @@ from coffre.journal.service import Filter, append, catch_up, count_records, sele
 from coffre.store import UnitOfWork
 
 MAX_PAGE = 500
+# What a token's scopes must allow to search: the history is served as AuditEvents.
+HISTORY_RESOURCE = ("AuditEvent",)
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,9 @@ def patient_history(
     Raises AccessDenied (journaled) when the actor may not read this history."""
     limit = max(1, min(limit, MAX_PAGE))
     resources = (document_id,) if document_id else ()
-    decision = access.decide(actor, Action.READ_HISTORY, purpose, patient_id)
+    decision = access.decide_token(actor, HISTORY_RESOURCE, "s") or access.decide(
+        actor, Action.READ_HISTORY, purpose, patient_id
+    )
     with uow:
         if not decision.allowed:
             entry = Entry(

@@ -15,7 +15,7 @@ entries returned, and it is committed before anything is returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -144,6 +144,39 @@ def search_patients(
     )
 
 
+def _page_of(found: Iterable[T], matches: Callable[[T], bool], offset: int, count: int) -> Page[T]:
+    """The page of the items `matches` keeps, reading no further than one past it."""
+    kept: list[T] = []
+    for item in found:
+        if matches(item):
+            if len(kept) == offset + count:
+                return Page(kept[offset:], True)
+            kept.append(item)
+    return Page(kept[offset:], False)
+
+
+def _journal_page(
+    uow: UnitOfWork,
+    actor: Actor,
+    decision: Decision,
+    purpose: Purpose,
+    patient_id: str,
+    returned: list[str],
+) -> None:
+    """Journal the read of what a search returns, and commit it."""
+    record(
+        uow,
+        actor,
+        decision,
+        EventKind.RECORD_READ,
+        Outcome.SUCCESS,
+        purpose,
+        [patient_id],
+        returned,
+    )
+    uow.commit()
+
+
 def _decide_kind(
     uow: UnitOfWork,
     vault: Vault,
@@ -199,9 +232,7 @@ def search_entries(
             uow, vault, actor, patient_id, purpose, resource_type, now
         )
         box = vault.box(row.organisation_id, patient_id, row.key_version)
-        kept: list[EntryView] = []
-        more = False
-        for r in uow.connection.execute(
+        rows = uow.connection.execute(
             sa.select(clinical_entries)
             .where(
                 clinical_entries.c.patient_id == patient_id,
@@ -209,26 +240,10 @@ def search_entries(
                 clinical_entries.c.category.in_(sorted(reach)),
             )
             .order_by(clinical_entries.c.recorded_at, clinical_entries.c.id)
-        ):
-            view = _entry_view(box, r)
-            if matches(view):
-                if len(kept) == offset + count:
-                    more = True
-                    break
-                kept.append(view)
-        page = kept[offset:]
-        record(
-            uow,
-            actor,
-            decision,
-            EventKind.RECORD_READ,
-            Outcome.SUCCESS,
-            purpose,
-            [patient_id],
-            [v.id for v in page],
         )
-        uow.commit()
-    return Page(page, more)
+        page = _page_of((_entry_view(box, r) for r in rows), matches, offset, count)
+        _journal_page(uow, actor, decision, purpose, patient_id, [v.id for v in page.items])
+    return page
 
 
 def search_documents(
@@ -251,34 +266,17 @@ def search_documents(
             uow, vault, actor, patient_id, purpose, "DocumentReference", now
         )
         box = vault.box(row.organisation_id, patient_id, row.key_version)
-        kept: list[DocumentInfo] = []
-        more = False
-        for d in uow.connection.execute(
+        rows = uow.connection.execute(
             sa.select(documents)
             .where(documents.c.patient_id == patient_id, documents.c.category.in_(sorted(reach)))
             .order_by(documents.c.created_at, documents.c.id)
-        ):
-            if d.id in masked and masked[d.id] != actor.id:
-                continue
-            info = document_info(box, d)
-            if matches(info):
-                if len(kept) == offset + count:
-                    more = True
-                    break
-                kept.append(info)
-        page = kept[offset:]
-        record(
-            uow,
-            actor,
-            decision,
-            EventKind.RECORD_READ,
-            Outcome.SUCCESS,
-            purpose,
-            [patient_id],
-            [i.id for i in page],
         )
-        uow.commit()
-    return Page(page, more)
+        visible = (
+            document_info(box, d) for d in rows if d.id not in masked or masked[d.id] == actor.id
+        )
+        page = _page_of(visible, matches, offset, count)
+        _journal_page(uow, actor, decision, purpose, patient_id, [i.id for i in page.items])
+    return page
 
 
 def _entry_view(box: Any, r: sa.Row[Any]) -> EntryView:

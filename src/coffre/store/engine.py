@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -40,14 +41,40 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 READ_ONLY = "coffre_read_only"
 
 
-def _sqlite_begin(conn: sa.Connection) -> None:
-    # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so two
-    # writers queue instead of failing with "database is locked" when a reader upgrades; a
-    # read-only one takes no lock and never blocks a writer (WAL).
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN DEFERRED")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+WRITER = "coffre_writer_lock"
+# How long a writer waits for the others of its process before giving up, as SQLite's
+# busy_timeout does for other processes.
+WRITER_WAIT_SECONDS = 10.0
+
+
+class _Writers:
+    """Writers of one engine queue on a lock in the process before asking SQLite for its
+    write lock. SQLite's own wait sleeps and retries, so under load a few unlucky writers
+    wait for seconds while others pass; a lock hands the turn over at once, and in order."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def begin(self, conn: sa.Connection) -> None:
+        # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so
+        # two writers queue instead of failing with "database is locked" when a reader
+        # upgrades; a read-only one takes no lock and never blocks a writer (WAL).
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN DEFERRED")
+            return
+        if not self.lock.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise StoreError("The database is busy; try again.")
+        conn.info[WRITER] = self.lock
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def end(self, conn: sa.Connection) -> None:
+        lock = conn.info.pop(WRITER, None)
+        if lock is not None:
+            lock.release()
 
 
 def _private_file(path: Path) -> None:
@@ -73,7 +100,10 @@ def make_engine(url: str) -> Engine:
                 _private_file(Path(database))
             engine = sa.create_engine(url, connect_args={"isolation_level": None})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-            sa.event.listen(engine, "begin", _sqlite_begin)
+            writers = _Writers()
+            sa.event.listen(engine, "begin", writers.begin)
+            sa.event.listen(engine, "commit", writers.end)
+            sa.event.listen(engine, "rollback", writers.end)
             return engine
         return sa.create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ValueError):

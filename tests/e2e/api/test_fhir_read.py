@@ -47,6 +47,11 @@ async def test_the_capability_statement_says_what_is_supported(client):
         "DocumentReference",
         "Binary",
         "AuditEvent",
+        "EpisodeOfCare",
+        "Consent",
+        "Practitioner",
+        "PractitionerRole",
+        "Organization",
     }
 
 

@@ -358,3 +358,103 @@ async def test_bad_input_is_an_outcome_and_writes_nothing(
         count_rows(sqlite_coffre, "clinical_entries"),
         len(journal_records(sqlite_coffre)),
     ) == before
+
+
+def consent(patient_id: str, status: str) -> str:
+    return json.dumps(
+        {
+            "resourceType": "Consent",
+            "status": status,
+            "scope": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                        "code": "patient-privacy",
+                    }
+                ]
+            },
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": f"Patient/{patient_id}"},
+        }
+    )
+
+
+async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_once(
+    client, sqlite_coffre, world
+):
+    own = {**token(sqlite_coffre, world, "patient.hl"), "Content-Type": FHIR_JSON}
+    physician = token(sqlite_coffre, world, "dr.martin")
+    path = f"/fhir/Observation?patient={world.patient_id}"
+    assert (await client.get(path, headers=physician)).status_code == 200
+    withdrawn = await client.post(
+        "/fhir/Consent", headers=own, content=consent(world.patient_id, "inactive")
+    )
+    assert withdrawn.status_code == 201, withdrawn.text
+    assert "no-consent" in problem(await client.get(path, headers=physician), 403, "forbidden")
+    again = await client.post(
+        "/fhir/Consent", headers=own, content=consent(world.patient_id, "inactive")
+    )
+    assert again.status_code == 200
+    colleague = {**token(sqlite_coffre, world, "dr.bernard"), "Content-Type": FHIR_JSON}
+    refused = await client.post(
+        "/fhir/Consent", headers=colleague, content=consent(world.patient_id, "active")
+    )
+    problem(refused, 403, "forbidden")
+    wrong = await client.post(
+        "/fhir/Consent", headers=own, content=consent(world.patient_id, "draft")
+    )
+    assert "Consent.status" in problem(wrong, 400, "invalid")
+
+
+async def test_the_patient_sees_their_care_relationships(client, sqlite_coffre, world):
+    own = token(sqlite_coffre, world, "patient.hl")
+    bundle = searchset(
+        await client.get(f"/fhir/EpisodeOfCare?patient={world.patient_id}", headers=own)
+    )
+    episodes = [e.resource for e in bundle.entry or []]
+    assert world.relationship_id in [e.id for e in episodes]
+    [mine] = [e for e in episodes if e.id == world.relationship_id]
+    assert mine.status == "active"
+    assert mine.careManager.reference == f"Practitioner/{world.physician.id}"
+    stranger = token(sqlite_coffre, world, "dr.bernard")
+    problem(
+        await client.get(f"/fhir/EpisodeOfCare?patient={world.patient_id}", headers=stranger),
+        403,
+        "forbidden",
+    )
+
+
+async def test_the_directory_shows_professionals_never_usernames_or_patients(
+    client, sqlite_coffre, world
+):
+    headers = token(sqlite_coffre, world, "patient.hl")
+    found = searchset(
+        await client.get(
+            f"/fhir/Practitioner?organization=Organization/{world.clinic}", headers=headers
+        )
+    )
+    names = {e.resource.name[0].text for e in found.entry or []}
+    assert names == {"dr.martin", "dr.bernard", "ph.durand", "acc.petit"}  # display names
+    assert world.patient_account.id not in ids(found)
+    one = await client.get(f"/fhir/Practitioner/{world.physician.id}", headers=headers)
+    assert one.status_code == 200
+    assert "username" not in one.text
+    roles = searchset(
+        await client.get(
+            f"/fhir/PractitionerRole?practitioner=Practitioner/{world.physician.id}",
+            headers=headers,
+        )
+    )
+    [the_role] = [e.resource for e in roles.entry or []]
+    assert the_role.code[0].coding[0].code == "physician"
+    clinic = await client.get(f"/fhir/Organization/{world.clinic}", headers=headers)
+    assert clinic.json()["name"] == "Clinique du Parc"
+    everyone = searchset(await client.get("/fhir/Organization?name=mutuelle", headers=headers))
+    assert ids(everyone) == [world.insurer]
+    missing = await client.get("/fhir/Practitioner/nobody", headers=headers)
+    problem(missing, 404, "not-found")
+    assert (await client.get("/fhir/Organization")).status_code == 401
+    narrow = token(sqlite_coffre, world, "dr.martin", "user/Patient.rs")
+    assert "token-scope" in problem(
+        await client.get("/fhir/Organization", headers=narrow), 403, "forbidden"
+    )

@@ -40,7 +40,7 @@ def _reads(who: Professional, *categories: Category, document: str | None = None
 def test_no_facts_means_no_access(coffre):
     facts = _load(coffre, T0)
     assert facts == access.PatientFacts(PATIENT)
-    assert decide_care(_reads(DOCTOR), facts, T0).rule == "no-consent"
+    assert decide_care(_reads(DOCTOR), facts, T0).rule == "no-care-relationship"
 
 
 def test_consent_and_a_relationship_open_the_record_and_revoking_closes_it(coffre):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from coffre import journal
 from coffre.access import AccessDenied, Decision, Purpose
-from coffre.identity import Actor, ActorKind
+from coffre.identity import Actor, ActorKind, parse_scopes
 from coffre.journal import Entry, EventKind, Outcome
 from factories import journal_records
 
@@ -164,3 +165,17 @@ def test_a_patient_reads_their_own_history_and_no_one_elses(sqlite_coffre):
     assert refused.value.rule == "patient-own-history"
     last = journal_records(sqlite_coffre)[-1]
     assert (last.actor_id, last.patient_ids, last.outcome) == ("account:p1", (P2,), "denied")
+
+
+def test_a_token_needs_the_audit_event_search_scope(coffre):
+    _append(coffre, [_read(P1)])
+    patient = Actor(
+        kind=ActorKind.ACCOUNT, id="account:p1", role="patient", patient_id=P1, source="x"
+    )
+    narrow = replace(patient, scopes=parse_scopes("user/Patient.rs"))
+    before = _size(coffre)
+    with pytest.raises(AccessDenied, match="token-scope"):
+        _history(coffre, narrow)
+    assert _size(coffre) == before + 1  # the refusal is journaled
+    wide = replace(patient, scopes=parse_scopes("user/AuditEvent.rs"))
+    assert _history(coffre, wide).items

@@ -186,10 +186,11 @@ def expected(
     # live break-the-glass of the actor, which stands in for both.
     emergency = glass == "live"
     if not emergency:
-        if not consent:
-            return False, "no-consent"
+        # Without a relationship nothing more is said (not even whether they consented).
         if relationship not in {"active", "team's"}:
             return False, "no-care-relationship"
+        if not consent:
+            return False, "no-consent"
     # (4) The profession × category matrix, reads and writes in their own columns.
     if ("W" if writing else "R") not in EXPECTED_MATRIX[profession, category]:
         return False, "profession-matrix"
@@ -332,10 +333,10 @@ def spec_decision(
         return False, "default-deny"
     emergency = spec_live_glass(facts, actor, now, durations)
     if not emergency:
-        if not facts.consent:
-            return False, "no-consent"
         if not spec_cared_for(facts, actor, now, durations):
             return False, "no-care-relationship"
+        if not facts.consent:
+            return False, "no-consent"
     column = matrix.write if request.writing else matrix.read
     if not request.categories <= column.get(actor.profession, frozenset()):
         return False, "profession-matrix"

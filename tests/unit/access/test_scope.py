@@ -24,6 +24,7 @@ from coffre.access import (
     decide_break_glass,
     decide_control,
     decide_data,
+    decide_directory,
     decide_erasure,
     decide_insurer,
     decide_search,
@@ -388,6 +389,16 @@ class TestSearch:
         assert (decision.allowed, decision.rule) == (False, "token-scope")
         searcher = account(scopes=parse_scopes("user/Patient.rs"))
         assert decide_search(searcher, self.PATIENTS, Purpose.CARE).allowed
+
+
+class TestDirectory:
+    def test_members_and_clients_read_the_directory_within_their_scopes(self):
+        for actor in (DOCTOR, STAFF, INSURER, LAB, PATIENT_ACCOUNT, OPERATOR):
+            assert decide_directory(actor, "Practitioner").rule == "directory-read"
+        system = Actor(kind=ActorKind.SYSTEM, id="system:coffre", source="local")
+        assert decide_directory(system, "Organization").rule == "default-deny"
+        narrow = account(scopes=parse_scopes("user/Patient.rs"))
+        assert decide_directory(narrow, "Organization").rule == "token-scope"
 
 
 class TestErasure:

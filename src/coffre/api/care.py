@@ -1,0 +1,98 @@
+"""The patient's choices and relationships: Consent (the patient's consent to sharing
+their record among the professionals who care for them) and EpisodeOfCare (the care
+relationships that open the record to a professional or a care team, for a time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from coffre import records
+from coffre.access import Purpose
+from coffre.api.body import search_parameters
+from coffre.api.calls import Api, instant
+from coffre.api.outcomes import FhirResponse, Problem
+from coffre.api.search import patient_id_of, searchset
+from coffre.identity import Actor
+
+RELATIONSHIP_SYSTEM = "urn:coffre:relationship"
+# Consent.status values that grant sharing; those that withdraw it.
+GRANTING = frozenset({"active"})
+WITHDRAWING = frozenset({"inactive", "rejected"})
+
+
+def episode(view: records.RelationshipView, patient_id: str) -> dict[str, Any]:
+    """A care relationship as an EpisodeOfCare: who (a Practitioner or a CareTeam), its kind
+    and the period it opens the record for."""
+    period = {"start": instant(view.started_at)}
+    if view.ended_at is not None:
+        period["end"] = instant(view.ended_at)
+    resource: dict[str, Any] = {
+        "resourceType": "EpisodeOfCare",
+        "id": view.id,
+        "status": "active" if view.active else "finished",
+        "type": [{"coding": [{"system": RELATIONSHIP_SYSTEM, "code": view.kind}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "period": period,
+    }
+    if view.professional_id is not None:
+        resource["careManager"] = {"reference": f"Practitioner/{view.professional_id}"}
+    if view.care_team_id is not None:
+        resource["team"] = [{"reference": f"CareTeam/{view.care_team_id}"}]
+    return resource
+
+
+def _choice_purpose(actor: Actor, purpose: Purpose) -> Purpose:
+    """A patient's change of their choices is their own request; others act for care."""
+    return Purpose.PATIENT_REQUEST if actor.role == "patient" else purpose
+
+
+def add_routes(routes: APIRouter, api: Api) -> None:
+    coffre = api.coffre
+
+    @routes.get("/EpisodeOfCare", response_class=FhirResponse)
+    async def relationships(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("patient",))
+        patient_id = patient_id_of((params.get("patient") or [None])[0])
+        views = await api.run(
+            request,
+            lambda actor, purpose: records.list_relationships(
+                coffre.uow(), coffre.vault, actor, patient_id, _choice_purpose(actor, purpose)
+            ),
+        )
+        found = [episode(v, patient_id) for v in views]
+        return FhirResponse(searchset(api.base, "EpisodeOfCare", params, found))
+
+    @routes.post("/Consent", response_class=FhirResponse)
+    async def consent(request: Request) -> FhirResponse:
+        resource = await api.resource(request, ["Consent"])
+        reference = (resource.get("patient") or {}).get("reference")
+        patient_id = patient_id_of(reference, "Consent.patient")
+        status = resource.get("status")
+        if status not in GRANTING | WITHDRAWING:
+            raise Problem(
+                400,
+                "invalid",
+                "Consent.status must be active (share) or inactive (stop sharing).",
+                "Consent.status",
+            )
+        granted = status in GRANTING
+
+        def change(actor: Actor, purpose: Purpose) -> bool:
+            try:
+                records.set_consent(
+                    coffre.uow(),
+                    coffre.vault,
+                    actor,
+                    patient_id,
+                    granted,
+                    _choice_purpose(actor, purpose),
+                )
+            except records.NothingToChange:
+                return False
+            return True
+
+        changed = await api.run(request, change)
+        answer = {k: v for k, v in resource.items() if k != "id"}
+        return FhirResponse(answer, status_code=201 if changed else 200)

@@ -1,0 +1,164 @@
+"""The directory: Practitioner, PractitionerRole and Organization, read and searched by
+anyone signed in (rule `directory-read`; a token needs the resource's read scope).
+
+It holds no patient data, so its reads are not journaled. It shows what a patient or a
+colleague needs to recognise a professional (name, profession, specialty, professional
+number, organisation), never a username, which would help guess sign-ins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from coffre import access, identity
+from coffre.api.body import number, one, search_parameters
+from coffre.api.calls import Api
+from coffre.api.outcomes import FhirResponse, Problem
+from coffre.api.search import next_page, searchset
+from coffre.identity import Account, Actor, Organisation
+
+PROFESSIONAL_ROLES = frozenset({"practitioner", "staff"})
+PROFESSION_SYSTEM = "urn:coffre:profession"
+KIND_SYSTEM = "urn:coffre:organisation-kind"
+
+
+def _allowed(actor: Actor, resource: str) -> None:
+    decision = access.decide_directory(actor, resource)
+    if not decision.allowed:
+        raise access.AccessDenied(decision.rule, decision.explanation)
+
+
+def practitioner(account: Account) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Practitioner",
+        "id": account.id,
+        "active": True,
+        "name": [{"text": account.display_name}],
+    }
+    if account.professional_id:
+        resource["identifier"] = [
+            {"system": "urn:coffre:professional-id", "value": account.professional_id}
+        ]
+    return resource
+
+
+def role(account: Account) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "PractitionerRole",
+        "id": f"role-{account.id}",
+        "active": True,
+        "practitioner": {"reference": f"Practitioner/{account.id}"},
+        "organization": {"reference": f"Organization/{account.organisation_id}"},
+    }
+    if account.profession:
+        resource["code"] = [{"coding": [{"system": PROFESSION_SYSTEM, "code": account.profession}]}]
+    if account.specialty:
+        resource["specialty"] = [{"text": account.specialty}]
+    return resource
+
+
+def organization(organisation: Organisation) -> dict[str, Any]:
+    return {
+        "resourceType": "Organization",
+        "id": organisation.id,
+        "active": True,
+        "name": organisation.name,
+        "type": [{"coding": [{"system": KIND_SYSTEM, "code": organisation.kind.value}]}],
+        "address": [{"country": organisation.country}],
+    }
+
+
+def _professionals(api: Api, organisation_id: str | None = None) -> list[Account]:
+    with api.coffre.reader() as uow:
+        return [
+            a for a in identity.list_accounts(uow, organisation_id) if a.role in PROFESSIONAL_ROLES
+        ]
+
+
+def _reference(value: str | None, kind: str) -> str | None:
+    return value.rpartition(f"{kind}/")[2] if value else None
+
+
+def add_routes(routes: APIRouter, api: Api) -> None:
+    def page(path: str, params: dict[str, list[str]], found: list[dict[str, Any]]) -> FhirResponse:
+        offset, count = number(params, "_offset", 0), max(1, min(number(params, "_count", 50), 200))
+        more = len(found) > offset + count
+        return FhirResponse(
+            searchset(
+                api.base,
+                path,
+                params,
+                found[offset : offset + count],
+                next_page(params, offset, count, more),
+            )
+        )
+
+    @routes.get("/Practitioner/{account_id}", response_class=FhirResponse)
+    async def read_practitioner(account_id: str, request: Request) -> FhirResponse:
+        def read(actor: Actor, _: object) -> dict[str, Any]:
+            _allowed(actor, "Practitioner")
+            found = [a for a in _professionals(api) if a.id == account_id]
+            if not found:
+                raise Problem(404, "not-found", f"There is no practitioner with id {account_id}.")
+            return practitioner(found[0])
+
+        return FhirResponse(await api.run(request, read))
+
+    @routes.get("/Practitioner", response_class=FhirResponse)
+    async def search_practitioners(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("name", "organization"))
+        name = (one(params, "name") or "").casefold()
+        organisation_id = _reference(one(params, "organization"), "Organization")
+
+        def search(actor: Actor, _: object) -> list[dict[str, Any]]:
+            _allowed(actor, "Practitioner")
+            return [
+                practitioner(a)
+                for a in _professionals(api, organisation_id)
+                if name in a.display_name.casefold()
+            ]
+
+        return page("Practitioner", params, await api.run(request, search))
+
+    @routes.get("/PractitionerRole", response_class=FhirResponse)
+    async def search_roles(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("practitioner", "organization"))
+        who = _reference(one(params, "practitioner"), "Practitioner")
+        organisation_id = _reference(one(params, "organization"), "Organization")
+
+        def search(actor: Actor, _: object) -> list[dict[str, Any]]:
+            _allowed(actor, "PractitionerRole")
+            return [
+                role(a) for a in _professionals(api, organisation_id) if who is None or a.id == who
+            ]
+
+        return page("PractitionerRole", params, await api.run(request, search))
+
+    @routes.get("/Organization/{organisation_id}", response_class=FhirResponse)
+    async def read_organization(organisation_id: str, request: Request) -> FhirResponse:
+        def read(actor: Actor, _: object) -> dict[str, Any]:
+            _allowed(actor, "Organization")
+            with api.coffre.reader() as uow:
+                found = [o for o in identity.list_organisations(uow) if o.id == organisation_id]
+            if not found:
+                raise Problem(
+                    404, "not-found", f"There is no organization with id {organisation_id}."
+                )
+            return organization(found[0])
+
+        return FhirResponse(await api.run(request, read))
+
+    @routes.get("/Organization", response_class=FhirResponse)
+    async def search_organizations(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("name",))
+        name = (one(params, "name") or "").casefold()
+
+        def search(actor: Actor, _: object) -> list[dict[str, Any]]:
+            _allowed(actor, "Organization")
+            with api.coffre.reader() as uow:
+                every = identity.list_organisations(uow)
+            return [organization(o) for o in every if name in o.name.casefold()]
+
+        return page("Organization", params, await api.run(request, search))
