@@ -12,6 +12,7 @@ from coffre.access.care import (
     RelationshipKind,
     decide_care,
 )
+from coffre.access.controls import Control, ControlRequest, decide_control
 from coffre.access.errors import AccessDenied, AccessError
 from coffre.access.facts import (
     FactKind,
@@ -26,6 +27,7 @@ from coffre.access.facts import (
     start_relationship,
     started_by_month,
 )
+from coffre.access.lookups import decide_directory, decide_search
 from coffre.access.matrix import (
     CLINICAL,
     Category,
@@ -44,16 +46,12 @@ from coffre.access.policy import (
     decide_erasure,
     decide_suspension,
 )
+from coffre.access.registration import decide_registration
 from coffre.access.scope import (
-    Control,
-    ControlRequest,
     DataRequest,
     decide_break_glass,
-    decide_control,
     decide_data,
-    decide_directory,
     decide_insurer,
-    decide_search,
     organisation_matrix,
     professional_of,
     readable,
@@ -93,6 +91,7 @@ __all__ = [
     "decide_directory",
     "decide_erasure",
     "decide_insurer",
+    "decide_registration",
     "decide_search",
     "decide_suspension",
     "decide_token",

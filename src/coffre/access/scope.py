@@ -13,17 +13,16 @@ of actor to its own rules:
   (`tokens.decide_token`);
 - anyone else: denied.
 
-`decide_search` decides whether an actor may search patients at all (each result is then
-decided by `decide_data`), `decide_control` changes to the patient's choices (consent,
-relationships, exclusions, masks) and `decide_break_glass` an emergency access. No clock,
-no I/O here.
+`decide_break_glass` decides an emergency access. Whether an actor may search patients at
+all (each result is then decided by `decide_data`) or read the directory is decided in
+`lookups`, and changes to the patient's choices (consent, relationships, exclusions, masks)
+in `controls`. No clock, no I/O here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from functools import lru_cache
 
 from coffre.access.care import (
@@ -32,7 +31,6 @@ from coffre.access.care import (
     Durations,
     PatientFacts,
     Professional,
-    RelationshipKind,
     decide_care,
 )
 from coffre.access.matrix import Category, Matrix, Profession, default_matrix, parse_matrix
@@ -42,19 +40,6 @@ from coffre.identity import Actor, ActorKind, OrganisationKind
 
 CARE_ORGANISATIONS = frozenset(
     {OrganisationKind.CARE_PROVIDER, OrganisationKind.TELEMEDICINE_PROVIDER}
-)
-# Relationships a professional starts through their own work; a declaration is the
-# patient's, a referral needs the referrer's own relationship.
-_STARTED_BY_CARE = frozenset(
-    {
-        RelationshipKind.GENERAL_PRACTITIONER,
-        RelationshipKind.APPOINTMENT,
-        RelationshipKind.ADMISSION,
-        RelationshipKind.TELECONSULTATION,
-    }
-)
-_BOOKED_BY_STAFF = frozenset(
-    {RelationshipKind.APPOINTMENT, RelationshipKind.ADMISSION, RelationshipKind.TELECONSULTATION}
 )
 
 
@@ -182,49 +167,6 @@ def decide_own_record(actor: Actor, request: DataRequest, facts: PatientFacts) -
     return Decision(True, "patient-own-record", "a patient may read their own record", base)
 
 
-def decide_search(actor: Actor, resources: frozenset[str], purpose: Purpose) -> Decision:
-    """Whether the actor may search patients for `purpose` at all. Each patient found is
-    then decided by `decide_data`, and those it refuses are left out of the results."""
-    refused = decide_token(actor, resources, "s")
-    if refused is not None:
-        return refused
-    base = _facts_of(actor, Action.FIND, purpose)
-    if actor.kind is ActorKind.OPERATOR:
-        return decide(actor, Action.FIND, purpose)
-    if actor.organisation_kind is OrganisationKind.INSURER:
-        return Decision(
-            False,
-            "insurer-scope",
-            "an insurer sees eligibility and usage figures only, never a patient's data",
-            base,
-        )
-    if actor.kind is ActorKind.SYSTEM:
-        return Decision(False, "default-deny", "no rule allows this actor to search patients", base)
-    return Decision(
-        True,
-        "search-per-patient",
-        "each patient found is decided by the access policy; those it refuses are left out",
-        base,
-    )
-
-
-DIRECTORY_KINDS = frozenset({ActorKind.ACCOUNT, ActorKind.CLIENT, ActorKind.OPERATOR})
-
-
-def decide_directory(actor: Actor, resource: str) -> Decision:
-    """Reading the directory of professionals and organisations (no patient data): anyone
-    signed in, and any client, whose token (if any) allows reading that resource type."""
-    refused = decide_token(actor, (resource,), "r")
-    if refused is not None:
-        return refused
-    facts = {"actor_kind": actor.kind.value, "resource": resource}
-    if actor.kind in DIRECTORY_KINDS:
-        return Decision(
-            True, "directory-read", "the directory of professionals is open to members", facts
-        )
-    return Decision(False, "default-deny", "no rule opens the directory to this actor", facts)
-
-
 def decide_contract(
     actor: Actor,
     request: DataRequest,
@@ -307,138 +249,6 @@ def readable(
         }
         return frozenset(c for c in categories if c.value in named)
     return categories if actor.kind is ActorKind.OPERATOR or is_patient(actor) else frozenset()
-
-
-class Control(StrEnum):
-    CONSENT = "consent"
-    EXCLUSION = "exclusion"
-    MASK = "mask"
-    START_RELATIONSHIP = "start-relationship"
-    END_RELATIONSHIP = "end-relationship"
-    LIST_RELATIONSHIPS = "list-relationships"
-
-
-@dataclass(frozen=True)
-class ControlRequest:
-    """A change to (or a look at) a patient's sharing choices and care relationships.
-
-    For relationships, `subject_id` is the professional or care team concerned and
-    `colleague` tells whether it belongs to the actor's own organisation."""
-
-    control: Control
-    purpose: Purpose | None
-    relationship_kind: RelationshipKind | None = None
-    subject_id: str | None = None
-    colleague: bool = False
-
-
-_PATIENT_CONTROLS = frozenset(
-    {
-        Control.CONSENT,
-        Control.EXCLUSION,
-        Control.MASK,
-        Control.END_RELATIONSHIP,
-        Control.LIST_RELATIONSHIPS,
-    }
-)
-
-
-def decide_control(
-    actor: Actor,
-    request: ControlRequest,
-    facts: PatientFacts,
-    now: datetime,
-    *,
-    durations: Durations | None = None,
-) -> Decision:
-    """Who may change a patient's choices: the patient; the operator at the patient's
-    request; a professional for the relationships their own care creates."""
-    base = {
-        **_facts_of(actor, Action.CONTROL, request.purpose),
-        "control": request.control.value,
-    }
-    if request.relationship_kind is not None:
-        base["relationship"] = request.relationship_kind.value
-    if actor.kind is ActorKind.OPERATOR:
-        return decide(actor, Action.CONTROL, request.purpose, facts.patient_id)
-    if actor.role == "patient" and actor.kind is ActorKind.ACCOUNT:
-        own = actor.patient_id == facts.patient_id
-        if own and (
-            request.control in _PATIENT_CONTROLS
-            or (
-                request.control is Control.START_RELATIONSHIP
-                and request.relationship_kind is RelationshipKind.DECLARATION
-            )
-        ):
-            return Decision(
-                True, "patient-own-choice", "a patient decides who shares their data", base
-            )
-        return Decision(
-            False,
-            "patient-own-choice",
-            "a patient may change their own sharing choices only",
-            base,
-        )
-    professional = professional_of(actor)
-    if professional is None:
-        return Decision(
-            False, "default-deny", "no rule allows this actor to change a patient's choices", base
-        )
-    if professional.account_id in facts.excluded:
-        return Decision(False, "patient-exclusion", NOT_ALLOWED, base, disclosed=False)
-    own = request.subject_id == professional.account_id or (
-        request.subject_id in professional.care_team_ids
-    )
-    staff = professional.profession is Profession.ADMINISTRATIVE
-    kind = request.relationship_kind
-    if request.control is Control.START_RELATIONSHIP and kind is not None:
-        if staff and kind in _BOOKED_BY_STAFF and request.colleague:
-            return Decision(
-                True,
-                "staff-booking",
-                f"staff may record a {kind.value} with a professional of their organisation",
-                base,
-            )
-        if not staff and own and kind in _STARTED_BY_CARE:
-            return Decision(
-                True,
-                "professional-care",
-                f"a professional records the {kind.value} they provide",
-                base,
-            )
-        if not staff and kind is RelationshipKind.REFERRAL:
-            referrer = decide_care(
-                CareRequest(professional, frozenset({Category.IDENTITY})),
-                facts,
-                now,
-                durations=durations,
-            )
-            if referrer.allowed and referrer.rule == "care-relationship":
-                return Decision(
-                    True,
-                    "referral",
-                    "a professional in care of the patient refers them to another",
-                    {**base, "referrer_relationship": referrer.facts["relationship"]},
-                )
-            return Decision(
-                False,
-                "referral",
-                "only a professional with consent and an active care relationship may refer",
-                base,
-            )
-    if request.control is Control.END_RELATIONSHIP and (own or (staff and request.colleague)):
-        return Decision(
-            True,
-            "professional-care",
-            "a professional (or their organisation's staff) ends the care they provide",
-            base,
-        )
-    return Decision(
-        False,
-        "patient-own-choice",
-        "only the patient, or the operator at their request, may make this change",
-        base,
-    )
 
 
 def decide_break_glass(actor: Actor, facts: PatientFacts) -> Decision:

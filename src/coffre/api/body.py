@@ -131,11 +131,31 @@ def one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
+# Whole-number parameters have at most 18 digits: any larger would not fit the database's
+# 64-bit integers (a paging cursor is compared with them).
+MAX_DIGITS = 18
+
+
 def number(params: dict[str, list[str]], name: str, default: int) -> int:
-    """A non-negative integer parameter such as _count or _offset."""
+    """A non-negative integer parameter such as _count or _offset: ASCII digits, at most
+    MAX_DIGITS of them."""
     value = one(params, name)
     if value is None:
         return default
-    if not value.isdigit():
-        raise Problem(400, "invalid", f"{name} must be a whole number.", name)
+    # str.isdigit() alone also accepts digits int() cannot read, such as "²".
+    if not (value.isascii() and value.isdigit()) or len(value) > MAX_DIGITS:
+        raise Problem(
+            400, "invalid", f"{name} must be a whole number of at most {MAX_DIGITS} digits.", name
+        )
     return int(value)
+
+
+# The largest page a search answers, whatever `_count` asks.
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+def page_size(params: dict[str, list[str]]) -> int:
+    """The page size a search answers: `_count` within 1…MAX_PAGE, so that a `next` link
+    always moves on by what the page held (0 would page forever, more would skip)."""
+    return max(1, min(number(params, "_count", DEFAULT_PAGE), MAX_PAGE))

@@ -1,5 +1,6 @@
 """The patient's choices and relationships: Consent (the patient's consent to sharing
-their record among the professionals who care for them) and EpisodeOfCare (the care
+their record among the professionals who care for them, with the exclusions and masks
+they chose, read by the patient; given or withdrawn by POST) and EpisodeOfCare (the care
 relationships that open the record to a professional or a care team, for a time)."""
 
 from __future__ import annotations
@@ -43,6 +44,59 @@ def episode(view: records.RelationshipView, patient_id: str) -> dict[str, Any]:
     return resource
 
 
+CONSENT_SCOPE = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy",
+        }
+    ]
+}
+CONSENT_CATEGORY = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
+SHARING_POLICY = "urn:coffre:policy:sharing"
+PERFORMER = {
+    "coding": [
+        {
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+            "code": "PRF",
+        }
+    ]
+}
+
+
+def consent_resource(choices: records.Choices, patient_id: str) -> dict[str, Any]:
+    """The patient's sharing choices as one Consent: sharing among the professionals who
+    care for them is permitted (status active) or not (inactive); each exclusion is a
+    nested deny for that professional, each masked document a deny for that document."""
+    denials: list[dict[str, Any]] = [
+        {
+            "type": "deny",
+            "actor": [{"role": PERFORMER, "reference": {"reference": f"Practitioner/{who}"}}],
+        }
+        for who in choices.excluded
+    ]
+    denials += [
+        {
+            "type": "deny",
+            "data": [{"meaning": "instance", "reference": {"reference": f"DocumentReference/{d}"}}],
+        }
+        for d in choices.masked
+    ]
+    provision: dict[str, Any] = {"type": "permit"}
+    if denials:
+        provision["provision"] = denials
+    return {
+        "resourceType": "Consent",
+        "id": f"sharing-{patient_id}",
+        "status": "active" if choices.consent else "inactive",
+        "scope": CONSENT_SCOPE,
+        "category": [CONSENT_CATEGORY],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "policyRule": {"coding": [{"system": SHARING_POLICY, "code": "care-team-sharing"}]},
+        "provision": provision,
+    }
+
+
 def _choice_purpose(actor: Actor, purpose: Purpose) -> Purpose:
     """A patient's change of their choices is their own request; others act for care."""
     return Purpose.PATIENT_REQUEST if actor.role == "patient" else purpose
@@ -63,6 +117,20 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         )
         found = [episode(v, patient_id) for v in views]
         return FhirResponse(searchset(api.base, "EpisodeOfCare", params, found))
+
+    @routes.get("/Consent", response_class=FhirResponse)
+    async def choices(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("patient",))
+        patient_id = patient_id_of((params.get("patient") or [None])[0])
+        found = await api.run(
+            request,
+            lambda actor, purpose: records.read_choices(
+                coffre.uow(), coffre.vault, actor, patient_id, _choice_purpose(actor, purpose)
+            ),
+        )
+        return FhirResponse(
+            searchset(api.base, "Consent", params, [consent_resource(found, patient_id)])
+        )
 
     @routes.post("/Consent", response_class=FhirResponse)
     async def consent(request: Request) -> FhirResponse:

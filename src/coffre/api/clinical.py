@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from coffre import records
 from coffre.access import Category
-from coffre.api.body import number, search_parameters
+from coffre.api.body import number, page_size, search_parameters
 from coffre.api.calls import Api, document_resource, entry_resource
 from coffre.api.outcomes import FhirResponse, Problem
 from coffre.api.search import (
@@ -82,6 +84,38 @@ def _patient_param(params: dict[str, list[str]]) -> str:
     return patient_id_of(values[0] if values else None)
 
 
+@dataclass(frozen=True)
+class RecordSearch:
+    """A search of one patient's entries or documents: the patient, the categories and
+    dates wanted, and the page."""
+
+    params: dict[str, list[str]]
+    patient_id: str
+    categories: list[str] | None
+    dates: list[tuple[str, datetime, datetime]]
+    offset: int
+    count: int
+
+    @classmethod
+    def of(cls, request: Request) -> RecordSearch:
+        params = search_parameters(request, SEARCH_PARAMETERS)
+        return cls(
+            params,
+            _patient_param(params),
+            params.get("category"),
+            date_filter(params.get("date")),
+            number(params, "_offset", 0),
+            page_size(params),
+        )
+
+    def matches(self, categories: list[tuple[str, str]], when: str | None) -> bool:
+        return token_matches(categories, self.categories) and date_matches(when, self.dates)
+
+    def answer(self, api: Api, path: str, found: list[dict[str, Any]], more: bool) -> FhirResponse:
+        rest = next_page(self.params, self.offset, self.count, more)
+        return FhirResponse(searchset(api.base, path, self.params, found, rest))
+
+
 def _created(resource: dict[str, Any], api: Api) -> FhirResponse:
     location = f"{api.base}/{resource['resourceType']}/{resource['id']}"
     return FhirResponse(resource, status_code=201, headers={"Location": location})
@@ -100,17 +134,11 @@ def _entry_routes(routes: APIRouter, api: Api, kind: str) -> None:
         return FhirResponse(entry_resource(view))
 
     async def search(request: Request) -> FhirResponse:
-        params = search_parameters(request, SEARCH_PARAMETERS)
-        patient_id = _patient_param(params)
-        dates = date_filter(params.get("date"))
-        categories = params.get("category")
-        offset, count = number(params, "_offset", 0), number(params, "_count", 50)
+        wanted = RecordSearch.of(request)
 
         def matches(view: records.EntryView) -> bool:
             pairs = [*codings(view.resource, "category"), (CATEGORY_SYSTEM, view.category)]
-            return token_matches(pairs, categories) and date_matches(
-                _entry_date(view.resource), dates
-            )
+            return wanted.matches(pairs, _entry_date(view.resource))
 
         page = await api.run(
             request,
@@ -118,18 +146,15 @@ def _entry_routes(routes: APIRouter, api: Api, kind: str) -> None:
                 coffre.uow(),
                 coffre.vault,
                 actor,
-                patient_id,
+                wanted.patient_id,
                 purpose,
                 kind,
                 matches,
-                offset=offset,
-                count=count,
+                offset=wanted.offset,
+                count=wanted.count,
             ),
         )
-        found = [entry_resource(v) for v in page.items]
-        return FhirResponse(
-            searchset(api.base, kind, params, found, next_page(params, offset, count, page.more))
-        )
+        return wanted.answer(api, kind, [entry_resource(v) for v in page.items], page.more)
 
     async def create(request: Request) -> FhirResponse:
         resource = await api.resource(request, [kind])
@@ -182,16 +207,10 @@ def _document_routes(routes: APIRouter, api: Api) -> None:
 
     @routes.get("/DocumentReference", response_class=FhirResponse)
     async def search(request: Request) -> FhirResponse:
-        params = search_parameters(request, SEARCH_PARAMETERS)
-        patient_id = _patient_param(params)
-        dates = date_filter(params.get("date"))
-        categories = params.get("category")
-        offset, count = number(params, "_offset", 0), number(params, "_count", 50)
+        wanted = RecordSearch.of(request)
 
         def matches(info: records.DocumentInfo) -> bool:
-            return token_matches([(CATEGORY_SYSTEM, info.category)], categories) and (
-                date_matches(info.created_at.isoformat(), dates)
-            )
+            return wanted.matches([(CATEGORY_SYSTEM, info.category)], info.created_at.isoformat())
 
         page = await api.run(
             request,
@@ -199,23 +218,15 @@ def _document_routes(routes: APIRouter, api: Api) -> None:
                 coffre.uow(),
                 coffre.vault,
                 actor,
-                patient_id,
+                wanted.patient_id,
                 purpose,
                 matches,
-                offset=offset,
-                count=count,
+                offset=wanted.offset,
+                count=wanted.count,
             ),
         )
         found = [document_resource(i) for i in page.items]
-        return FhirResponse(
-            searchset(
-                api.base,
-                "DocumentReference",
-                params,
-                found,
-                next_page(params, offset, count, page.more),
-            )
-        )
+        return wanted.answer(api, "DocumentReference", found, page.more)
 
     @routes.post("/DocumentReference", response_class=FhirResponse)
     async def create(request: Request) -> FhirResponse:

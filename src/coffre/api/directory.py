@@ -1,4 +1,4 @@
-"""The directory: Practitioner, PractitionerRole and Organization, read and searched by
+"""The directory: Practitioner, PractitionerRole, Organization and CareTeam, read and searched by
 anyone signed in (rule `directory-read`; a token needs the resource's read scope).
 
 It holds no patient data, so its reads are not journaled. It shows what a patient or a
@@ -13,11 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from coffre import access, identity
-from coffre.api.body import number, one, search_parameters
+from coffre.api.body import number, one, page_size, search_parameters
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem
 from coffre.api.search import next_page, searchset
-from coffre.identity import Account, Actor, Organisation
+from coffre.identity import Account, Actor, CareTeam, Organisation
 
 PROFESSIONAL_ROLES = frozenset({"practitioner", "staff"})
 PROFESSION_SYSTEM = "urn:coffre:profession"
@@ -70,6 +70,19 @@ def organization(organisation: Organisation) -> dict[str, Any]:
     }
 
 
+def care_team(team: CareTeam) -> dict[str, Any]:
+    """A care team of the directory: its members, never its patients (which relationships
+    open a patient's record to the team is the patient's EpisodeOfCare)."""
+    return {
+        "resourceType": "CareTeam",
+        "id": team.id,
+        "status": "active",
+        "name": team.name,
+        "managingOrganization": [{"reference": f"Organization/{team.organisation_id}"}],
+        "participant": [{"member": {"reference": f"Practitioner/{m}"}} for m in team.member_ids],
+    }
+
+
 def _professionals(api: Api, organisation_id: str | None = None) -> list[Account]:
     with api.coffre.reader() as uow:
         return [
@@ -83,7 +96,7 @@ def _reference(value: str | None, kind: str) -> str | None:
 
 def add_routes(routes: APIRouter, api: Api) -> None:
     def page(path: str, params: dict[str, list[str]], found: list[dict[str, Any]]) -> FhirResponse:
-        offset, count = number(params, "_offset", 0), max(1, min(number(params, "_count", 50), 200))
+        offset, count = number(params, "_offset", 0), page_size(params)
         more = len(found) > offset + count
         return FhirResponse(
             searchset(
@@ -162,3 +175,34 @@ def add_routes(routes: APIRouter, api: Api) -> None:
             return [organization(o) for o in every if name in o.name.casefold()]
 
         return page("Organization", params, await api.run(request, search))
+
+    @routes.get("/CareTeam/{team_id}", response_class=FhirResponse)
+    async def read_care_team(team_id: str, request: Request) -> FhirResponse:
+        def read(actor: Actor, _: object) -> dict[str, Any]:
+            _allowed(actor, "CareTeam")
+            with api.coffre.reader() as uow:
+                found = identity.list_care_teams(uow, team_id=team_id)
+            if not found:
+                raise Problem(404, "not-found", f"There is no care team with id {team_id}.")
+            return care_team(found[0])
+
+        return FhirResponse(await api.run(request, read))
+
+    @routes.get("/CareTeam", response_class=FhirResponse)
+    async def search_care_teams(request: Request) -> FhirResponse:
+        params = search_parameters(request, ("organization", "participant", "name"))
+        organisation_id = _reference(one(params, "organization"), "Organization")
+        member = _reference(one(params, "participant"), "Practitioner")
+        name = (one(params, "name") or "").casefold()
+
+        def search(actor: Actor, _: object) -> list[dict[str, Any]]:
+            _allowed(actor, "CareTeam")
+            with api.coffre.reader() as uow:
+                teams = identity.list_care_teams(uow, organisation_id)
+            return [
+                care_team(t)
+                for t in teams
+                if (member is None or member in t.member_ids) and name in t.name.casefold()
+            ]
+
+        return page("CareTeam", params, await api.run(request, search))

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from coffre import journal, records
-from coffre.api.body import number, one, search_parameters
+from coffre.api.body import number, one, page_size, search_parameters
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem
 from coffre.api.search import patient_id_of, searchset
@@ -43,7 +43,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         entity = one(params, "entity")
         document_id = entity.rpartition("/")[2] if entity else None
         before = number(params, "_before", 0) or None
-        count = number(params, "_count", 50)
+        count = page_size(params)
         page = await api.run(
             request,
             lambda actor, purpose: journal.patient_history(

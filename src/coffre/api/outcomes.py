@@ -80,7 +80,10 @@ def from_error(exc: CoffreError) -> FhirResponse:
     if isinstance(exc, (records.PatientNotFound, records.DocumentNotFound, records.EntryNotFound)):
         return outcome(404, "not-found", exc.message)
     if isinstance(exc, records.VersionConflict):
-        return outcome(409, "conflict", exc.message)
+        # FHIR's version-aware update: an If-Match that no longer holds is 412.
+        return outcome(412, "conflict", exc.message)
+    if isinstance(exc, records.DuplicatePatient):
+        return outcome(409, "duplicate", exc.message)
     if isinstance(exc, records.DocumentTooLarge):
         return outcome(413, "too-costly", exc.message)
     if isinstance(exc, records.ContentTypeMismatch):

@@ -1,4 +1,5 @@
-"""Patient: read, search, update, delete (erasure) and `$everything`."""
+"""Patient: read, vread and history (of the version kept), search, create (registration),
+update, delete (erasure) and `$everything`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from coffre import records
-from coffre.api.body import number, one, search_parameters
+from coffre.api.body import MAX_DIGITS, number, one, page_size, search_parameters
 from coffre.api.calls import Api, document_resource, entry_resource
 from coffre.api.outcomes import FhirResponse, Problem
 from coffre.api.search import next_page, searchset
@@ -46,30 +47,99 @@ def _version(request: Request) -> int | None:
     if tag is None:
         return None
     digits = tag.strip().removeprefix("W/").strip('"')
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > MAX_DIGITS:
         raise Problem(400, "invalid", 'If-Match must be a version such as W/"3".', "If-Match")
     return int(digits)
+
+
+def history_bundle(base: str, resource: dict[str, Any]) -> dict[str, Any]:
+    """A history Bundle of the versions kept: the current one only (an update replaces the
+    sealed fields; earlier versions are not kept, so they cannot leak either)."""
+    version = resource["meta"]["versionId"]
+    url = f"Patient/{resource['id']}"
+    return {
+        "resourceType": "Bundle",
+        "type": "history",
+        "link": [{"relation": "self", "url": f"{base}/{url}/_history"}],
+        "entry": [
+            {
+                "fullUrl": f"{base}/{url}",
+                "resource": resource,
+                "request": {"method": "POST" if version == "1" else "PUT", "url": url},
+                "response": {
+                    "status": "201 Created" if version == "1" else "200 OK",
+                    "etag": f'W/"{version}"',
+                    "lastModified": resource["meta"]["lastUpdated"],
+                },
+            }
+        ],
+    }
 
 
 def add_routes(routes: APIRouter, api: Api) -> None:
     coffre = api.coffre
 
+    async def read(patient_id: str, request: Request) -> dict[str, Any]:
+        return await api.run(
+            request,
+            lambda actor, purpose: records.read_patient(
+                coffre.uow(), coffre.vault, actor, patient_id, purpose
+            ),
+        )
+
     @routes.get("/Patient/{patient_id}", response_class=FhirResponse)
     async def read_patient(patient_id: str, request: Request) -> FhirResponse:
-        return FhirResponse(
-            await api.run(
-                request,
-                lambda actor, purpose: records.read_patient(
-                    coffre.uow(), coffre.vault, actor, patient_id, purpose
-                ),
+        resource = await read(patient_id, request)
+        return FhirResponse(resource, headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'})
+
+    @routes.get("/Patient/{patient_id}/_history/{version_id}", response_class=FhirResponse)
+    async def vread_patient(patient_id: str, version_id: str, request: Request) -> FhirResponse:
+        resource = await read(patient_id, request)
+        current = resource["meta"]["versionId"]
+        if version_id != current:
+            # Read first, then compare: a caller who may not read the patient learns nothing
+            # about its versions, and the read is journaled like any other.
+            raise Problem(
+                404,
+                "not-found",
+                f"Version {version_id} of Patient/{patient_id} is not kept; only the current "
+                f"version ({current}) is.",
             )
+        return FhirResponse(resource, headers={"ETag": f'W/"{current}"'})
+
+    @routes.get("/Patient/{patient_id}/_history", response_class=FhirResponse)
+    async def patient_history(patient_id: str, request: Request) -> FhirResponse:
+        resource = await read(patient_id, request)
+        return FhirResponse(history_bundle(api.base, resource))
+
+    @routes.post("/Patient", response_class=FhirResponse, status_code=201)
+    async def register_patient(request: Request) -> FhirResponse:
+        resource = await api.resource(request, ["Patient"])
+        patient_id = await api.run(
+            request,
+            lambda actor, purpose: records.register_patient(
+                coffre.uow(), coffre.vault, actor, resource, purpose
+            ),
+        )
+        stored = {
+            **resource,
+            "id": patient_id,
+            "meta": {**resource.get("meta", {}), "versionId": "1"},
+        }
+        return FhirResponse(
+            stored,
+            status_code=201,
+            headers={
+                "Location": f"{api.base}/Patient/{patient_id}/_history/1",
+                "ETag": 'W/"1"',
+            },
         )
 
     @routes.get("/Patient", response_class=FhirResponse)
     async def search_patients(request: Request) -> FhirResponse:
         params = search_parameters(request, SEARCH_PARAMETERS)
         criteria = criteria_of(params)
-        offset, count = number(params, "_offset", 0), number(params, "_count", 50)
+        offset, count = number(params, "_offset", 0), page_size(params)
         page = await api.run(
             request,
             lambda actor, purpose: records.search_patients(

@@ -23,17 +23,18 @@ _EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 _OPERATIONS = "urn:coffre:operation:"
 _SEARCH = ["read", "search-type"]
 _SUPPORTED: dict[str, list[str]] = {
-    "Patient": ["read", "search-type", "update", "delete"],
+    "Patient": ["read", "vread", "history-instance", "search-type", "create", "update", "delete"],
     "Observation": [*_SEARCH, "create"],
     "Condition": [*_SEARCH, "create"],
     "DocumentReference": [*_SEARCH, "create"],
     "Binary": ["read"],
     "AuditEvent": ["search-type"],
     "EpisodeOfCare": ["search-type"],
-    "Consent": ["create"],
+    "Consent": ["search-type", "create"],
     "Practitioner": ["read", "search-type"],
     "PractitionerRole": ["search-type"],
     "Organization": ["read", "search-type"],
+    "CareTeam": ["read", "search-type"],
 }
 _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     "Patient": [
@@ -48,10 +49,19 @@ _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     "DocumentReference": [("patient", "reference"), ("category", "token"), ("date", "date")],
     "AuditEvent": [("patient", "reference"), ("entity", "reference")],
     "EpisodeOfCare": [("patient", "reference")],
+    "Consent": [("patient", "reference")],
     "Practitioner": [("name", "string"), ("organization", "reference")],
     "PractitionerRole": [("practitioner", "reference"), ("organization", "reference")],
     "Organization": [("name", "string")],
+    "CareTeam": [
+        ("organization", "reference"),
+        ("participant", "reference"),
+        ("name", "string"),
+    ],
 }
+# Only the current version of a Patient is kept: vread answers it, and an update may name
+# the version it is based on (If-Match).
+_VERSIONING = {"Patient": {"versioning": "versioned-update", "readHistory": False}}
 
 
 class FhirRoute(APIRoute):
@@ -114,6 +124,7 @@ def capability_statement(coffre: Coffre) -> dict[str, Any]:
                     {
                         "type": name,
                         "interaction": [{"code": code} for code in codes],
+                        **_VERSIONING.get(name, {}),
                         **(
                             {"searchParam": [{"name": n, "type": t} for n, t in _PARAMETERS[name]]}
                             if name in _PARAMETERS

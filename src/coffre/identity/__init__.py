@@ -1,9 +1,10 @@
 """Organisations, accounts and the actors that every decision and journal entry name."""
 
 from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind, local_operator
-from coffre.identity.clients import Client, Usage
+from coffre.identity.clients import Client
 from coffre.identity.directory import (
     Account,
+    CareTeam,
     account_of_patient,
     actor_for,
     add_contract,
@@ -12,6 +13,7 @@ from coffre.identity.directory import (
     find_account,
     is_suspended,
     list_accounts,
+    list_care_teams,
     password_hash_of,
     session_by_reference,
     set_organisation_matrix,
@@ -42,6 +44,7 @@ from coffre.identity.service import (
     list_organisations,
 )
 from coffre.identity.tokens import TokenInfo, TokenKind
+from coffre.identity.usage import Usage
 
 __all__ = [
     "Account",
@@ -49,6 +52,7 @@ __all__ = [
     "AccountNotFound",
     "Actor",
     "ActorKind",
+    "CareTeam",
     "CeilingReached",
     "Client",
     "ClientError",
@@ -82,6 +86,7 @@ __all__ = [
     "hash_password",
     "is_suspended",
     "list_accounts",
+    "list_care_teams",
     "list_organisations",
     "local_operator",
     "parse_scopes",

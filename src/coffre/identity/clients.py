@@ -1,4 +1,4 @@
-"""Machine clients (SMART Backend Services): registration, client assertions, ceilings.
+"""Machine clients (SMART Backend Services): registration and client assertions.
 
 A client authenticates with `private_key_jwt` (RFC 7523): a JWT it signs with a private key
 whose public half it registered (a JWKS), naming itself as issuer and subject and the token
@@ -6,7 +6,8 @@ endpoint as audience, valid for at most five minutes, with an id (jti) never use
 Only public RSA (2048 bits or more) and EC P-256/P-384 keys are registered; assertions are
 signed RS384 or ES384 (RS256 and ES256 are accepted too), by the key their `kid` names.
 
-Each client has ceilings: records served per hour and per 24 hours, counted per hour.
+Each client has ceilings: records served per hour and per 24 hours, registered here and
+counted in `usage`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import sqlalchemy as sa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from coffre.identity.errors import (
-    CeilingReached,
     ClientError,
     ClientNotFound,
     ClientRefused,
@@ -36,7 +36,7 @@ from coffre.identity.jwks import (
     validate_jwks,
 )
 from coffre.identity.scopes import Scope, format_scopes, parse_scopes, within
-from coffre.identity.tables import client_assertions, client_usage, clients, organisations
+from coffre.identity.tables import client_assertions, clients, organisations
 from coffre.store import UnitOfWork
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -52,9 +52,6 @@ SHORTEST_TOKEN = timedelta(minutes=1)
 
 
 LONGEST_TOKEN = timedelta(hours=1)
-
-
-_DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -389,82 +386,3 @@ def token_scopes(client: Client, requested: str | None) -> tuple[Scope, ...]:
             "invalid_scope",
         )
     return wanted
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Records counted for a client: in the current hour and the last 24 hours."""
-
-    hour: int
-    day: int
-    per_hour: int
-    per_day: int
-
-
-def _hour(now: datetime) -> datetime:
-    return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def charge(uow: UnitOfWork, client_id: str, records: int, now: datetime) -> Usage:
-    """Count `records` served to the client, unless that would go past its ceiling per hour
-    or per 24 hours (reaching it exactly is allowed): then raise CeilingReached, and count
-    only the refusal. Charges of one client are serialised by a lock on its row."""
-    if records < 0:
-        raise ValueError("records must not be negative")
-    ceilings = uow.connection.execute(
-        sa.select(clients.c.per_hour, clients.c.per_day)
-        .where(clients.c.id == client_id)
-        .with_for_update()
-    ).first()
-    if ceilings is None:
-        raise ClientNotFound(f"There is no client {client_id[:64]!r}.")
-    hour = _hour(now)
-    rows = uow.connection.execute(
-        sa.select(client_usage.c.hour, client_usage.c.records, client_usage.c.refused).where(
-            client_usage.c.client_id == client_id, client_usage.c.hour > hour - _DAY
-        )
-    ).all()
-    current = next((r for r in rows if r.hour == hour), None)
-    in_hour = current.records if current else 0
-    in_day = sum(r.records for r in rows)
-    period = None
-    if in_hour + records > ceilings.per_hour:
-        period = "hour"
-    elif in_day + records > ceilings.per_day:
-        period = "day"
-    key = (client_usage.c.client_id == client_id) & (client_usage.c.hour == hour)
-    if period is not None:
-        first = current is None or current.refused == 0
-        if current is None:
-            uow.connection.execute(
-                client_usage.insert().values(client_id=client_id, hour=hour, records=0, refused=1)
-            )
-        else:
-            uow.connection.execute(
-                client_usage.update().where(key).values(refused=client_usage.c.refused + 1)
-            )
-        limit = ceilings.per_hour if period == "hour" else ceilings.per_day
-        window = "hour" if period == "hour" else "24 hours"
-        raise CeilingReached(
-            f"The client reached its ceiling of {limit} records per {window}; try again later.",
-            client_id,
-            period,
-            first=first,
-        )
-    if records:
-        if current is None:
-            uow.connection.execute(
-                client_usage.insert().values(
-                    client_id=client_id, hour=hour, records=records, refused=0
-                )
-            )
-        else:
-            uow.connection.execute(
-                client_usage.update().where(key).values(records=client_usage.c.records + records)
-            )
-        uow.connection.execute(
-            client_usage.delete().where(
-                client_usage.c.client_id == client_id, client_usage.c.hour <= hour - 2 * _DAY
-            )
-        )
-    return Usage(in_hour + records, in_day + records, ceilings.per_hour, ceilings.per_day)

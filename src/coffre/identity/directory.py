@@ -164,6 +164,38 @@ def create_care_team(
     return team_id
 
 
+@dataclass(frozen=True)
+class CareTeam:
+    """A care team as the directory shows it: its name, organisation and members."""
+
+    id: str
+    organisation_id: str
+    name: str
+    member_ids: tuple[str, ...]
+
+
+def list_care_teams(
+    uow: UnitOfWork, organisation_id: str | None = None, team_id: str | None = None
+) -> list[CareTeam]:
+    """The care teams (of one organisation, or the one with `team_id`), by name."""
+    query = sa.select(care_teams).order_by(care_teams.c.name, care_teams.c.id)
+    if organisation_id is not None:
+        query = query.where(care_teams.c.organisation_id == organisation_id)
+    if team_id is not None:
+        query = query.where(care_teams.c.id == team_id)
+    teams = uow.connection.execute(query).all()
+    members: dict[str, list[str]] = {t.id: [] for t in teams}
+    if teams:
+        rows = uow.connection.execute(
+            sa.select(care_team_members.c.team_id, care_team_members.c.account_id)
+            .where(care_team_members.c.team_id.in_(list(members)))
+            .order_by(care_team_members.c.account_id)
+        )
+        for row in rows:
+            members[row.team_id].append(row.account_id)
+    return [CareTeam(t.id, t.organisation_id, t.name, tuple(members[t.id])) for t in teams]
+
+
 def team_organisation(uow: UnitOfWork, team_id: str) -> str | None:
     """The organisation a care team belongs to, or None if there is no such team."""
     return uow.connection.execute(

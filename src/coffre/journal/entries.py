@@ -42,6 +42,7 @@ class EventKind(StrEnum):
     ELIGIBILITY_READ = "records:eligibility:read"
     USAGE_READ = "records:usage:read"
     CONSENT_UPDATE = "access:consent:update"
+    CONSENT_READ = "access:consent:read"  # the patient's sharing choices looked at
     RELATIONSHIP_CREATE = "access:relationship:create"
     RELATIONSHIP_END = "access:relationship:update"
     RELATIONSHIP_LIST = "access:relationship:read"

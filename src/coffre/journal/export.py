@@ -133,6 +133,7 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.RELATIONSHIP_CREATE: _CREATE,
     EventKind.RELATIONSHIP_END: _UPDATE,
     EventKind.RELATIONSHIP_LIST: _READ,
+    EventKind.CONSENT_READ: _READ,
     EventKind.EXCLUSION_UPDATE: _UPDATE,
     EventKind.MASK_UPDATE: _UPDATE,
     EventKind.BREAK_GLASS: _CREATE,

@@ -7,9 +7,11 @@ same transaction, denials included; a test walks this list to keep it so.
 from coffre.records.categories import Category, ErasureReason
 from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_document
 from coffre.records.controls import (
+    Choices,
     RelationshipView,
     end_relationship,
     list_relationships,
+    read_choices,
     set_consent,
     set_exclusion,
     set_mask,
@@ -20,6 +22,7 @@ from coffre.records.errors import (
     ContentTypeMismatch,
     DocumentNotFound,
     DocumentTooLarge,
+    DuplicatePatient,
     EntryNotFound,
     ImportSourceChanged,
     InvalidChoice,
@@ -61,6 +64,7 @@ from coffre.records.reading import (
     read_document,
     read_record,
 )
+from coffre.records.registering import register_patient
 from coffre.records.searching import (
     Page,
     read_entry,
@@ -76,10 +80,12 @@ __all__ = [
     "NIR_SYSTEM",
     "SIGN_UP_FLOOR",
     "Category",
+    "Choices",
     "ContentTypeMismatch",
     "DocumentInfo",
     "DocumentNotFound",
     "DocumentTooLarge",
+    "DuplicatePatient",
     "Eligibility",
     "EntryNotFound",
     "EntryView",
@@ -121,11 +127,13 @@ __all__ = [
     "list_relationships",
     "open_document",
     "parse_patient",
+    "read_choices",
     "read_document",
     "read_entry",
     "read_patient",
     "read_record",
     "reconcile_erasures",
+    "register_patient",
     "request_sign_up",
     "rotate_keys",
     "search_documents",

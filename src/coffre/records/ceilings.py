@@ -13,7 +13,7 @@ from datetime import datetime
 
 from coffre import journal, notify
 from coffre.access import Decision, Purpose
-from coffre.identity import Actor, ActorKind, CeilingReached
+from coffre.identity import Actor, ActorKind, CeilingReached, usage
 from coffre.identity import clients as machine
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
@@ -34,7 +34,7 @@ def charge(
     if actor.kind is not ActorKind.CLIENT or not patient_ids:
         return
     try:
-        machine.charge(uow, actor.id, len(patient_ids), now)
+        usage.charge(uow, actor.id, len(patient_ids), now)
     except CeilingReached as exc:
         client = machine.get_client(uow, actor.id)
         decision = Decision(

@@ -283,6 +283,47 @@ def list_relationships(
     return [_view(r, change.now, durations) for r in facts.relationships]
 
 
+@dataclass(frozen=True)
+class Choices:
+    """A patient's sharing choices as they stand: consent, the professionals excluded, the
+    documents masked (ids only)."""
+
+    consent: bool
+    excluded: tuple[str, ...]
+    masked: tuple[str, ...]
+
+
+def read_choices(
+    uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
+) -> Choices:
+    """The patient's sharing choices, for the patient (or the operator at their request):
+    no one else learns whom a patient excluded or what they masked."""
+    with uow:
+        change = _Change(
+            uow,
+            vault,
+            actor,
+            patient_id,
+            ControlRequest(Control.LIST_CHOICES, purpose),
+            EventKind.CONSENT_READ,
+        )
+        facts = access.load_patient_facts(uow, patient_id, change.now)
+        record(
+            uow,
+            actor,
+            change.decision,
+            EventKind.CONSENT_READ,
+            Outcome.SUCCESS,
+            purpose,
+            [patient_id],
+            [f"consent:{'granted' if facts.consent else 'withdrawn'}"],
+        )
+        uow.commit()
+    return Choices(
+        facts.consent, tuple(sorted(facts.excluded)), tuple(sorted(facts.masked_documents))
+    )
+
+
 def _view(r: Relationship, now: datetime, durations: access.Durations) -> RelationshipView:
     assert r.id is not None
     return RelationshipView(

@@ -97,3 +97,7 @@ class SignUpRefused(RecordsError):
 
 class VersionConflict(RecordsError):
     """The record changed since the version the caller based its change on."""
+
+
+class DuplicatePatient(RecordsError):
+    """The organisation already holds a patient with the same national identifier."""

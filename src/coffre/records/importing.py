@@ -76,7 +76,7 @@ def patient_index_rows(vault: Vault, patient_id: str, data: PatientData) -> list
     return [{"kind": k.value, "digest": d, "patient_id": patient_id} for k, d in digests]
 
 
-def _patient_row(box: PatientBox, data: PatientData, now: datetime) -> dict[str, Any]:
+def patient_row(box: PatientBox, data: PatientData, now: datetime) -> dict[str, Any]:
     pid = box.patient_id
     return {
         "id": pid,
@@ -218,7 +218,7 @@ def _import_batch(
     now = datetime.now(UTC)
     patient_rows, index_rows, entries = [], [], []
     for box, (number, data) in zip(boxes, fresh, strict=True):
-        patient_rows.append(_patient_row(box, data, now))
+        patient_rows.append(patient_row(box, data, now))
         index_rows.extend(patient_index_rows(vault, box.patient_id, data))
         entries.append(
             Entry(

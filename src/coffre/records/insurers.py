@@ -123,6 +123,11 @@ def enrol_members(
     return len(new)
 
 
+# What an insurer's token must allow: reading the coverage of one member (eligibility) or
+# searching coverage figures (usage).
+INSURANCE_RESOURCE = frozenset({"Coverage"})
+
+
 def check_eligibility(
     uow: UnitOfWork, vault: Vault, actor: Actor, member_id: str, on: date | None = None
 ) -> Eligibility:
@@ -131,7 +136,9 @@ def check_eligibility(
     day = on or datetime.now(UTC).date()
     kind, purpose = EventKind.ELIGIBILITY_READ, Purpose.INSURANCE
     with uow:
-        decision = access.decide_insurer(actor, Action.ELIGIBILITY)
+        decision = access.decide_token(actor, INSURANCE_RESOURCE, "r") or access.decide_insurer(
+            actor, Action.ELIGIBILITY
+        )
         if not decision.allowed:
             refuse(uow, actor, decision, kind, purpose)
         assert actor.organisation_id is not None
@@ -168,7 +175,9 @@ def usage_figures(uow: UnitOfWork, vault: Vault, actor: Actor, since: date, unti
         raise InvalidChoice("The period must end after it starts.")
     kind, purpose = EventKind.USAGE_READ, Purpose.INSURANCE
     with uow:
-        decision = access.decide_insurer(actor, Action.USAGE)
+        decision = access.decide_token(actor, INSURANCE_RESOURCE, "s") or access.decide_insurer(
+            actor, Action.USAGE
+        )
         if not decision.allowed:
             refuse(uow, actor, decision, kind, purpose)
         members = sa.select(memberships.c.patient_id).where(

@@ -139,13 +139,55 @@ def load_or_journal_failure(
         raise
 
 
+def journal_missing(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: EventKind,
+    purpose: Purpose,
+    item_id: str,
+    rule: str,
+    explanation: str,
+) -> None:
+    """Journal, and commit, an attempt on an item of a record that does not exist (no
+    patient is named: there is none to name)."""
+    missing = Decision(False, rule, explanation)
+    record(uow, actor, missing, kind, Outcome.FAILED, purpose, (), [item_id])
+    uow.commit()
+
+
+def decide_item_read(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    request: DataRequest,
+    kind: EventKind,
+    patient_id: str,
+    item_id: str,
+) -> sa.Row[Any]:
+    """Decide a read of one item (an entry, a document) of the patient's record, journal
+    the outcome, denied, failed or allowed, and commit; return the patient's sealed row to
+    open the item with. Raises AccessDenied, PatientNotFound or PatientErased."""
+    now = datetime.now(UTC)
+    decision, _ = decide_on_patient(uow, vault, actor, request, kind, patient_id, now, [item_id])
+    row = load_or_journal_failure(uow, actor, decision, kind, request.purpose, patient_id)
+    record(uow, actor, decision, kind, Outcome.SUCCESS, request.purpose, [patient_id], [item_id])
+    uow.commit()
+    return row
+
+
 def open_patient(vault: Vault, row: sa.Row[Any], *, with_contact: bool = True) -> dict[str, Any]:
-    """The Patient resource from its sealed row (raises KeyDestroyed if erased meanwhile);
-    its contact details are opened only when asked."""
+    """The Patient resource from its sealed row, with its version (raises KeyDestroyed if
+    erased meanwhile); its contact details are opened only when asked."""
     box = vault.box(row.organisation_id, row.id, row.key_version)
     identity = box.open_json("patients", "identity", row.id, row.identity)
     contact = box.open_json("patients", "contact", row.id, row.contact) if with_contact else {}
-    return join_patient(row.id, identity, contact)
+    resource = join_patient(row.id, identity, contact)
+    updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+    resource["meta"] = {
+        "versionId": str(row.version),
+        "lastUpdated": updated.astimezone(UTC).isoformat(timespec="seconds"),
+    }
+    return resource
 
 
 PATIENT_CATEGORIES = frozenset({Category.IDENTITY, Category.CONTACT})

@@ -16,13 +16,18 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 
 from coffre import access
-from coffre.access import Action, Category, DataRequest, Decision, Purpose
+from coffre.access import Action, Category, DataRequest, Purpose
 from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
 from coffre.records.clinical import DocumentInfo, sealed_chunks_apart
 from coffre.records.errors import DocumentNotFound
 from coffre.records.gate import decide_on_patient, organisation_for, record
-from coffre.records.patients import load_or_journal_failure, open_patient
+from coffre.records.patients import (
+    decide_item_read,
+    journal_missing,
+    load_or_journal_failure,
+    open_patient,
+)
 from coffre.records.tables import clinical_entries, documents
 from coffre.records.vault import PatientBox, Vault
 from coffre.store import UnitOfWork
@@ -176,55 +181,30 @@ def open_document(
     a decision on its category (and its mask) journaled and committed. The stream reads a
     few chunks at a time, each batch in its own short read, so it may be consumed slowly
     and from another thread. Raises DocumentNotFound, AccessDenied, PatientErased."""
-    now = datetime.now(UTC)
+    kind = EventKind.DOCUMENT_READ
     with uow:
         doc = uow.connection.execute(
             sa.select(documents).where(documents.c.id == document_id)
         ).first()
         if doc is None:
-            missing = Decision(False, "document-not-found", "there is no document with that id")
-            record(
+            journal_missing(
                 uow,
                 actor,
-                missing,
-                EventKind.DOCUMENT_READ,
-                Outcome.FAILED,
+                kind,
                 purpose,
-                (),
-                [document_id],
-            )
-            uow.commit()
-            raise DocumentNotFound(f"There is no document with id {document_id}.")
-        decision, _ = decide_on_patient(
-            uow,
-            vault,
-            actor,
-            DataRequest(
-                Action.READ,
-                purpose,
-                frozenset({Category(doc.category)}),
                 document_id,
-                resources=DOCUMENT_RESOURCE,
-            ),
-            EventKind.DOCUMENT_READ,
-            doc.patient_id,
-            now,
-            [document_id],
-        )
-        row = load_or_journal_failure(
-            uow, actor, decision, EventKind.DOCUMENT_READ, purpose, doc.patient_id
-        )
-        record(
-            uow,
-            actor,
-            decision,
-            EventKind.DOCUMENT_READ,
-            Outcome.SUCCESS,
+                "document-not-found",
+                "there is no document with that id",
+            )
+            raise DocumentNotFound(f"There is no document with id {document_id}.")
+        request = DataRequest(
+            Action.READ,
             purpose,
-            [doc.patient_id],
-            [document_id],
+            frozenset({Category(doc.category)}),
+            document_id,
+            resources=DOCUMENT_RESOURCE,
         )
-        uow.commit()
+        row = decide_item_read(uow, vault, actor, request, kind, doc.patient_id, document_id)
     box = vault.box(row.organisation_id, doc.patient_id, row.key_version)
     info = document_info(box, doc)
     sealed = sealed_chunks_apart(uow, document_id)

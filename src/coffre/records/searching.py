@@ -34,7 +34,9 @@ from coffre.records.patients import (
     PATIENT_CATEGORIES,
     PATIENT_RESOURCE,
     FindCriteria,
+    decide_item_read,
     digests_for,
+    journal_missing,
     load_or_journal_failure,
     open_patient,
 )
@@ -302,7 +304,7 @@ def read_entry(
 ) -> EntryView:
     """One clinical entry of this type, after a decision on its category journaled and
     committed. Raises EntryNotFound, AccessDenied, PatientErased."""
-    now = datetime.now(UTC)
+    kind = EventKind.RECORD_READ
     with uow:
         entry = uow.connection.execute(
             sa.select(clinical_entries).where(
@@ -311,39 +313,21 @@ def read_entry(
             )
         ).first()
         if entry is None:
-            missing = Decision(False, "entry-not-found", "there is no entry with that id")
-            record(
-                uow, actor, missing, EventKind.RECORD_READ, Outcome.FAILED, purpose, (), [entry_id]
-            )
-            uow.commit()
-            raise EntryNotFound(f"There is no {resource_type} with id {entry_id}.")
-        decision, _ = decide_on_patient(
-            uow,
-            vault,
-            actor,
-            DataRequest(
-                Action.READ,
+            journal_missing(
+                uow,
+                actor,
+                kind,
                 purpose,
-                frozenset({access.Category(entry.category)}),
-                resources=frozenset({entry.resource_type}),
-            ),
-            EventKind.RECORD_READ,
-            entry.patient_id,
-            now,
-            [entry_id],
-        )
-        row = load_or_journal_failure(
-            uow, actor, decision, EventKind.RECORD_READ, purpose, entry.patient_id
-        )
-        record(
-            uow,
-            actor,
-            decision,
-            EventKind.RECORD_READ,
-            Outcome.SUCCESS,
+                entry_id,
+                "entry-not-found",
+                "there is no entry with that id",
+            )
+            raise EntryNotFound(f"There is no {resource_type} with id {entry_id}.")
+        request = DataRequest(
+            Action.READ,
             purpose,
-            [entry.patient_id],
-            [entry_id],
+            frozenset({access.Category(entry.category)}),
+            resources=frozenset({entry.resource_type}),
         )
-        uow.commit()
+        row = decide_item_read(uow, vault, actor, request, kind, entry.patient_id, entry_id)
     return _entry_view(vault.box(row.organisation_id, entry.patient_id, row.key_version), entry)

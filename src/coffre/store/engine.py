@@ -41,6 +41,10 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 READ_ONLY = "coffre_read_only"
 
 
+# As many connections as the server's worker threads use at once (FastAPI's pool runs 40).
+SQLITE_POOL_SIZE = 40
+SQLITE_POOL_OVERFLOW = 10
+
 WRITER = "coffre_writer_lock"
 # How long a writer waits for the others of its process before giving up, as SQLite's
 # busy_timeout does for other processes.
@@ -96,9 +100,13 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             database = sa.engine.make_url(url).database
+            pooled: dict[str, int] = {}
             if database and database != ":memory:" and not database.startswith("file:"):
                 _private_file(Path(database))
-            engine = sa.create_engine(url, connect_args={"isolation_level": None})
+                # Connections are kept, not reopened: each new one costs its pragmas and a
+                # schema read, and the server's threads all ask for one under load.
+                pooled = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
+            engine = sa.create_engine(url, connect_args={"isolation_level": None}, **pooled)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             writers = _Writers()
             sa.event.listen(engine, "begin", writers.begin)

@@ -10,8 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coffre import identity, journal
+from coffre.api import describe as describe_fhir
 from coffre.api import router as fhir_router
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
@@ -38,6 +40,36 @@ SECURITY_HEADERS = {
 
 
 log = logging.getLogger("coffre.web")
+
+
+_HEADERS = tuple(
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+)
+_HEADER_NAMES = frozenset(name for name, _ in _HEADERS)
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP answer, replacing any the route set. A plain
+    ASGI middleware: it touches only the start of the answer, never buffers or re-streams
+    the body (Starlette's `BaseHTTPMiddleware` does, at a cost on every request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [
+                    (k, v) for k, v in message.get("headers", ()) if k.lower() not in _HEADER_NAMES
+                ]
+                message = {**message, "headers": [*kept, *_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def _checkpoints(coffre: Coffre, every: float) -> None:
@@ -68,11 +100,7 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
 
     app = FastAPI(title="Coffre", docs_url=None, redoc_url=None, lifespan=lifespan)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/", response_class=HTMLResponse)
     def home(request: Request, lang: str | None = None) -> HTMLResponse:
@@ -93,6 +121,7 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 1.0) -> FastA
     app.include_router(signin_router(coffre))
     app.include_router(token_router(coffre))
     app.include_router(fhir_router(coffre))
+    describe_fhir(app)
     # Page scripts are files, never inline: the CSP's script source stays 'self' alone.
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
 

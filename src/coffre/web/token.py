@@ -11,6 +11,7 @@ echoed back.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -27,6 +28,92 @@ LOGIN_PATH = "/auth/login"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 BODY_LIMIT = 16_384
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+# What /openapi.json says of the two endpoints: URL-encoded forms in, JSON out.
+_FORM = "application/x-www-form-urlencoded"
+_TOKEN_ANSWER = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in", "scope"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"const": "Bearer"},
+        "expires_in": {"type": "integer", "minimum": 0},
+        "scope": {"type": "string"},
+    },
+}
+_OAUTH_ERROR = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {
+            "enum": ["invalid_request", "unsupported_grant_type", "invalid_scope", "invalid_client"]
+        },
+        "error_description": {"type": "string"},
+    },
+}
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+_CHALLENGE = {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}}
+
+
+def _answer(description: str, media: str, schema: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}, **more}
+
+
+def _form_body(required: list[str], fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": fields}
+    return {"requestBody": {"required": True, "content": {_FORM: {"schema": schema}}}}
+
+
+_TOKEN_DESCRIPTION: dict[str, Any] = {
+    "openapi_extra": _form_body(
+        ["grant_type", "client_assertion_type", "client_assertion"],
+        {
+            "grant_type": {"const": "client_credentials"},
+            "client_assertion_type": {"const": ASSERTION_TYPE},
+            "client_assertion": {"type": "string", "description": "A signed JWT (RFC 7523)."},
+            "scope": {"type": "string"},
+        },
+    ),
+    "responses": {
+        200: _answer("A token.", "application/json", _TOKEN_ANSWER),
+        400: _answer("Refused (RFC 6749 §5.2).", "application/json", _OAUTH_ERROR),
+        401: _answer(
+            "The client is refused.", "application/json", _OAUTH_ERROR, headers=_CHALLENGE
+        ),
+    },
+}
+_LOGIN_DESCRIPTION: dict[str, Any] = {
+    "openapi_extra": _form_body(
+        ["username", "password"],
+        {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1, "format": "password"},
+            "code": {"type": "string", "description": "The TOTP code, when the account has one."},
+            "scope": {"type": "string", "default": "user/*.cruds"},
+        },
+    ),
+    "responses": {
+        200: _answer("A personal access token.", "application/json", _TOKEN_ANSWER),
+        **{
+            status: _answer(why, "application/problem+json", _PROBLEM)
+            for status, why in [
+                (400, "A field is missing or the form cannot be read."),
+                (401, "The sign-in is refused (Retry-After when it is throttled)."),
+                (403, "The account needs a second factor."),
+                (415, "The form is not URL-encoded."),
+            ]
+        },
+    },
+}
 
 
 def _error(status: int, code: str, description: str) -> JSONResponse:
@@ -74,7 +161,7 @@ def router(coffre: Coffre) -> APIRouter:
     ctx = coffre.signin()
     routes = APIRouter()
 
-    @routes.post(TOKEN_PATH)
+    @routes.post(TOKEN_PATH, **_TOKEN_DESCRIPTION)
     async def token(request: Request) -> JSONResponse:
         if not _form_encoded(request):
             return _error(400, "invalid_request", "Send the form URL-encoded.")
@@ -112,7 +199,7 @@ def router(coffre: Coffre) -> APIRouter:
             headers=_NO_STORE,
         )
 
-    @routes.post(LOGIN_PATH)
+    @routes.post(LOGIN_PATH, **_LOGIN_DESCRIPTION)
     async def login(request: Request) -> JSONResponse:
         """A person's sign-in for API tools: username, password and (when the account has
         one) a TOTP `code`, URL-encoded; answers a one-hour personal access token."""

@@ -58,6 +58,17 @@ THROWAWAY = patient(
     phone="+33711223344",
     address=None,
 )
+# A new patient whom the clinic's reception registers.
+NEWCOMER = patient(
+    family="Nouvelarrivee",
+    given="Clementine",
+    birth_date="2001-07-21",
+    gender="female",
+    national=(NIR_SYSTEM, nir(sex=2, year=1, month=7, department="69", serial=432)),
+    email="c.nouvelarrivee@example.org",
+    phone="+33655443322",
+    address="3 rue des Tanneurs",
+)
 NEW_RESULT = {
     "resourceType": "Observation",
     "status": "final",
@@ -113,6 +124,9 @@ RULES: dict[str, str | None] = {
     "ctr": "contract-scope",
     "deny": "default-deny",
     "erase": "erasure-role",
+    "reg": "registration-role",
+    "regm": "registration-matrix",
+    "pown": "patient-own-choice",
 }
 
 # One row per endpoint, one column per caller. A cell is a status (401 for a missing or
@@ -125,6 +139,8 @@ endpoint      anon  exp   susp  pat-a a-tok pat-b rel   staff norel excl  insur 
 read-A        401   401   401   200   200   own   200   200   rel   excl  ins   tok   ctr   deny
 read-B        401   401   401   own   own   200   rel   rel   rel   rel   ins   tok   ctr   deny
 read-missing  401   401   401   own   own   own   rel   rel   rel   rel   ins   tok   ctr   deny
+history-A     401   401   401   200   200   own   200   200   rel   excl  ins   tok   ctr   deny
+register      401   401   401   reg   tok   reg   regm  201   regm  regm  reg   tok   tok   reg
 search-A      401   401   401   {A}   {A}   {}    {A}   {A}   {}    {}    ins   tok   {}    {}
 search-B      401   401   401   {}    {}    {B}   {}    {}    {}    {}    ins   tok   {}    {}
 update-A      401   401   401   own   tok   own   mtx   200   rel   excl  ins   tok   tok   deny
@@ -138,8 +154,11 @@ doc-search-A  401   401   401   {all} tok   own   {all} {}    rel   excl  ins   
 doc-read      401   401   401   200   tok   own   200   mtx   rel   excl  ins   tok   tok   deny
 binary-read   401   401   401   200   tok   own   200   mtx   rel   excl  ins   tok   tok   deny
 audit-A       401   401   401   200   tok   hist  deny  deny  deny  deny  deny  tok   tok   deny
-eligibility   401   401   401   ins   ins   ins   ins   ins   ins   ins   200   ins   ins   ins
-usage         401   401   401   ins   ins   ins   ins   ins   ins   ins   200   ins   ins   ins
+eligibility   401   401   401   ins   tok   ins   ins   ins   ins   ins   200   tok   tok   ins
+usage         401   401   401   ins   tok   ins   ins   ins   ins   ins   200   tok   tok   ins
+care-teams    401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+consent-A     401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
+episodes-A    401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 """
 
 
@@ -200,6 +219,41 @@ def _history(scene: Scene, response: httpx.Response) -> None:
         assert about_a in [entity.get("what") for entity in event["entity"]], event
 
 
+def _versions(scene: Scene, response: httpx.Response) -> None:
+    bundle = response.json()
+    assert bundle["type"] == "history"
+    [entry] = bundle["entry"]
+    assert (entry["resource"]["id"], entry["resource"]["resourceType"]) == (
+        scene.ids["A"],
+        "Patient",
+    )
+    assert entry["response"]["etag"] == f'W/"{entry["resource"]["meta"]["versionId"]}"'
+
+
+def _registered(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert body["resourceType"] == "Patient" and body["id"] not in scene.ids.values()
+    assert response.headers["location"].endswith(f"/fhir/Patient/{body['id']}/_history/1")
+    assert body["meta"]["versionId"] == "1"
+
+
+def _choices(scene: Scene, response: httpx.Response) -> None:
+    [consent] = [e.resource for e in searchset(response).entry]
+    assert (consent.status, consent.patient.reference) == ("active", f"Patient/{scene.ids['A']}")
+    [denial] = consent.provision.provision
+    assert denial.type == "deny" and denial.actor[0].reference.reference.startswith("Practitioner/")
+
+
+def _episodes(scene: Scene, response: httpx.Response) -> None:
+    episodes = [e.resource for e in searchset(response).entry]
+    assert episodes
+    assert {e.patient.reference for e in episodes} == {f"Patient/{scene.ids['A']}"}
+
+
+def _directory(scene: Scene, response: httpx.Response) -> None:
+    assert searchset(response).type == "searchset"
+
+
 def _covered(scene: Scene, response: httpx.Response) -> None:
     answer = Parameters.model_validate(response.json())
     assert {p.name: p.valueBoolean for p in answer.parameter if p.name == "covered"} == {
@@ -225,6 +279,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "read-A": Endpoint("GET", "/fhir/Patient/{A}", check=_success_of("Patient", "A")),
     "read-B": Endpoint("GET", "/fhir/Patient/{B}", check=_success_of("Patient", "B")),
     "read-missing": Endpoint("GET", "/fhir/Patient/{missing}"),
+    "history-A": Endpoint("GET", "/fhir/Patient/{A}/_history", check=_versions),
+    "register": Endpoint("POST", "/fhir/Patient", body=lambda _: NEWCOMER, check=_registered),
     "search-A": Endpoint("GET", "/fhir/Patient?family=Lefèvre&birthdate=1985-05-12"),
     "search-B": Endpoint("GET", "/fhir/Patient?family=Zanzibarova&birthdate=1962-11-03"),
     "update-A": Endpoint(
@@ -259,6 +315,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "audit-A": Endpoint("GET", "/fhir/AuditEvent?patient={A}", check=_history),
     "eligibility": Endpoint("GET", "/fhir/$eligibility?member=MT-0001", check=_covered),
     "usage": Endpoint("GET", "/fhir/$usage?since=2026-01-01&until=2026-02-01", check=_figures),
+    "care-teams": Endpoint("GET", "/fhir/CareTeam", check=_directory),
+    "consent-A": Endpoint("GET", "/fhir/Consent?patient={A}", check=_choices),
+    "episodes-A": Endpoint("GET", "/fhir/EpisodeOfCare?patient={A}", check=_episodes),
 }
 
 

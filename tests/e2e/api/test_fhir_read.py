@@ -39,7 +39,17 @@ async def test_the_capability_statement_says_what_is_supported(client):
     statement = CapabilityStatement.model_validate(response.json())
     [rest] = statement.rest
     supported = {r.type: [i.code for i in r.interaction] for r in rest.resource}
-    assert supported["Patient"] == ["read", "search-type", "update", "delete"]
+    assert supported["Patient"] == [
+        "read",
+        "vread",
+        "history-instance",
+        "search-type",
+        "create",
+        "update",
+        "delete",
+    ]
+    [patient] = [r for r in rest.resource if r.type == "Patient"]
+    assert (patient.versioning, patient.readHistory) == ("versioned-update", False)
     assert set(supported) == {
         "Patient",
         "Observation",
@@ -52,6 +62,7 @@ async def test_the_capability_statement_says_what_is_supported(client):
         "Practitioner",
         "PractitionerRole",
         "Organization",
+        "CareTeam",
     }
 
 

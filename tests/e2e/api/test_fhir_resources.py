@@ -15,7 +15,8 @@ from fhir.resources.R4B.parameters import Parameters
 
 from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
 from careworld import PDF, World, account, build_world
-from coffre.access import Category
+from coffre import records
+from coffre.access import Category, Purpose
 from factories import journal_records, patient
 from webpages import pages_client
 
@@ -266,7 +267,7 @@ async def test_an_update_checks_the_version_and_writes_nothing_on_conflict(
     assert updated.status_code == 200, updated.text
     assert updated.headers["etag"] == 'W/"2"'
     stale = await client.put(path, headers={**headers, "If-Match": 'W/"1"'}, content=body)
-    assert "version 2" in problem(stale, 409, "conflict")
+    assert "version 2" in problem(stale, 412, "conflict")
     other_id = await client.put(
         path, headers=headers, content=json.dumps({**patient(), "id": "someone-else"})
     )
@@ -404,6 +405,47 @@ async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_onc
         "/fhir/Consent", headers=own, content=consent(world.patient_id, "draft")
     )
     assert "Consent.status" in problem(wrong, 400, "invalid")
+
+
+async def test_the_patient_reads_back_their_choices_and_no_one_else_does(
+    client, sqlite_coffre, world
+):
+    operator = world.operator
+    records.set_exclusion(
+        sqlite_coffre.uow(),
+        sqlite_coffre.vault,
+        operator,
+        world.patient_id,
+        "dr.bernard",
+        True,
+        Purpose.PATIENT_REQUEST,
+    )
+    records.set_mask(
+        sqlite_coffre.uow(),
+        sqlite_coffre.vault,
+        operator,
+        world.document_id,
+        True,
+        Purpose.PATIENT_REQUEST,
+    )
+    path = f"/fhir/Consent?patient={world.patient_id}"
+    found = searchset(await client.get(path, headers=token(sqlite_coffre, world, "patient.hl")))
+    [consent] = [e.resource for e in found.entry]
+    assert consent.status == "active" and consent.provision.type == "permit"
+    denied = {
+        (p.actor[0].reference.reference if p.actor else p.data[0].reference.reference)
+        for p in consent.provision.provision
+    }
+    assert denied == {
+        f"Practitioner/{world.colleague.id}",
+        f"DocumentReference/{world.document_id}",
+    }
+    for username in ("dr.martin", "dr.bernard"):
+        refused = await client.get(path, headers=token(sqlite_coffre, world, username))
+        said = problem(refused, 403, "forbidden")
+        assert "dr.bernard" not in said and world.colleague.id not in said
+    entry = journal_records(sqlite_coffre)[-1]
+    assert (entry.action, entry.outcome) == ("access:consent:read", "denied")
 
 
 async def test_the_patient_sees_their_care_relationships(client, sqlite_coffre, world):

@@ -332,7 +332,7 @@ def test_only_public_strong_keys_and_allowed_people_register_clients(coffre, org
 def charge(coffre, client_id: str, records: int, now: datetime) -> identity.Usage:  # type: ignore[no-untyped-def]
     with coffre.uow() as uow:
         try:
-            return identity.clients.charge(uow, client_id, records, now)
+            return identity.usage.charge(uow, client_id, records, now)
         finally:
             uow.commit()
 

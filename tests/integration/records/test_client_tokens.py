@@ -202,7 +202,7 @@ def test_a_refused_charge_leaves_the_count_as_it_was(coffre, world):
     lab = client_actor(coffre, world.lab, "system/Patient.rs", per_hour=2)
     denied(coffre, lambda: read(coffre, lab, world, resources={"Observation"}), "token-scope")
     with coffre.reader() as uow:
-        usage = identity.clients.charge(uow, lab.id, 0, datetime.now(UTC))
+        usage = identity.usage.charge(uow, lab.id, 0, datetime.now(UTC))
     assert usage.hour == 0  # a request the gate refuses is not counted
 
 

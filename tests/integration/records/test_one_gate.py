@@ -97,6 +97,12 @@ GATED: dict[str, tuple[Call, str]] = {
         ),
         "receptionist",
     ),
+    "register_patient": (
+        lambda c, a, w: records.register_patient(
+            c.uow(), c.vault, a, patient(family="Nouveau", given="Arthur"), CARE
+        ),
+        "receptionist",
+    ),
     "search_patients": (
         lambda c, a, w: records.search_patients(
             c.uow(), c.vault, a, FindCriteria(family="Lefèvre", birth_date="1985-05-12"), CARE
@@ -146,6 +152,10 @@ GATED: dict[str, tuple[Call, str]] = {
     ),
     "list_relationships": (
         lambda c, a, w: records.list_relationships(c.uow(), c.vault, a, w.patient_id, REQUEST),
+        "patient_account",
+    ),
+    "read_choices": (
+        lambda c, a, w: records.read_choices(c.uow(), c.vault, a, w.patient_id, REQUEST),
         "patient_account",
     ),
     "set_exclusion": (

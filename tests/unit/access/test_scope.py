@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -240,6 +241,7 @@ class TestControls:
             Control.MASK,
             Control.END_RELATIONSHIP,
             Control.LIST_RELATIONSHIPS,
+            Control.LIST_CHOICES,
         ):
             assert decide_control(PATIENT_ACCOUNT, control(kind), related(), NOW).allowed
         declare = control(
@@ -326,9 +328,42 @@ class TestControls:
         assert not decide_control(DOCTOR, refer, related(), NOW).allowed
 
     def test_professionals_do_not_make_the_patients_choices(self):
-        for kind in (Control.CONSENT, Control.EXCLUSION, Control.MASK, Control.LIST_RELATIONSHIPS):
+        kinds = (
+            Control.CONSENT,
+            Control.EXCLUSION,
+            Control.MASK,
+            Control.LIST_RELATIONSHIPS,
+            Control.LIST_CHOICES,
+        )
+        for kind in kinds:
             decision = decide_control(DOCTOR, control(kind), related(GP), NOW)
             assert (decision.allowed, decision.rule) == (False, "patient-own-choice")
+
+    @pytest.mark.parametrize(
+        ("kind", "needed"),
+        [
+            (Control.CONSENT, "user/Consent.c"),
+            (Control.EXCLUSION, "user/Consent.u"),
+            (Control.MASK, "user/Consent.u"),
+            (Control.LIST_CHOICES, "user/Consent.s"),
+            (Control.END_RELATIONSHIP, "user/EpisodeOfCare.u"),
+            (Control.LIST_RELATIONSHIPS, "user/EpisodeOfCare.s"),
+        ],
+    )
+    def test_a_token_must_allow_the_control(self, kind, needed):
+        narrow = account(
+            "me",
+            org_kind=None,
+            profession=None,
+            role="patient",
+            patient_id=PATIENT,
+            scopes=parse_scopes("user/Patient.rs user/Observation.cruds"),
+        )
+        decision = decide_control(narrow, control(kind), related(), NOW)
+        assert (decision.allowed, decision.rule) == (False, "token-scope")
+        assert needed in decision.explanation
+        wide = replace(narrow, scopes=parse_scopes(needed))
+        assert decide_control(wide, control(kind), related(), NOW).allowed
 
     def test_an_excluded_professional_starts_nothing(self):
         own = ControlRequest(
