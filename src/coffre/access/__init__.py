@@ -1,6 +1,7 @@
 """The access gate: every operation on patient data asks `decide` (or, for professionals,
 `decide_care`) first, and gets a decision with its explanation."""
 
+from coffre.access.alerts import decide_alert
 from coffre.access.care import (
     BreakGlass,
     CareRequest,
@@ -83,6 +84,7 @@ __all__ = [
     "Relationship",
     "RelationshipKind",
     "decide",
+    "decide_alert",
     "decide_break_glass",
     "decide_care",
     "decide_client_admin",

@@ -67,6 +67,8 @@ class EventKind(StrEnum):
     CLIENT_CEILING = "identity:client:ceiling"  # a request refused at a volume ceiling
     TOKEN_CREATE = "identity:token:create"  # noqa: S105 (an event name)
     TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
+    ALERT_CREATE = "watch:alert:create"  # a detection rule fired: an alert was opened
+    ALERT_UPDATE = "watch:alert:update"  # an alert acknowledged or closed (or refused)
 
 
 class Outcome(StrEnum):

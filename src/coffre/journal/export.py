@@ -163,6 +163,8 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.CLIENT_CEILING: _READ,
     EventKind.TOKEN_CREATE: _CREATE,
     EventKind.TOKEN_UPDATE: _UPDATE,
+    EventKind.ALERT_CREATE: _CREATE,
+    EventKind.ALERT_UPDATE: _UPDATE,
     EventKind.LOGOUT: _Pattern(
         (None, None), _LOGIN, ((DCM, "110123", "Logout"),), "E", _HUMAN, _SOURCE, _DESTINATION
     ),

@@ -180,6 +180,7 @@ class Filter:
     patient_id: str | None = None
     actor_id: str | None = None
     before_seq: int | None = None  # for paging newest first
+    from_seq: int | None = None  # for following the journal by position
 
 
 def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
@@ -193,6 +194,8 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
         query = query.where(journal_entries.c.actor_id == where.actor_id)
     if where.before_seq is not None:
         query = query.where(journal_entries.c.seq < where.before_seq)
+    if where.from_seq is not None:
+        query = query.where(journal_entries.c.seq >= where.from_seq)
     return query
 
 

@@ -59,6 +59,7 @@ class NotificationKind(StrEnum):
     SIGN_UP_AMBIGUOUS = "sign-up-ambiguous"  # several records share the address
     SIGN_UP_EXISTING = "sign-up-existing"  # to the account the record already has
     ACCOUNT_CREATED = "account-created"
+    WATCH_ALERT = "watch-alert"  # to the security officer: a detection rule fired
 
 
 # English subject and body of each kind; {placeholders} are filled from the parameters.
@@ -166,6 +167,11 @@ _TEXTS: dict[NotificationKind, tuple[str, str]] = {
         "Your Coffre account was opened on {at}. Your username is {username}. If you did "
         "not open it, contact your practice.",
     ),
+    NotificationKind.WATCH_ALERT: (
+        "A detection rule fired",
+        'The detection rule "{subject}" fired on {at} (severity: {reason}). Its alert is '
+        "open in Coffre: review it, then acknowledge or close it.",
+    ),
 }
 
 # Words that fill the placeholders, translated as well.
@@ -184,6 +190,11 @@ _WORDS = {
     "care-team": "a care team",
     "hour-ceiling": "records per hour",
     "day-ceiling": "records per 24 hours",
+    "informational": "informational",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "critical": "critical",
 }
 
 

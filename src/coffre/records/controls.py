@@ -9,6 +9,7 @@ seen. Free text (an emergency's reason) is sealed under the patient's key, never
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -254,33 +255,49 @@ def end_relationship(
         )
 
 
-def list_relationships(
-    uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
-) -> list[RelationshipView]:
-    """The patient's care relationships, active or not, oldest first."""
+def _look(
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    request: ControlRequest,
+    kind: EventKind,
+    shown: Callable[[PatientFacts], list[str]],
+) -> tuple[PatientFacts, datetime]:
+    """Decide a look at the patient's relationships or choices, journal it naming what is
+    shown, commit; return the facts and the time of the look."""
     with uow:
-        change = _Change(
-            uow,
-            vault,
-            actor,
-            patient_id,
-            ControlRequest(Control.LIST_RELATIONSHIPS, purpose),
-            EventKind.RELATIONSHIP_LIST,
-        )
+        change = _Change(uow, vault, actor, patient_id, request, kind)
         facts = access.load_patient_facts(uow, patient_id, change.now)
         record(
             uow,
             actor,
             change.decision,
-            EventKind.RELATIONSHIP_LIST,
+            kind,
             Outcome.SUCCESS,
-            purpose,
+            request.purpose,
             [patient_id],
-            [f"relationship:{r.id}" for r in facts.relationships],
+            shown(facts),
         )
         uow.commit()
+    return facts, change.now
+
+
+def list_relationships(
+    uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
+) -> list[RelationshipView]:
+    """The patient's care relationships, active or not, oldest first."""
+    facts, now = _look(
+        uow,
+        vault,
+        actor,
+        patient_id,
+        ControlRequest(Control.LIST_RELATIONSHIPS, purpose),
+        EventKind.RELATIONSHIP_LIST,
+        lambda facts: [f"relationship:{r.id}" for r in facts.relationships],
+    )
     durations = vault.settings.durations
-    return [_view(r, change.now, durations) for r in facts.relationships]
+    return [_view(r, now, durations) for r in facts.relationships]
 
 
 @dataclass(frozen=True)
@@ -298,27 +315,15 @@ def read_choices(
 ) -> Choices:
     """The patient's sharing choices, for the patient (or the operator at their request):
     no one else learns whom a patient excluded or what they masked."""
-    with uow:
-        change = _Change(
-            uow,
-            vault,
-            actor,
-            patient_id,
-            ControlRequest(Control.LIST_CHOICES, purpose),
-            EventKind.CONSENT_READ,
-        )
-        facts = access.load_patient_facts(uow, patient_id, change.now)
-        record(
-            uow,
-            actor,
-            change.decision,
-            EventKind.CONSENT_READ,
-            Outcome.SUCCESS,
-            purpose,
-            [patient_id],
-            [f"consent:{'granted' if facts.consent else 'withdrawn'}"],
-        )
-        uow.commit()
+    facts, _ = _look(
+        uow,
+        vault,
+        actor,
+        patient_id,
+        ControlRequest(Control.LIST_CHOICES, purpose),
+        EventKind.CONSENT_READ,
+        lambda facts: [f"consent:{'granted' if facts.consent else 'withdrawn'}"],
+    )
     return Choices(
         facts.consent, tuple(sorted(facts.excluded)), tuple(sorted(facts.masked_documents))
     )

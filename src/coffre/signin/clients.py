@@ -58,13 +58,14 @@ def _change(
     change: str,
     resource: str,
     act: Callable[[], object],
+    also: tuple[str, ...] = (),
 ) -> None:
     """Go on only if allowed (else journal the denial and raise AccessDenied); make the
-    change, journal it with the fact `change`, commit."""
+    change, journal it with the fact `change` (naming `resource` and `also`), commit."""
     decision = _with(decision, change=change)
-    _decided(uow, actor, kind, decision, resource)
+    _decided(uow, actor, kind, decision, resource, *also)
     act()
-    _journal(uow, actor, kind, decision, Outcome.SUCCESS, resource)
+    _journal(uow, actor, kind, decision, Outcome.SUCCESS, resource, *also)
     uow.commit()
 
 
@@ -151,9 +152,12 @@ def suspend_client(
     reason: str,
     purpose: Purpose = Purpose.SECURITY,
     now: datetime | None = None,
+    *,
+    resources: tuple[str, ...] = (),
 ) -> None:
     """Suspend a client (who and why are kept with it): it gets no token and its tokens are
-    refused from the next request, until resumed."""
+    refused from the next request, until resumed. `resources` are also named in the
+    journal entry (the alert that asked for it)."""
     now = _now(now)
     with uow:
         client = machine.get_client(uow, client_id)
@@ -165,6 +169,7 @@ def suspend_client(
             "suspend",
             f"client:{client.id}",
             lambda: machine.set_client_suspended(uow, client.id, now, actor.id, reason),
+            resources,
         )
 
 
@@ -320,8 +325,11 @@ def suspend_token(
     reason: str,
     purpose: Purpose = Purpose.SECURITY,
     now: datetime | None = None,
+    *,
+    resources: tuple[str, ...] = (),
 ) -> None:
-    """Suspend a token (who and why are kept with it); refused from the next request."""
+    """Suspend a token (who and why are kept with it); refused from the next request.
+    `resources` are also named in the journal entry (the alert that asked for it)."""
     now = _now(now)
     with uow:
         info = _token(uow, reference)
@@ -333,6 +341,7 @@ def suspend_token(
             "suspend",
             f"token:{info.reference}",
             lambda: tokens.set_token_suspended(uow, info.id_hash, now, actor.id, reason),
+            resources,
         )
 
 

@@ -8,24 +8,12 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.patient import Patient
 
 from apicalls import FHIR_JSON, bearer, personal_token, problem
-from careworld import World, build_world
+from careworld import World
 from coffre import signin
 from coffre.identity import local_operator
 from factories import journal_records
-from webpages import pages_client
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
-    return build_world(sqlite_coffre)
-
-
-@pytest.fixture
-async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
-    async with pages_client(sqlite_coffre) as client:
-        yield client
 
 
 def token(coffre, world: World, username: str, scopes: str = "user/Patient.rs") -> str:  # type: ignore[no-untyped-def]

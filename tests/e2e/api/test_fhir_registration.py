@@ -9,11 +9,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.patient import Patient
 
 from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
-from careworld import World, build_world
 from coffre import identity
 from coffre.records import NIR_SYSTEM
 from factories import journal_records, nir, patient
-from webpages import pages_client
 
 pytestmark = pytest.mark.anyio
 
@@ -27,17 +25,6 @@ NEWCOMER = patient(
     phone="+33612121212",
     address="9 quai des Chartrons",
 )
-
-
-@pytest.fixture
-def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
-    return build_world(sqlite_coffre)
-
-
-@pytest.fixture
-async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
-    async with pages_client(sqlite_coffre) as client:
-        yield client
 
 
 def token(coffre, organisation: str, username: str, scopes: str = "user/*.cruds") -> dict[str, str]:  # type: ignore[no-untyped-def]

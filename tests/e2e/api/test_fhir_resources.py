@@ -14,11 +14,10 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.parameters import Parameters
 
 from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
-from careworld import PDF, World, account, build_world
+from careworld import PDF, World, account
 from coffre import records
 from coffre.access import Category, Purpose
 from factories import journal_records, patient
-from webpages import pages_client
 
 pytestmark = pytest.mark.anyio
 NEW_OBSERVATION = {
@@ -38,17 +37,6 @@ NEW_OBSERVATION = {
     "effectiveDateTime": "2026-03-04T09:30:00+01:00",
     "valueQuantity": {"value": 72, "unit": "/min"},
 }
-
-
-@pytest.fixture
-def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
-    return build_world(sqlite_coffre)
-
-
-@pytest.fixture
-async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
-    async with pages_client(sqlite_coffre) as client:
-        yield client
 
 
 def token(coffre, world: World, username: str, scopes: str = "user/*.cruds") -> dict[str, str]:  # type: ignore[no-untyped-def]

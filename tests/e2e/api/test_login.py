@@ -9,25 +9,12 @@ import pyotp
 import pytest
 
 from apicalls import bearer
-from careworld import World, build_world
 from coffre import signin
 from coffre.identity import mfa
 from factories import journal_records
-from webpages import pages_client
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "a long passphrase 42"  # careworld's accounts
-
-
-@pytest.fixture
-def world(sqlite_coffre) -> World:  # type: ignore[no-untyped-def]
-    return build_world(sqlite_coffre)
-
-
-@pytest.fixture
-async def client(sqlite_coffre, world):  # type: ignore[no-untyped-def]
-    async with pages_client(sqlite_coffre) as client:
-        yield client
 
 
 def with_totp(coffre, username: str) -> str:  # type: ignore[no-untyped-def]

@@ -10,7 +10,8 @@ import coffre.access.tables
 import coffre.identity.tables
 import coffre.journal.tables
 import coffre.notify.tables
-import coffre.records.tables  # noqa: F401  (registers the tables on the shared metadata)
+import coffre.records.tables
+import coffre.watch.tables  # noqa: F401  (registers the tables on the shared metadata)
 from coffre import store
 
 

@@ -87,6 +87,8 @@ EXPECTED = {
     EventKind.CLIENT_CEILING: READ,
     EventKind.TOKEN_CREATE: CREATE,
     EventKind.TOKEN_UPDATE: UPDATE,
+    EventKind.ALERT_CREATE: CREATE,
+    EventKind.ALERT_UPDATE: UPDATE,
     EventKind.DOCUMENT_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.HISTORY_READ: ("PatientRead", "Read", REST, (RESTFUL, "read"), "R"),
     EventKind.PATIENT_SEARCH: ("PatientQuery", "Query", REST, (RESTFUL, "search-type"), "E"),

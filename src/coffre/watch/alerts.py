@@ -1,0 +1,303 @@
+"""Alerts: what a rule's firings become, for the security officer of the organisation of
+the actor they are about.
+
+One alert per (rule, group) and episode. A firing for a (rule, group) whose open or
+acknowledged alert saw its last event at most one episode gap before the firing's first
+event extends that alert (its entries are added, its last time moves on); otherwise it
+opens a new alert, which is journaled and told to the organisation's security officer
+(ids, the rule's title and severity; never patient data). A firing whose entries all
+belong to an alert of its (rule, group) already changes nothing, so replaying a batch
+after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from coffre import access, journal, notify
+from coffre.access import Decision, Purpose
+from coffre.identity import Actor, ActorKind
+from coffre.journal import Entry, EventKind, Outcome
+from coffre.notify import NotificationKind, Recipient
+from coffre.store import UnitOfWork
+from coffre.watch import tables as t
+from coffre.watch.detector import Firing
+from coffre.watch.errors import AlertClosed, AlertNotFound, WatchError
+from coffre.watch.rules import CorrelationRule, Rule
+
+# How long after its last event a detection rule's alert still takes new firings.
+EPISODE_GAP = timedelta(hours=1)
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    organisation_id: str | None
+    rule_ref: str
+    rule_title: str
+    severity: str | None
+    group_key: str
+    state: AlertState
+    note: str | None
+    changed_by: str | None
+    changed_at: datetime | None
+    first_at: datetime
+    last_at: datetime
+    created_at: datetime
+    seqs: tuple[int, ...]  # the journal entries behind it, in order
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing a firing did: the alert, whether it was opened now, and the entries
+    added to it (none when the firing was already recorded)."""
+
+    alert: Alert
+    created: bool
+    added: tuple[int, ...]
+
+
+def watch_actor(organisation_id: str | None) -> Actor:
+    """Coffre's detection engine as the journal names it, acting within an organisation."""
+    return Actor(
+        kind=ActorKind.SYSTEM, id="system:watch", organisation_id=organisation_id, source="watch"
+    )
+
+
+def group_key(firing: Firing, event: dict[str, Any]) -> str:
+    """The text an alert is grouped by: a correlation's group (its one value, or
+    `name=value` pairs joined by `;`), or for a detection rule the actor of its event."""
+    if isinstance(firing.rule, CorrelationRule):
+        values = ["null" if v is None else str(v) for v in firing.group]
+        if len(values) == 1:
+            return values[0][:300]
+        return ";".join(f"{k}={v}" for k, v in zip(firing.rule.group_by, values, strict=True))[:300]
+    return str(event.get("actor_id"))[:300]
+
+
+def episode_gap(rule: Rule) -> timedelta:
+    """How close to an alert's last event a new firing must start to extend it: the
+    correlation's timespan, or EPISODE_GAP for a detection rule."""
+    return rule.timespan if isinstance(rule, CorrelationRule) else EPISODE_GAP
+
+
+def extends(alert: Alert, rule: Rule, first_at: datetime) -> bool:
+    """True when a firing whose first event is at `first_at` belongs to the alert's episode."""
+    return alert.state is not AlertState.CLOSED and first_at - alert.last_at <= episode_gap(rule)
+
+
+def _alerts(uow: UnitOfWork, where: Any) -> list[Alert]:
+    rows = uow.connection.execute(
+        sa.select(t.watch_alerts).where(where).order_by(t.watch_alerts.c.created_at)
+    ).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    seqs: dict[str, list[int]] = {i: [] for i in ids}
+    for alert_id, seq in uow.connection.execute(
+        sa.select(t.watch_alert_entries.c.alert_id, t.watch_alert_entries.c.seq)
+        .where(t.watch_alert_entries.c.alert_id.in_(ids))
+        .order_by(t.watch_alert_entries.c.seq)
+    ):
+        seqs[alert_id].append(int(seq))
+    return [
+        Alert(
+            row.id,
+            row.organisation_id,
+            row.rule_ref,
+            row.rule_title,
+            row.severity,
+            row.group_key,
+            AlertState(row.state),
+            row.note,
+            row.changed_by,
+            row.changed_at,
+            row.first_at,
+            row.last_at,
+            row.created_at,
+            tuple(seqs[row.id]),
+        )
+        for row in rows
+    ]
+
+
+def get_alert(uow: UnitOfWork, alert_id: str) -> Alert:
+    """The alert with this id; raise AlertNotFound."""
+    found = _alerts(uow, t.watch_alerts.c.id == alert_id)
+    if not found:
+        raise AlertNotFound(f"There is no alert {alert_id[:40]!r}.")
+    return found[0]
+
+
+def list_alerts(
+    uow: UnitOfWork, organisation_id: str | None = None, state: AlertState | None = None
+) -> list[Alert]:
+    """The alerts, oldest first, of one organisation and in one state, or all."""
+    columns = t.watch_alerts.c
+    where = sa.true()
+    if organisation_id is not None:
+        where = sa.and_(where, columns.organisation_id == organisation_id)
+    if state is not None:
+        where = sa.and_(where, columns.state == AlertState(state).value)
+    return _alerts(uow, where)
+
+
+def store_firing(
+    uow: UnitOfWork,
+    firing: Firing,
+    *,
+    organisation_id: str | None,
+    key: str,
+    first_at: datetime,
+    last_at: datetime,
+    now: datetime | None = None,
+) -> Stored:
+    """Record a firing in the open transaction: extend its episode's alert, or open one
+    (journaled, and told to the organisation's security officer); nothing when its
+    entries are all recorded already."""
+    now = now or datetime.now(UTC)
+    rule = firing.rule
+    seqs = tuple(sorted({int(s) for s in firing.event_ids}))
+    same = _alerts(
+        uow, sa.and_(t.watch_alerts.c.rule_ref == rule.ref[:200], t.watch_alerts.c.group_key == key)
+    )
+    for alert in same:
+        if set(seqs) <= set(alert.seqs):
+            return Stored(alert, False, ())
+    current = [a for a in same if extends(a, rule, first_at)]
+    if current:
+        alert = current[-1]
+        added = tuple(s for s in seqs if s not in set(alert.seqs))
+        uow.connection.execute(
+            t.watch_alert_entries.insert(), [{"alert_id": alert.id, "seq": s} for s in added]
+        )
+        uow.connection.execute(
+            t.watch_alerts.update()
+            .where(t.watch_alerts.c.id == alert.id)
+            .values(last_at=max(alert.last_at, last_at))
+        )
+        return Stored(get_alert(uow, alert.id), False, added)
+    alert_id = str(uuid.uuid4())
+    uow.connection.execute(
+        t.watch_alerts.insert().values(
+            id=alert_id,
+            organisation_id=organisation_id,
+            rule_ref=rule.ref[:200],
+            rule_title=rule.title[:300],
+            severity=rule.level,
+            group_key=key,
+            state=AlertState.OPEN.value,
+            first_at=first_at,
+            last_at=last_at,
+            created_at=now,
+        )
+    )
+    uow.connection.execute(
+        t.watch_alert_entries.insert(), [{"alert_id": alert_id, "seq": s} for s in seqs]
+    )
+    decision = Decision(
+        True,
+        "detection-rule",
+        "a detection rule fired",
+        {"rule": rule.ref[:200], "severity": rule.level or "none", "entries": str(len(seqs))},
+    )
+    entry = Entry(
+        EventKind.ALERT_CREATE,
+        watch_actor(organisation_id),
+        decision,
+        Outcome.SUCCESS,
+        Purpose.SECURITY,
+        (),
+        (f"alert:{alert_id}",),
+    )
+    [seq] = journal.append(uow, [entry])
+    if organisation_id is not None:
+        notify.enqueue(
+            uow,
+            Recipient.SECURITY_OFFICER,
+            organisation_id,
+            NotificationKind.WATCH_ALERT,
+            {
+                "at": now.isoformat(),
+                "subject": rule.title[:300],
+                "reason": rule.level or "none",
+                "alert": alert_id,
+            },
+            seq,
+        )
+    return Stored(get_alert(uow, alert_id), True, seqs)
+
+
+def change_alert(
+    uow: UnitOfWork,
+    actor: Actor,
+    alert_id: str,
+    state: AlertState,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Alert:
+    """Acknowledge or close an alert, with an optional note; journaled, refusals too.
+    Raises AccessDenied, AlertNotFound, or AlertClosed (a closed alert stays closed)."""
+    state = AlertState(state)
+    now = now or datetime.now(UTC)
+    with uow:
+        alert = get_alert(uow, alert_id)
+        decision = access.decide_alert(actor, alert.organisation_id)
+        decision = Decision(
+            decision.allowed,
+            decision.rule,
+            decision.explanation,
+            {**decision.facts, "state": state.value, "from": alert.state.value},
+        )
+
+        def _journal(outcome: Outcome) -> None:
+            entry = Entry(
+                EventKind.ALERT_UPDATE,
+                actor,
+                decision,
+                outcome,
+                Purpose.SECURITY,
+                (),
+                (f"alert:{alert.id}",),
+            )
+            journal.append(uow, [entry])
+
+        if not decision.allowed:
+            _journal(Outcome.DENIED)
+            uow.commit()
+            raise access.AccessDenied(decision.rule, decision.explanation)
+        if alert.state is AlertState.CLOSED:
+            raise AlertClosed("A closed alert stays closed.")
+        if state is AlertState.OPEN:
+            raise WatchError("An alert is acknowledged or closed, not reopened.")
+        uow.connection.execute(
+            t.watch_alerts.update()
+            .where(t.watch_alerts.c.id == alert.id)
+            .values(
+                state=state.value,
+                note=note[:500] if note else alert.note,
+                changed_by=actor.id[:120],
+                changed_at=now,
+            )
+        )
+        _journal(Outcome.SUCCESS)
+        uow.commit()
+        return replace(
+            alert,
+            state=state,
+            note=note[:500] if note else alert.note,
+            changed_by=actor.id[:120],
+            changed_at=now,
+        )
