@@ -17,6 +17,7 @@ from coffre.cli.journal import journal_app
 from coffre.cli.keys import keys_app
 from coffre.cli.organisations import organisations_app
 from coffre.cli.patients import patients_app
+from coffre.cli.watch import watch_app
 from coffre.config import Environment
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(journal_app, name="journal")
 app.add_typer(care_app, name="care")
 app.add_typer(insurers_app, name="insurers")
 app.add_typer(clients_app, name="clients")
+app.add_typer(watch_app, name="watch")
 app.add_typer(tokens_app, name="tokens")
 
 

@@ -197,12 +197,30 @@ def _fill(browser, **values: str) -> None:  # type: ignore[no-untyped-def]
 def _navigating(browser, element) -> None:  # type: ignore[no-untyped-def]
     """Click, then wait for the next page (every button and link here leads to one)."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, WAIT).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, WAIT).until(_replaced(page))
+
+
+def _replaced(page):  # type: ignore[no-untyped-def]
+    """Whether the page is gone. Chromium's driver sometimes reports a node of the old
+    document as one that "does not belong to the document" instead of as stale."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def gone(_browser) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
+    return gone
 
 
 def _press(browser, label: str) -> None:  # type: ignore[no-untyped-def]

@@ -4,46 +4,14 @@ else; a closed alert stays closed."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 from careworld import World, account, build_world
-from coffre import journal, records, watch
-from coffre.access import AccessDenied, Purpose
+from coffre import journal, watch
+from coffre.access import AccessDenied
 from coffre.bootstrap import Coffre
 from coffre.watch import worker
-
-PROBING = """
-title: Denied reads of patient data
-name: denied_read
-logsource: {product: coffre, service: journal}
-detection:
-  read:
-    action|endswith: ':read'
-    subject: [patient, record, document]
-  denied:
-    decision: deny
-  condition: read and denied
----
-title: Probing, one actor denied again and again
-name: probing
-level: high
-correlation:
-  type: event_count
-  rules: denied_read
-  group-by: actor_id
-  timespan: 5m
-  condition: {gte: 3}
-coffre:
-  response: suspend-account
-"""
-
-
-def probe(coffre: Coffre, actor, patient_id: str, times: int) -> None:
-    for _ in range(times):
-        with contextlib.suppress(AccessDenied):
-            records.read_patient(coffre.uow(), coffre.vault, actor, patient_id, Purpose.CARE)
+from watchrules import PROBING, probe
 
 
 def drain(coffre: Coffre, detector: watch.Detector) -> None:

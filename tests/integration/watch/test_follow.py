@@ -4,7 +4,6 @@ patient's name or number."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import UTC, datetime
 
@@ -12,9 +11,10 @@ import pytest
 
 from careworld import World, build_world
 from coffre import journal, records, watch
-from coffre.access import AccessDenied, Purpose
+from coffre.access import Purpose
 from coffre.bootstrap import Coffre
 from coffre.watch import follow
+from watchrules import PROBING, probe
 
 
 @pytest.fixture
@@ -98,37 +98,13 @@ def test_events_hold_ids_and_codes_never_a_patients_name_or_number(coffre, world
     assert "fact_actor_kind" in {k for e in events for k in e}
 
 
-DENIED_READS = """
-title: Denied reads of patient data
-name: denied_read
-logsource: {product: coffre, service: journal}
-detection:
-  read:
-    action|endswith: ':read'
-    subject: [patient, record, document]
-  denied:
-    decision: deny
-  condition: read and denied
----
-title: Probing, one actor denied again and again
-correlation:
-  type: event_count
-  rules: denied_read
-  group-by: actor_id
-  timespan: 5m
-  condition: {gte: 3}
-coffre:
-  response: suspend-session
-"""
-
-
 def test_the_rules_fire_on_the_journal_as_it_is_followed(coffre, world):
     """Three refused reads by a professional without relationship: the probing rule fires
     on the third, naming the three entries; the physician's allowed reads do not count."""
-    for actor in (world.colleague, world.physician) * 3:
-        with contextlib.suppress(AccessDenied):
-            records.read_patient(coffre.uow(), coffre.vault, actor, world.patient_id, Purpose.CARE)
-    detector = watch.Detector(watch.load_rules(DENIED_READS), id_field="seq", time_field="time")
+    for _ in range(3):
+        probe(coffre, world.colleague, world.patient_id, 1)
+        probe(coffre, world.physician, world.patient_id, 1)
+    detector = watch.Detector(watch.load_rules(PROBING), id_field="seq", time_field="time")
     with coffre.reader() as uow:
         events = follow.read(uow, follow.position(uow, "alerts"))
     firings = [f for e in events for f in detector.observe(e)]
@@ -137,4 +113,4 @@ def test_the_rules_fire_on_the_journal_as_it_is_followed(coffre, world):
     denied = [e["seq"] for e in events if e["decision"] == "deny"]
     assert sorted(fired.event_ids) == denied and len(denied) == 3
     assert fired.group == (world.colleague.id,)
-    assert fired.response.value == "suspend-session"
+    assert fired.response.value == "suspend-account"

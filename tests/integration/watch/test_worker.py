@@ -3,43 +3,17 @@ officer, and neither replays nor restarts alert twice."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 import pytest
 
 from careworld import World, build_world
-from coffre import identity, journal, notify, records, signin, watch
-from coffre.access import AccessDenied, Purpose
+from coffre import identity, journal, notify, signin, watch
 from coffre.bootstrap import Coffre
 from coffre.identity.errors import IdentityError
 from coffre.notify import NotificationKind, Recipient
 from coffre.watch import follow, worker
-
-PROBING = """
-title: Denied reads of patient data
-name: denied_read
-logsource: {product: coffre, service: journal}
-detection:
-  read:
-    action|endswith: ':read'
-    subject: [patient, record, document]
-  denied:
-    decision: deny
-  condition: read and denied
----
-title: Probing, one actor denied again and again
-name: probing
-level: high
-correlation:
-  type: event_count
-  rules: denied_read
-  group-by: actor_id
-  timespan: 5m
-  condition: {gte: 3}
-coffre:
-  response: suspend-account
-"""
+from watchrules import PROBING, probe
 
 
 @pytest.fixture
@@ -49,12 +23,6 @@ def world(coffre: Coffre) -> World:
 
 def detector() -> watch.Detector:
     return watch.Detector(watch.load_rules(PROBING), id_field="seq", time_field="time")
-
-
-def probe(coffre: Coffre, actor, patient_id: str, times: int) -> None:
-    for _ in range(times):
-        with contextlib.suppress(AccessDenied):
-            records.read_patient(coffre.uow(), coffre.vault, actor, patient_id, Purpose.CARE)
 
 
 def denied_seqs(coffre: Coffre, actor_id: str) -> list[int]:

@@ -1,0 +1,139 @@
+"""`coffre watch …`: follow the journal with Sigma rules, and handle the alerts they raise."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from coffre import journal, watch
+from coffre.cli.context import out, progress, state
+from coffre.cli.patients import UsageError
+from coffre.identity import local_operator
+from coffre.watch import follow, worker
+
+watch_app = typer.Typer(
+    help="Detection of misuse: Sigma rules over the journal, alerts, containment.",
+    no_args_is_help=True,
+)
+
+READER = "alerts"
+
+
+def _rules(paths: list[Path]) -> watch.RuleSet:
+    texts = []
+    for path in paths:
+        try:
+            texts.append(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            raise UsageError(f"The rule file {path} cannot be read as UTF-8 text.") from None
+    return watch.load_rules(*texts)
+
+
+@watch_app.command()
+def run(
+    ctx: typer.Context,
+    rules: Annotated[list[Path], typer.Argument(help="Sigma rule files (YAML).")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop at the end of the journal instead of waiting.")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Entries per batch.")] = 5_000,
+    poll: Annotated[
+        float, typer.Option(min=0.1, max=60.0, help="Seconds to wait at the journal's end.")
+    ] = 1.0,
+) -> None:
+    """Follow the journal from where the last run stopped: store an alert for each rule that
+    fires and apply its response, until Ctrl+C (or, with --once, the journal's end)."""
+    detector = watch.Detector(_rules(rules), id_field="seq", time_field="time")
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        behind = journal.size(uow) - follow.position(uow, READER)
+        open_before = len(watch.list_alerts(uow, state=watch.AlertState.OPEN))
+    read = 0
+    try:
+        with progress() as bar:
+            task = bar.add_task("Following the journal", total=max(behind, 0))
+            while True:
+                done = worker.run_once(coffre, detector, name=READER, batch=batch)
+                read += done
+                bar.advance(task, done)
+                if done:
+                    continue
+                detector.advance(datetime.now(UTC))
+                if once:
+                    break
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        pass
+    with coffre.reader() as uow:
+        opened = len(watch.list_alerts(uow, state=watch.AlertState.OPEN)) - open_before
+    out.print(f"Read {read} journal entries; {max(opened, 0)} new alerts are open.")
+
+
+@watch_app.command()
+def alerts(
+    ctx: typer.Context,
+    state_: Annotated[
+        watch.AlertState | None, typer.Option("--state", help="Only alerts in this state.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """The alerts, newest first: rule, severity, who (the group), state, entries."""
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        found = sorted(
+            watch.list_alerts(uow, state=state_), key=lambda a: a.created_at, reverse=True
+        )
+    if as_json:
+        rows = [
+            {
+                "id": a.id,
+                "organisation": a.organisation_id,
+                "rule": a.rule_ref,
+                "title": a.rule_title,
+                "severity": a.severity,
+                "group": a.group_key,
+                "state": a.state.value,
+                "first": a.first_at.isoformat(),
+                "last": a.last_at.isoformat(),
+                "entries": list(a.seqs),
+            }
+            for a in found
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "rule", "severity", "group", "state", "last", "entries")
+    for a in found:
+        table.add_row(
+            a.id,
+            a.rule_title,
+            a.severity or "",
+            a.group_key,
+            a.state.value,
+            a.last_at.isoformat(timespec="seconds"),
+            str(len(a.seqs)),
+        )
+    out.print(table)
+
+
+@watch_app.command()
+def alert(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="The alert's id.")],
+    to: Annotated[
+        watch.AlertState, typer.Option("--state", help="acknowledged or closed.")
+    ] = watch.AlertState.ACKNOWLEDGED,
+) -> None:
+    """Acknowledge or close an alert, as the local operator (journaled)."""
+    if to is watch.AlertState.OPEN:
+        raise UsageError("An alert is acknowledged or closed; it is never reopened.")
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        organisation = watch.get_alert(uow, alert_id).organisation_id
+    changed = watch.change_alert(coffre.uow(), local_operator(organisation), alert_id, to)
+    out.print(f"Alert {changed.id} is {changed.state.value}.")
