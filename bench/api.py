@@ -193,7 +193,13 @@ def serve(kind: str, home: str | None, parent: Connection) -> None:
         from coffre.web import create_app
 
         assert home is not None
-        settings = load_settings(home, env={"COFFRE_ENVIRONMENT": Environment.DEVELOPMENT})
+        # The physician reads its PATIENTS in turn, far past the inline guard's threshold:
+        # this measures the audited read, not containment (bench/scenarios.py does that).
+        env = {
+            "COFFRE_ENVIRONMENT": Environment.DEVELOPMENT,
+            "COFFRE_GUARD_PATIENTS": str(PATIENTS),
+        }
+        settings = load_settings(home, env=env)
         coffre = open_coffre(settings)
         app = create_app(coffre)
     else:

@@ -172,3 +172,30 @@ def build_world(coffre: Coffre, *, consent: bool = True) -> World:
         entry_ids,
         relationship_id,
     )
+
+
+def more_in_care(coffre: Coffre, world: World, count: int) -> list[str]:
+    """Import `count` more patients of the clinic, each consenting and with an appointment
+    with the physician; return the world's patient and theirs."""
+    report = records.import_patients(
+        coffre.uow(),
+        coffre.vault,
+        world.operator,
+        lines_of([patient() for _ in range(count)]),
+        world.clinic,
+    )
+    ids = [patient_id for _, patient_id in report.imported]
+    for patient_id in ids:
+        records.set_consent(
+            coffre.uow(), coffre.vault, world.operator, patient_id, True, Purpose.PATIENT_REQUEST
+        )
+        records.start_relationship(
+            coffre.uow(),
+            coffre.vault,
+            world.physician,
+            patient_id,
+            RelationshipKind.APPOINTMENT,
+            Purpose.CARE,
+            professional="dr.martin",
+        )
+    return [world.patient_id, *ids]

@@ -11,6 +11,9 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from coffre import signin
+from coffre.identity import Actor, local_operator
+
 AUDIENCE = "https://coffre.example.org/oauth/token"
 KEY = ec.generate_private_key(ec.SECP256R1())
 
@@ -44,3 +47,30 @@ def assertion(
         **claims,
     }
     return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})  # type: ignore[arg-type]
+
+
+def client_actor(
+    coffre,  # type: ignore[no-untyped-def]
+    organisation_id: str,
+    scopes: str,
+    *,
+    per_hour: int = 1000,
+    per_day: int = 10_000,
+) -> Actor:
+    """A machine client of the organisation, signed in with a token of these scopes."""
+    now = datetime.now(UTC)
+    client = signin.add_client(
+        coffre.uow(),
+        local_operator(organisation_id),
+        organisation_id,
+        "Results feed",
+        jwks(("k1", KEY.public_key())),
+        scopes,
+        expires_at=now + timedelta(days=365),
+        per_hour=per_hour,
+        per_day=per_day,
+    )
+    issued = signin.client_token(
+        coffre.uow(), assertion(client.id), audience=AUDIENCE, source="203.0.113.9"
+    )
+    return signin.token_actor(coffre.uow(), issued.access_token, source="203.0.113.9")

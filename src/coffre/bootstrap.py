@@ -116,6 +116,11 @@ def _vault(settings: Settings, keyring: Keyring) -> records.Vault:
             document_chunk_bytes=settings.document_chunk_bytes,
             phone_regions=settings.phone_regions,
             durations=durations(settings),
+            guard=records.GuardLimits(
+                people=settings.guard_patients,
+                clients=settings.guard_client_patients,
+                window=timedelta(seconds=settings.guard_window_seconds),
+            ),
         ),
     )
 

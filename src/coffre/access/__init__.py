@@ -28,6 +28,7 @@ from coffre.access.facts import (
     start_relationship,
     started_by_month,
 )
+from coffre.access.flags import Flag, decide_flag
 from coffre.access.lookups import decide_directory, decide_search
 from coffre.access.matrix import (
     CLINICAL,
@@ -75,6 +76,7 @@ __all__ = [
     "EmergencyReason",
     "FactKind",
     "FactNotFound",
+    "Flag",
     "InvalidMatrix",
     "Matrix",
     "PatientFacts",
@@ -92,6 +94,7 @@ __all__ = [
     "decide_data",
     "decide_directory",
     "decide_erasure",
+    "decide_flag",
     "decide_insurer",
     "decide_registration",
     "decide_search",

@@ -116,6 +116,10 @@ class PatientFacts:
     excluded: frozenset[str] = frozenset()  # account ids of excluded professionals
     masked_documents: Mapping[str, str | None] = field(default_factory=dict)  # id -> author
     break_glass: tuple[BreakGlass, ...] = ()
+    flags: tuple[str, ...] = ()  # the record's flags, sorted: vip, staff
+    # What the acting person shares with the patient, compared by blind-index digest:
+    # "family" (the family name), "address" (the postal address).
+    shared_with_actor: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

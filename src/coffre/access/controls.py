@@ -15,6 +15,7 @@ from coffre.access.care import (
     RelationshipKind,
     decide_care,
 )
+from coffre.access.flags import marked
 from coffre.access.matrix import Category, Profession
 from coffre.access.policy import Action, Decision, Purpose, decide
 from coffre.access.scope import _facts_of, professional_of
@@ -94,7 +95,19 @@ def decide_control(
 ) -> Decision:
     """Who may change a patient's choices: the patient; the operator at the patient's
     request; a professional for the relationships their own care creates. A token must
-    allow the control's resource and operation first."""
+    allow the control's resource and operation first. The decision carries the record's
+    flags and the actor's relatives among its facts (`flags.marked`)."""
+    return marked(_decide_control(actor, request, facts, now, durations=durations), facts)
+
+
+def _decide_control(
+    actor: Actor,
+    request: ControlRequest,
+    facts: PatientFacts,
+    now: datetime,
+    *,
+    durations: Durations | None,
+) -> Decision:
     resource, operation = _SCOPES[request.control]
     refused = decide_token(actor, (resource,), operation)
     if refused is not None:

@@ -33,6 +33,7 @@ from coffre.access.care import (
     Professional,
     decide_care,
 )
+from coffre.access.flags import marked
 from coffre.access.matrix import Category, Matrix, Profession, default_matrix, parse_matrix
 from coffre.access.policy import Action, Decision, Purpose, decide
 from coffre.access.tokens import decide_token
@@ -103,7 +104,23 @@ def decide_data(
     patient_organisation_id: str | None,
     durations: Durations | None = None,
 ) -> Decision:
-    """Allow or deny `actor` this read or write of one patient's data."""
+    """Allow or deny `actor` this read or write of one patient's data; the decision carries
+    the record's flags and the actor's relatives among its facts (`flags.marked`)."""
+    decision = _decide_data(
+        actor, request, facts, now, patient_organisation_id, durations=durations
+    )
+    return marked(decision, facts)
+
+
+def _decide_data(
+    actor: Actor,
+    request: DataRequest,
+    facts: PatientFacts,
+    now: datetime,
+    patient_organisation_id: str | None,
+    *,
+    durations: Durations | None,
+) -> Decision:
     if actor.kind is ActorKind.OPERATOR:
         return decide(actor, request.action, request.purpose, facts.patient_id)
     refused = decide_token(actor, request.resources, request.smart_operation)
@@ -254,6 +271,10 @@ def readable(
 def decide_break_glass(actor: Actor, facts: PatientFacts) -> Decision:
     """A clinician of a care or telemedicine provider may open an emergency access, unless
     the patient excluded them."""
+    return marked(_decide_break_glass(actor, facts), facts)
+
+
+def _decide_break_glass(actor: Actor, facts: PatientFacts) -> Decision:
     base = _facts_of(actor, Action.BREAK_GLASS, Purpose.BREAK_GLASS)
     professional = professional_of(actor)
     if professional is None or professional.profession is Profession.ADMINISTRATIVE:

@@ -116,7 +116,9 @@ def search_parameters(request: Request, known: Iterable[str]) -> dict[str, list[
             400,
             "not-supported",
             f"Unknown search parameter: {', '.join(unknown)}.",
-            unknown[0],
+            # A parameter without a name (`?=x`) cannot be pointed at: FHIR strings are
+            # never empty.
+            next((name for name in unknown if name), None),
         )
     return {k: v for k, v in given.items() if k in understood}
 

@@ -1,5 +1,6 @@
 """`coffre accounts …`: add accounts (the password checked against the policy), suspend and
-resume them, end a session named by its journal reference."""
+resume them, end a session named by its journal reference, keep the digests of the
+holder's own family name and address."""
 
 from __future__ import annotations
 
@@ -38,6 +39,24 @@ def _password(from_stdin: bool) -> str:
     return str(first)
 
 
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family",
+        help="The holder's own family name, kept only as a blind-index digest: opening the "
+        "record of a relative is then seen.",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="The holder's own address, 'STREET, POSTCODE CITY', kept only as a blind-index "
+        "digest: opening the record of a neighbour is then seen.",
+    ),
+]
+
+
 @accounts_app.command()
 def add(
     ctx: typer.Context,
@@ -55,14 +74,19 @@ def add(
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    family: FamilyOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Add an account; its password must pass the policy (docs/identity.md). Professionals
     set up a second factor at their first sign-in."""
     if role not in ROLES:
         raise UsageError(f"The role must be one of: {', '.join(ROLES)}.")
+    if address and not family:
+        raise UsageError("Give the holder's --family with their --address.")
     password = _password(password_stdin)
     identity.check_new_password(password, patient=role == "patient", context=[username, name])
     coffre = state(ctx).coffre()
+    personal = identity.personal_digests(coffre.vault.blind, family, address) if family else None
     with coffre.uow() as uow:
         identity.get_organisation(uow, organisation)
         [account_id] = identity.create_accounts(
@@ -76,6 +100,8 @@ def add(
                     name,
                     profession=profession,
                     professional_id=professional_id,
+                    family_digest=personal.family if personal else None,
+                    address_digest=personal.address if personal else None,
                 )
             ],
         )
@@ -117,3 +143,23 @@ def end_session(
     coffre = state(ctx).coffre()
     signin.suspend_session(coffre.uow(), local_operator(), reference, reason)
     out.print("The session is ended.")
+
+
+@accounts_app.command()
+def personal(
+    ctx: typer.Context,
+    account: Annotated[str, typer.Argument(help="Username or id.")],
+    family: Annotated[
+        str, typer.Option("--family", help="The holder's own family name.", show_default=False)
+    ],
+    address: AddressOption = None,
+) -> None:
+    """Keep the blind-index digests of the account holder's own family name and address
+    (replacing both): when they open the record of a patient with the same family name or
+    address, the decision says so to the watch. The name and address are not stored."""
+    coffre = state(ctx).coffre()
+    with coffre.uow() as uow:
+        identity.set_personal(uow, coffre.vault.blind, account, family, address)
+        uow.commit()
+    kept = "family name and address" if address else "family name (no address)"
+    out.print(f"Kept the digests of the holder's {kept}.")

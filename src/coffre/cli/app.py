@@ -102,17 +102,44 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    watching: Annotated[
+        bool | None,
+        typer.Option(
+            "--watch/--no-watch",
+            help="Follow the journal with the watch's rules while serving "
+            "(default: COFFRE_WATCH_IN_SERVE, true).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve the web interface."""
+    """Serve the web interface and the FHIR API, and watch the journal."""
     import uvicorn
 
+    from coffre.cli.watch import rules_for
+    from coffre.watch.background import Watcher
     from coffre.web import create_app
 
     current = state(ctx)
     settings = current.settings()
-    application = create_app(current.coffre())
+    coffre = current.coffre()
+    watcher = None
+    if settings.watch_in_serve if watching is None else watching:
+        watcher = Watcher(coffre, rules_for(settings.watch_rules))
+    application = create_app(coffre)
     bind_host, bind_port = host or settings.host, port or settings.port
     err.print(f"Coffre listens on http://{bind_host}:{bind_port}/ (Ctrl+C stops it).")
-    uvicorn.run(
-        application, host=bind_host, port=bind_port, log_level="warning", server_header=False
-    )
+    if watcher is not None:
+        watcher.start()
+        err.print("The watch follows the journal with its rules.")
+    try:
+        uvicorn.run(
+            application,
+            host=bind_host,
+            port=bind_port,
+            log_level="warning",
+            server_header=False,
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
+        )
+    finally:
+        if watcher is not None:
+            watcher.stop()

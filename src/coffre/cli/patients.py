@@ -1,4 +1,4 @@
-"""`coffre patients …`: import, find, export and erase, each decided and journaled."""
+"""`coffre patients …`: import, find, export, flag and erase, each decided and journaled."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from typing import Annotated
 import typer
 
 from coffre import identity, records
-from coffre.access import Purpose
+from coffre.access import Flag, Purpose
 from coffre.cli.context import err, out, progress, state
 from coffre.errors import CoffreError
 from coffre.identity import local_operator
 from coffre.records import ErasureReason, FindCriteria
 
-patients_app = typer.Typer(help="Import, find, export and erase patients.", no_args_is_help=True)
+patients_app = typer.Typer(
+    help="Import, find, export, flag and erase patients.", no_args_is_help=True
+)
 
 
 class UsageError(CoffreError):
@@ -178,3 +180,21 @@ def erase(
     coffre = state(ctx).coffre()
     seq = records.erase_patient(coffre.uow(), coffre.vault, local_operator(), patient_id, reason)
     out.print(f"Erased patient {patient_id}; its data key is destroyed (journal entry {seq}).")
+
+
+@patients_app.command("flag")
+def flag_(
+    ctx: typer.Context,
+    patient_id: Annotated[str, typer.Argument(help="The patient's id.")],
+    flag: Annotated[
+        Flag,
+        typer.Argument(help="vip (a public figure) or staff (a member of the staff)."),
+    ],
+    off: Annotated[bool, typer.Option("--off", help="Clear the flag instead.")] = False,
+) -> None:
+    """Flag a patient's record vip or staff (or clear the flag): every access to it then
+    carries the fact `flag`, for the watch's rules. Nobody's access changes."""
+    coffre = state(ctx).coffre()
+    seq = records.flag_patient(coffre.uow(), local_operator(), patient_id, flag, not off)
+    done = f"flagged {flag.value}" if not off else f"no longer flagged {flag.value}"
+    out.print(f"The record of patient {patient_id} is {done} (journal entry {seq}).")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,9 @@ from coffre.cli.context import out, progress, state
 from coffre.cli.patients import UsageError
 from coffre.identity import local_operator
 from coffre.watch import follow, worker
+from coffre.watch.imports import run_imports_once
+from coffre.watch.profiles import Profiles
+from coffre.watch.resume import resume as lift
 
 watch_app = typer.Typer(
     help="Detection of misuse: Sigma rules over the journal, alerts, containment.",
@@ -25,20 +27,28 @@ watch_app = typer.Typer(
 READER = "alerts"
 
 
-def _rules(paths: list[Path]) -> watch.RuleSet:
+def rules_for(paths: list[Path] | tuple[Path, ...], *, shipped: bool = True) -> watch.RuleSet:
+    """The shipped rules (unless `shipped` is False) and those of these files, compiled
+    together."""
     texts = []
     for path in paths:
         try:
             texts.append(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError):
             raise UsageError(f"The rule file {path} cannot be read as UTF-8 text.") from None
-    return watch.load_rules(*texts)
+    return watch.shipped_rules(*texts, shipped=shipped)
 
 
 @watch_app.command()
 def run(
     ctx: typer.Context,
-    rules: Annotated[list[Path], typer.Argument(help="Sigma rule files (YAML).")],
+    rules: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Sigma rule files (YAML), besides the shipped rules."),
+    ] = None,
+    shipped: Annotated[
+        bool, typer.Option("--shipped/--no-shipped", help="Also use Coffre's shipped rules.")
+    ] = True,
     once: Annotated[
         bool, typer.Option("--once", help="Stop at the end of the journal instead of waiting.")
     ] = False,
@@ -48,9 +58,16 @@ def run(
     ] = 1.0,
 ) -> None:
     """Follow the journal from where the last run stopped: store an alert for each rule that
-    fires and apply its response, until Ctrl+C (or, with --once, the journal's end)."""
-    detector = watch.Detector(_rules(rules), id_field="seq", time_field="time")
-    coffre = state(ctx).coffre()
+    fires and apply its response, until Ctrl+C (or, with --once, the journal's end). The
+    rules are the shipped ones, the files of COFFRE_WATCH_RULES and the files given."""
+    current = state(ctx)
+    paths = [*current.settings().watch_rules, *(rules or [])]
+    if not shipped and not paths:
+        raise UsageError("Give at least one rule file with --no-shipped.")
+    detector = watch.Detector(rules_for(paths, shipped=shipped), id_field="seq", time_field="time")
+    imported = watch.Detector(detector.rules, id_field="seq", time_field="time")  # other logs
+    profiles = Profiles()
+    coffre = current.coffre()
     with coffre.reader() as uow:
         behind = journal.size(uow) - follow.position(uow, READER)
         open_before = len(watch.list_alerts(uow, state=watch.AlertState.OPEN))
@@ -59,12 +76,14 @@ def run(
         with progress() as bar:
             task = bar.add_task("Following the journal", total=max(behind, 0))
             while True:
-                done = worker.run_once(coffre, detector, name=READER, batch=batch)
+                done = worker.run_once(
+                    coffre, detector, name=READER, batch=batch, profiles=profiles
+                )
                 read += done
                 bar.advance(task, done)
+                done += run_imports_once(coffre, imported, batch=batch)  # other systems' logs
                 if done:
                     continue
-                detector.advance(datetime.now(UTC))
                 if once:
                     break
                 time.sleep(poll)
@@ -96,12 +115,14 @@ def alerts(
                 "organisation": a.organisation_id,
                 "rule": a.rule_ref,
                 "title": a.rule_title,
+                "explanation": a.explanation,
                 "severity": a.severity,
                 "group": a.group_key,
                 "state": a.state.value,
                 "first": a.first_at.isoformat(),
                 "last": a.last_at.isoformat(),
                 "entries": list(a.seqs),
+                "imported": list(a.positions),  # for a group 'imported:…': imported events
             }
             for a in found
         ]
@@ -116,7 +137,7 @@ def alerts(
             a.group_key,
             a.state.value,
             a.last_at.isoformat(timespec="seconds"),
-            str(len(a.seqs)),
+            str(len(a.seqs) or len(a.positions)),
         )
     out.print(table)
 
@@ -137,3 +158,26 @@ def alert(
         organisation = watch.get_alert(uow, alert_id).organisation_id
     changed = watch.change_alert(coffre.uow(), local_operator(organisation), alert_id, to)
     out.print(f"Alert {changed.id} is {changed.state.value}.")
+
+
+@watch_app.command()
+def resume(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="The alert whose containment to lift.")],
+) -> None:
+    """Lift the suspension of the account, client or token an alert contained, as the local
+    operator (journaled). An ended session stays ended: its holder signs in again."""
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        organisation = watch.get_alert(uow, alert_id).organisation_id
+    lifted = lift(coffre, local_operator(organisation), alert_id)
+    if not lifted:
+        out.print(f"Nothing behind alert {alert_id} is suspended any more.")
+        return
+    out.print(f"Resumed: {', '.join(lifted)}. The alert stays as it is; close it when done.")
+
+
+# `coffre watch import` and `coffre watch test`: other systems' logs (cli/watch_files.py).
+from coffre.cli.watch_files import register  # noqa: E402 (after watch_app is complete)
+
+register(watch_app)

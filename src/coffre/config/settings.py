@@ -40,6 +40,10 @@ class Settings:
     phone_regions: tuple[str, ...] = ("FR", "BE")
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto `coffre serve`
+    # believes (comma-separated, "*" for any); none by default, so that no local process
+    # can choose the source address the journal and the sign-in throttle record.
+    trusted_proxies: str = ""
     journal_origin: str = ""
     checkpoint_dir: Path = Path()
     checkpoint_command: str = ""
@@ -65,6 +69,15 @@ class Settings:
     # The FHIR API: the largest request body, and the deepest JSON nesting, it reads.
     api_max_body_bytes: int = 1024 * 1024
     api_max_depth: int = 32
+    # The inline guard: distinct patients an account, or a machine client, may open within
+    # the sliding window before the gate refuses the next new one (records/guard.py).
+    guard_patients: int = 20
+    guard_client_patients: int = 50
+    guard_window_seconds: int = 600
+    # The watch: rule files an installation adds to the shipped rules, and whether
+    # `coffre serve` follows the journal with them in the background.
+    watch_rules: tuple[Path, ...] = ()
+    watch_in_serve: bool = True
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -113,6 +126,17 @@ def _days(name: str, raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(pairs)
 
 
+def _paths(_name: str, raw: str) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()).expanduser() for p in raw.split(",") if p.strip())
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"Unexpected value {name}={raw!r}, use true or false.")
+    return value in {"true", "1", "yes"}
+
+
 def _secret(env: Mapping[str, str], name: str) -> str | None:
     """A secret from NAME, or from the file named by NAME_FILE."""
     if name in env:
@@ -141,6 +165,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "phone_regions": ("COFFRE_PHONE_REGIONS", _regions),
     "host": ("COFFRE_HOST", lambda _n, v: v),
     "port": ("COFFRE_PORT", _int),
+    "trusted_proxies": ("COFFRE_TRUSTED_PROXIES", lambda _n, v: v.strip()),
     "journal_origin": ("COFFRE_JOURNAL_ORIGIN", lambda _n, v: v.strip()),
     "checkpoint_dir": ("COFFRE_CHECKPOINT_DIR", lambda _n, v: Path(v)),
     "checkpoint_command": ("COFFRE_CHECKPOINT_COMMAND", lambda _n, v: v),
@@ -159,6 +184,11 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "public_origin": ("COFFRE_PUBLIC_ORIGIN", lambda _n, v: v.strip().rstrip("/")),
     "api_max_body_bytes": ("COFFRE_API_MAX_BODY_BYTES", _int),
     "api_max_depth": ("COFFRE_API_MAX_DEPTH", _int),
+    "guard_patients": ("COFFRE_GUARD_PATIENTS", _int),
+    "guard_client_patients": ("COFFRE_GUARD_CLIENT_PATIENTS", _int),
+    "guard_window_seconds": ("COFFRE_GUARD_WINDOW_SECONDS", _int),
+    "watch_rules": ("COFFRE_WATCH_RULES", _paths),
+    "watch_in_serve": ("COFFRE_WATCH_IN_SERVE", _flag),
 }
 
 

@@ -7,7 +7,15 @@ re-exported here on purpose.
 from __future__ import annotations
 
 from coffre.config import Environment, Settings
-from coffre.crypto.blind import BlindIndex, IndexKind, normalise_name, normalise_phone
+from coffre.crypto.blind import (
+    BlindIndex,
+    IndexKind,
+    normalise_address,
+    normalise_name,
+    normalise_phone,
+    split_address,
+    street_line,
+)
 from coffre.crypto.errors import (
     CryptoError,
     DecryptionFailed,
@@ -53,10 +61,13 @@ __all__ = [
     "SecretBox",
     "check_private_file",
     "create_provider",
+    "normalise_address",
     "normalise_name",
     "normalise_phone",
     "open_keyring",
     "open_provider",
+    "split_address",
+    "street_line",
 ]
 
 

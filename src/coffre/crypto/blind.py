@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from collections.abc import Sequence
 from enum import StrEnum
 
 import phonenumbers
@@ -22,6 +23,8 @@ class IndexKind(StrEnum):
     PHONE = "phone"
     FAMILY_BIRTH = "family-birth"
     MEMBER = "member"  # an insurer's member number, keyed by the insurer
+    FAMILY = "family"  # the family name alone: a professional's relatives
+    ADDRESS = "address"  # postcode and street line: a professional's household, neighbours
 
 
 def normalise_name(value: str) -> str:
@@ -57,6 +60,46 @@ def normalise_phone(value: str, regions: tuple[str, ...]) -> list[str]:
 
 
 _ID_CLEAN = re.compile(r"[\s.\-/]")
+_NOT_ALNUM = re.compile(r"[\W_]+")
+# A French (5 digits) or Belgian (4 digits) postcode standing alone.
+_POSTCODE = re.compile(r"(?<![\w-])\d{4,5}(?![\w-])")
+_HOUSE_NUMBER = re.compile(r"^\d+\s*(?:[a-z]|bis|ter|quater)?$", re.IGNORECASE)
+
+
+def _collapsed(value: str) -> str:
+    """Accents dropped, casefolded, every run of spaces and punctuation one space."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NOT_ALNUM.sub(" ", letters.casefold()).strip()
+
+
+def normalise_address(street: str, postcode: str) -> str:
+    """'75011|12 rue des lilas' from ('12, Rue des Lilas', '75 011'); '' unless both parts
+    have something left to compare."""
+    code = _collapsed(postcode).replace(" ", "")
+    line = _collapsed(street)
+    return f"{code}|{line}" if code and line else ""
+
+
+def split_address(text: str) -> tuple[str, str] | None:
+    """(street line, postcode) of an address written on one line as 'STREET, POSTCODE CITY'
+    ('12 rue des Lilas, 75011 Paris', 'Rue Haute 5, 1000 Bruxelles'): the postcode is the
+    last number of 4 or 5 digits, the street line what comes first before it
+    (`street_line`). None when either is missing."""
+    codes = list(_POSTCODE.finditer(text))
+    if not codes:
+        return None
+    street = street_line(re.split(r"[,;\n]", text[: codes[-1].start()]))
+    return (street, codes[-1].group()) if street else None
+
+
+def street_line(lines: Sequence[str]) -> str:
+    """The street line among an address's lines: the first one, with the next when the
+    first is only a house number ('12', 'rue des Lilas')."""
+    parts = [line.strip() for line in lines if line and line.strip()]
+    if len(parts) > 1 and _HOUSE_NUMBER.match(parts[0]):
+        return f"{parts[0]} {parts[1]}"
+    return parts[0] if parts else ""
 
 
 def normalise_national_id(system: str, value: str) -> str:
@@ -92,3 +135,13 @@ class BlindIndex:
 
     def family_birth(self, family: str, birth_date: str) -> bytes:
         return self.digest(IndexKind.FAMILY_BIRTH, f"{normalise_name(family)}|{birth_date.strip()}")
+
+    def family(self, family: str) -> bytes | None:
+        """The family name alone; None when nothing is left of it once normalised."""
+        name = normalise_name(family)
+        return self.digest(IndexKind.FAMILY, name) if name else None
+
+    def address(self, street: str, postcode: str) -> bytes | None:
+        """A postal address by its postcode and street line; None without both."""
+        normalised = normalise_address(street, postcode)
+        return self.digest(IndexKind.ADDRESS, normalised) if normalised else None

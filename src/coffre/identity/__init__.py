@@ -34,6 +34,12 @@ from coffre.identity.errors import (
     TokenRefused,
 )
 from coffre.identity.passwords import WeakPassword, check_new_password, hash_password
+from coffre.identity.personal import (
+    PersonalDigests,
+    personal_digest,
+    personal_digests,
+    set_personal,
+)
 from coffre.identity.scopes import Scope, allows, format_scopes, parse_scopes, within
 from coffre.identity.service import (
     NewAccount,
@@ -65,6 +71,7 @@ __all__ = [
     "Organisation",
     "OrganisationKind",
     "OrganisationNotFound",
+    "PersonalDigests",
     "Scope",
     "TokenInfo",
     "TokenKind",
@@ -91,9 +98,12 @@ __all__ = [
     "local_operator",
     "parse_scopes",
     "password_hash_of",
+    "personal_digest",
+    "personal_digests",
     "session_by_reference",
     "set_organisation_matrix",
     "set_password_hash",
+    "set_personal",
     "set_suspended",
     "team_organisation",
     "within",

@@ -36,6 +36,9 @@ class NewAccount:
     professional_id: str | None = None
     totp_secret: bytes | None = None  # already sealed by the caller
     patient_id: str | None = None
+    # The holder's own family name and address as blind-index digests (identity.personal).
+    family_digest: bytes | None = None
+    address_digest: bytes | None = None
 
 
 def create_organisation(
@@ -96,6 +99,8 @@ def create_accounts(uow: UnitOfWork, new: list[NewAccount]) -> list[str]:
                     "display_name": a.display_name,
                     "totp_secret": a.totp_secret,
                     "patient_id": a.patient_id,
+                    "family_digest": a.family_digest,
+                    "address_digest": a.address_digest,
                     "created_at": now,
                 }
                 for account_id, a in zip(ids, new, strict=True)

@@ -41,6 +41,11 @@ accounts = sa.Table(
     sa.Column("suspended_reason", sa.String(200), nullable=True),
     # Where password resets are sent: sealed under the system-secrets key.
     sa.Column("email", sa.LargeBinary, nullable=True),
+    # The holder's own family name and postal address, as blind-index digests only (the
+    # patients' FAMILY and ADDRESS kinds): a professional opening a relative's or a
+    # neighbour's record is told to the watch. The names themselves are not stored.
+    sa.Column("family_digest", sa.LargeBinary(32), nullable=True),
+    sa.Column("address_digest", sa.LargeBinary(32), nullable=True),
 )
 
 # Server-side sessions: only the SHA-256 of the random session id is stored.

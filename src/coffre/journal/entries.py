@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     MEMBER_ENROL = "records:member:create"
     ELIGIBILITY_READ = "records:eligibility:read"
     USAGE_READ = "records:usage:read"
+    PATIENT_FLAG = "records:flag:update"  # a record flagged vip or staff, or the flag cleared
     CONSENT_UPDATE = "access:consent:update"
     CONSENT_READ = "access:consent:read"  # the patient's sharing choices looked at
     RELATIONSHIP_CREATE = "access:relationship:create"
@@ -69,6 +70,8 @@ class EventKind(StrEnum):
     TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
     ALERT_CREATE = "watch:alert:create"  # a detection rule fired: an alert was opened
     ALERT_UPDATE = "watch:alert:update"  # an alert acknowledged or closed (or refused)
+    IMPORT_CREATE = "watch:import:create"  # another system's audit log imported
+    GUARD_STOP = "watch:guard:stop"  # a read refused past the actor's distinct-patient guard
 
 
 class Outcome(StrEnum):

@@ -129,6 +129,7 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.MEMBER_ENROL: _CREATE,
     EventKind.ELIGIBILITY_READ: _READ,
     EventKind.USAGE_READ: _READ,
+    EventKind.PATIENT_FLAG: _UPDATE,
     EventKind.CONSENT_UPDATE: _UPDATE,
     EventKind.RELATIONSHIP_CREATE: _CREATE,
     EventKind.RELATIONSHIP_END: _UPDATE,
@@ -165,6 +166,9 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.TOKEN_UPDATE: _UPDATE,
     EventKind.ALERT_CREATE: _CREATE,
     EventKind.ALERT_UPDATE: _UPDATE,
+    EventKind.IMPORT_CREATE: _CREATE,
+    # A read refused by the inline guard (too many distinct patients in the window).
+    EventKind.GUARD_STOP: _READ,
     EventKind.LOGOUT: _Pattern(
         (None, None), _LOGIN, ((DCM, "110123", "Logout"),), "E", _HUMAN, _SOURCE, _DESTINATION
     ),

@@ -39,6 +39,8 @@ from coffre.records.errors import (
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
+from coffre.records.flags import flag_patient
+from coffre.records.guard import Guard, GuardLimits
 from coffre.records.importing import ImportReport, import_patients
 from coffre.records.insurers import (
     Eligibility,
@@ -92,6 +94,8 @@ __all__ = [
     "ErasureReason",
     "ExportSummary",
     "FindCriteria",
+    "Guard",
+    "GuardLimits",
     "ImportReport",
     "ImportSourceChanged",
     "InvalidChoice",
@@ -123,6 +127,7 @@ __all__ = [
     "erase_patient",
     "export_patient",
     "find_patients",
+    "flag_patient",
     "import_patients",
     "list_relationships",
     "open_document",

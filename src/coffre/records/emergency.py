@@ -16,7 +16,7 @@ from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
 from coffre.records.errors import InvalidChoice
-from coffre.records.gate import record, refuse
+from coffre.records.gate import patient_facts, record, refuse
 from coffre.records.patients import load_or_journal_failure
 from coffre.records.tables import emergency_reasons
 from coffre.records.vault import Vault
@@ -46,7 +46,7 @@ def break_glass(
     kind = EventKind.BREAK_GLASS
     now = datetime.now(UTC)
     with uow:
-        facts = access.load_patient_facts(uow, patient_id, now)
+        facts = patient_facts(uow, actor, patient_id, now)
         decision = access.decide_break_glass(actor, facts)
         if not decision.allowed:
             refuse(uow, actor, decision, kind, purpose, [patient_id])

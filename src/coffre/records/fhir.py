@@ -16,6 +16,7 @@ import phonenumbers
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
 
+from coffre.crypto import split_address, street_line
 from coffre.records.errors import InvalidResource
 
 NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -62,6 +63,8 @@ class PatientData:
     emails: tuple[str, ...]
     phones: tuple[str, ...]
     family_births: tuple[tuple[str, str], ...]  # (family, birth date)
+    families: tuple[str, ...] = ()
+    addresses: tuple[tuple[str, str], ...] = ()  # (street line, postcode)
 
 
 def _check_rules(resource: dict[str, Any], regions: tuple[str, ...]) -> None:
@@ -152,7 +155,25 @@ def split_patient(resource: dict[str, Any]) -> PatientData:
     families = tuple(
         (n["family"], birth) for n in resource.get("name") or [] if n.get("family") and birth
     )
-    return PatientData(resource, contact, national, emails, phones, families)
+    names = tuple(n["family"] for n in resource.get("name") or [] if n.get("family"))
+    return PatientData(
+        resource, contact, national, emails, phones, families, names, _addresses(contact)
+    )
+
+
+def _addresses(contact: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(street line, postcode) of each postal address: its street line and postal code, or
+    else its one-line text; addresses without both are left out."""
+    found: list[tuple[str, str]] = []
+    for address in contact.get("address") or []:
+        street = street_line(address.get("line") or [])
+        if street and address.get("postalCode"):
+            found.append((street, address["postalCode"]))
+            continue
+        split = split_address(address.get("text") or "")
+        if split is not None:
+            found.append(split)
+    return tuple(found)
 
 
 def join_patient(

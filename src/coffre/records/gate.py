@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -12,6 +13,8 @@ from coffre.access import AccessDenied, Action, DataRequest, Decision, PatientFa
 from coffre.identity import Actor, ActorKind, OrganisationKind
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.records.ceilings import charge
+from coffre.records.guard import guard
+from coffre.records.marks import load_marks
 from coffre.records.tables import patients
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
@@ -53,11 +56,17 @@ def decide_or_refuse(
 
 
 def patient_facts(uow: UnitOfWork, actor: Actor, patient_id: str, now: datetime) -> PatientFacts:
-    """The facts a decision on this patient needs (none for the local operator, whose rules
-    do not depend on them)."""
+    """The facts a decision on this patient needs (no access facts for the local operator,
+    whose rules do not depend on them), with the record's flags and what the actor shares
+    with the patient, which every decision carries for the watch (one more query)."""
     if actor.kind is ActorKind.OPERATOR:
-        return PatientFacts(patient_id)
-    return access.load_patient_facts(uow, patient_id, now)
+        facts = PatientFacts(patient_id)
+    else:
+        facts = access.load_patient_facts(uow, patient_id, now)
+    flags, shared = load_marks(uow, actor, patient_id)
+    if not flags and not shared:
+        return facts
+    return replace(facts, flags=flags, shared_with_actor=shared)
 
 
 def organisation_for(uow: UnitOfWork, actor: Actor, patient_id: str) -> str | None:
@@ -93,6 +102,7 @@ def decide_on_patient(
     )
     if not decision.allowed:
         refuse(uow, actor, decision, kind, request.purpose, [patient_id], resource_ids)
+    guard(uow, vault.guard, actor, [patient_id], request.purpose, now)
     charge(uow, actor, [patient_id], request.purpose, now, organisation)
     return decision, facts
 

@@ -73,6 +73,11 @@ def patient_index_rows(vault: Vault, patient_id: str, data: PatientData) -> list
     digests.update(
         (IndexKind.FAMILY_BIRTH, blind.family_birth(f, b)) for f, b in data.family_births
     )
+    # For the relatives check (a professional opening a relative's or neighbour's record).
+    families = (blind.family(f) for f in data.families)
+    digests.update((IndexKind.FAMILY, d) for d in families if d is not None)
+    addresses = (blind.address(street, code) for street, code in data.addresses)
+    digests.update((IndexKind.ADDRESS, d) for d in addresses if d is not None)
     return [{"kind": k.value, "digest": d, "patient_id": patient_id} for k, d in digests]
 
 

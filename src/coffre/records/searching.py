@@ -30,6 +30,7 @@ from coffre.records.ceilings import charge
 from coffre.records.clinical import DocumentInfo
 from coffre.records.errors import EntryNotFound
 from coffre.records.gate import decide_on_patient, organisation_for, patient_facts, record, refuse
+from coffre.records.guard import guard
 from coffre.records.patients import (
     PATIENT_CATEGORIES,
     PATIENT_RESOURCE,
@@ -115,6 +116,7 @@ def search_patients(
                 refusal = refusal or verdict
         page = allowed[offset : offset + count]
         ids = [patient_id for patient_id, _ in page]
+        guard(uow, vault.guard, actor, ids, purpose, now)
         charge(uow, actor, ids, purpose, now)
         if refusal is not None:
             left_out = Decision(

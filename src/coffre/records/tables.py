@@ -35,6 +35,17 @@ patient_index = sa.Table(
     ),
 )
 
+# Records flagged `vip` (a public figure) or `staff` (a member of the structure's staff who
+# is also its patient): each access to them carries the fact `flag`, for the watch.
+patient_flags = sa.Table(
+    "patient_flags",
+    metadata,
+    sa.Column("patient_id", Id, sa.ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("flag", sa.String(16), primary_key=True),
+    sa.Column("set_at", Timestamp, nullable=False),
+    sa.Column("set_by", sa.String(120), nullable=False),
+)
+
 clinical_entries = sa.Table(
     "clinical_entries",
     metadata,

@@ -10,6 +10,7 @@ from typing import Any
 from coffre.access import Durations
 from coffre.crypto import BlindIndex, DataKey, Keyring
 from coffre.crypto.sealed import Sealer, field_aad
+from coffre.records.guard import Guard, GuardLimits
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class VaultSettings:
     document_chunk_bytes: int
     phone_regions: tuple[str, ...]
     durations: Durations = field(default_factory=Durations)
+    guard: GuardLimits = field(default_factory=GuardLimits)
 
 
 class Vault:
@@ -27,6 +29,8 @@ class Vault:
         self.keyring = keyring
         self.blind = blind
         self.settings = settings
+        # The distinct patients each actor opened lately (the inline guard, records/guard.py).
+        self.guard = Guard(settings.guard)
 
     def box(self, organisation_id: str, patient_id: str, key_version: int = 1) -> PatientBox:
         """A sealer bound to one patient's data key; raises KeyDestroyed after erasure."""

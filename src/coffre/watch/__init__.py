@@ -9,6 +9,7 @@ for what a rule may use and the fields of the journal's events.
 """
 
 from coffre.watch.alerts import Alert, AlertState, change_alert, get_alert, list_alerts
+from coffre.watch.catalogue import shipped_rules
 from coffre.watch.detector import Detector, Firing
 from coffre.watch.errors import AlertClosed, AlertNotFound, RuleError, WatchError
 from coffre.watch.rules import (
@@ -43,4 +44,5 @@ __all__ = [
     "get_alert",
     "list_alerts",
     "load_rules",
+    "shipped_rules",
 ]

@@ -57,6 +57,10 @@ class Alert:
     last_at: datetime
     created_at: datetime
     seqs: tuple[int, ...]  # the journal entries behind it, in order
+    # For an alert on imported events (its group starts with `imported:`): their positions
+    # in the imported store (watch/imports.py), in order; its `seqs` are then empty.
+    positions: tuple[int, ...] = ()
+    explanation: str | None = None  # the rule's description when the alert was opened
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,14 @@ def _alerts(uow: UnitOfWork, where: Any) -> list[Alert]:
         .order_by(t.watch_alert_entries.c.seq)
     ):
         seqs[alert_id].append(int(seq))
+    positions: dict[str, list[int]] = {i: [] for i in ids}
+    imported = t.watch_alert_imported_entries.c
+    for alert_id, position in uow.connection.execute(
+        sa.select(imported.alert_id, imported.position)
+        .where(imported.alert_id.in_(ids))
+        .order_by(imported.position)
+    ):
+        positions[alert_id].append(int(position))
     return [
         Alert(
             row.id,
@@ -128,6 +140,8 @@ def _alerts(uow: UnitOfWork, where: Any) -> list[Alert]:
             row.last_at,
             row.created_at,
             tuple(seqs[row.id]),
+            tuple(positions[row.id]),
+            row.explanation,
         )
         for row in rows
     ]
@@ -163,26 +177,30 @@ def store_firing(
     first_at: datetime,
     last_at: datetime,
     now: datetime | None = None,
+    imported: bool = False,
 ) -> Stored:
     """Record a firing in the open transaction: extend its episode's alert, or open one
     (journaled, and told to the organisation's security officer); nothing when its
-    entries are all recorded already."""
+    entries are all recorded already. With `imported`, the firing's event ids are
+    positions in the imported store, and `key` starts with `imported:`."""
     now = now or datetime.now(UTC)
     rule = firing.rule
     seqs = tuple(sorted({int(s) for s in firing.event_ids}))
+    entries, column = (
+        (t.watch_alert_imported_entries, "position") if imported else (t.watch_alert_entries, "seq")
+    )
     same = _alerts(
         uow, sa.and_(t.watch_alerts.c.rule_ref == rule.ref[:200], t.watch_alerts.c.group_key == key)
     )
     for alert in same:
-        if set(seqs) <= set(alert.seqs):
+        if set(seqs) <= set(alert.positions if imported else alert.seqs):
             return Stored(alert, False, ())
     current = [a for a in same if extends(a, rule, first_at)]
     if current:
         alert = current[-1]
-        added = tuple(s for s in seqs if s not in set(alert.seqs))
-        uow.connection.execute(
-            t.watch_alert_entries.insert(), [{"alert_id": alert.id, "seq": s} for s in added]
-        )
+        known = set(alert.positions if imported else alert.seqs)
+        added = tuple(s for s in seqs if s not in known)
+        uow.connection.execute(entries.insert(), [{"alert_id": alert.id, column: s} for s in added])
         uow.connection.execute(
             t.watch_alerts.update()
             .where(t.watch_alerts.c.id == alert.id)
@@ -196,6 +214,7 @@ def store_firing(
             organisation_id=organisation_id,
             rule_ref=rule.ref[:200],
             rule_title=rule.title[:300],
+            explanation=(rule.description or "")[:1000] or None,
             severity=rule.level,
             group_key=key,
             state=AlertState.OPEN.value,
@@ -204,15 +223,11 @@ def store_firing(
             created_at=now,
         )
     )
-    uow.connection.execute(
-        t.watch_alert_entries.insert(), [{"alert_id": alert_id, "seq": s} for s in seqs]
-    )
-    decision = Decision(
-        True,
-        "detection-rule",
-        "a detection rule fired",
-        {"rule": rule.ref[:200], "severity": rule.level or "none", "entries": str(len(seqs))},
-    )
+    uow.connection.execute(entries.insert(), [{"alert_id": alert_id, column: s} for s in seqs])
+    facts = {"rule": rule.ref[:200], "severity": rule.level or "none", "entries": str(len(seqs))}
+    if imported:
+        facts["source"] = "imported"  # its entries are imported events, not journal entries
+    decision = Decision(True, "detection-rule", "a detection rule fired", facts)
     entry = Entry(
         EventKind.ALERT_CREATE,
         watch_actor(organisation_id),

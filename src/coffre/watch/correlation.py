@@ -18,11 +18,11 @@ import itertools
 import math
 import operator
 from collections import deque
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, NamedTuple
 
 from coffre.watch.rules import CorrelationKind, CorrelationRule, Rule
-from coffre.watch.values import MISSING, Event, getter
+from coffre.watch.values import Event, hashable, key_reader, values_reader
 
 # Breaks ties between equal deadlines on the heap, so that it never compares the rest.
 _tickets = itertools.count()
@@ -47,50 +47,92 @@ class Many(tuple[Any, ...]):
 
 
 class Window:
-    """The matches of one group: (time, event id or Many, tags) in time order, tags being the
-    values of a value_count or the rule's position for temporal types; `counts` counts them."""
+    """The matches of one group, in time order, held flat in `entries`: for each, its time,
+    its event id (or Many), and for the types that count something its tags (the values of
+    a value_count, the rule's position for temporal types), which `counts` counts: `stride`
+    items a match. A match so costs no tuple of its own, to build or to free, and a group no
+    more than one deque.
 
-    __slots__ = ("chain", "counts", "entries", "opened")
+    A lean window (see `Windows._lean_adder`) counts its tags only once it holds enough of
+    them to meet the condition: until then `counts` is None, and `extra` is an upper bound
+    of the tags it holds beyond one per match."""
 
-    def __init__(self, opened: float) -> None:
-        self.entries: deque[tuple[float, Any, tuple[Any, ...]]] = deque()
-        self.counts: dict[Any, int] = {}
+    __slots__ = ("chain", "counts", "entries", "extra", "opened", "stride")
+
+    def __init__(self, opened: float, tagged: bool, counting: bool = True) -> None:
+        self.entries: deque[Any] = deque()
+        self.stride = 3 if tagged else 2
+        self.counts: dict[Any, int] | None = {} if counting and tagged else None
+        self.extra = 0
         self.opened = opened
         # For temporal_ordered: the times of the earliest matches of the rules one after the
         # other (the first rule's earliest match, the second's earliest after it, …); None
         # when it must be found again by going through the window.
         self.chain: list[float] | None = []
 
-    def insert(self, time: float, ident: Any, tags: tuple[Any, ...]) -> None:
-        """Add a match that came a little late, keeping the window in time order."""
-        entries = self.entries
+    def size(self) -> int:
+        """How many matches the window holds."""
+        return len(self.entries) // self.stride
+
+    def matches(self) -> Iterator[tuple[float, Any, tuple[Any, ...]]]:
+        """The matches as (time, event id or Many, tags), in time order."""
+        items = iter(self.entries)
+        if self.stride == 3:
+            return zip(items, items, items, strict=False)  # the same iterator: by threes
+        return ((time, ident, ()) for time, ident in zip(items, items, strict=False))
+
+    def append(self, time: float, ident: Any, tags: tuple[Any, ...]) -> None:
+        """Add a match, keeping the window in time order."""
+        entries, stride = self.entries, self.stride
         position = len(entries)
-        while position and entries[position - 1][0] > time:
-            position -= 1
-        entries.insert(position, (time, ident, tags))
-        self.chain = None
+        while position and entries[position - stride] > time:
+            position -= stride
+        if stride == 3:
+            entries.insert(position, tags)
+        entries.insert(position, ident)
+        entries.insert(position, time)
+        if position < len(entries) - stride:
+            self.chain = None  # it came a little late
 
     def drop_before(self, limit: float) -> None:
-        entries, counts = self.entries, self.counts
+        entries, counts, tagged = self.entries, self.counts, self.stride == 3
         if self.chain and self.chain[0] < limit:
             self.chain = None  # its first match leaves: the chain may start later now
-        while entries and entries[0][0] < limit:
-            for tag in entries.popleft()[2]:
-                left = counts[tag] - 1
-                if left:
-                    counts[tag] = left
-                else:
-                    del counts[tag]
+        while entries and entries[0] < limit:
+            entries.popleft()
+            entries.popleft()
+            if tagged:
+                tags = entries.popleft()
+                if counts is not None:
+                    _uncount(counts, tags)
+
+    def count(self) -> dict[Any, int]:
+        """Start counting the tags of a lean window: `counts`, from its matches."""
+        counts: dict[Any, int] = {}
+        for _, _, tags in self.matches():
+            for tag in tags:
+                counts[tag] = counts.get(tag, 0) + 1
+        self.counts = counts
+        return counts
 
     def event_ids(self) -> tuple[Any, ...]:
         seen: dict[Any, None] = {}
-        for _, ident, _ in self.entries:
+        for _, ident, _ in self.matches():
             if ident.__class__ is Many:
                 for event_id in ident:
                     seen[event_id] = None
             else:
                 seen[ident] = None
         return tuple(seen)
+
+
+def _uncount(counts: dict[Any, int], tags: tuple[Any, ...]) -> None:
+    for tag in tags:
+        left = counts[tag] - 1
+        if left:
+            counts[tag] = left
+        else:
+            del counts[tag]
 
 
 # Adds a match of one source rule: the event (or a firing's group as a mapping), its time,
@@ -110,19 +152,34 @@ class Windows:
         self._deadlines = deadlines
         self._single = len(rule.group_by) == 1
         self._holds = _judge(rule)
+        # On arrival (gt, gte), the condition is "at least so many".
+        count = rule.condition.count
+        self._at_least = math.floor(count) + 1 if rule.condition.op == "gt" else math.ceil(count)
+        self._tagged = rule.kind is not CorrelationKind.EVENT_COUNT  # matches have tags
 
     def held(self) -> int:
         """How many matches the windows hold."""
-        return sum(len(window.entries) for window in self.groups.values())
+        return sum(window.size() for window in self.groups.values())
 
     def adder(self, source: Rule) -> Adder:
-        """The function adding matches of `source`, one of the rule's rules."""
+        """The function adding matches of `source`, one of the rule's rules: a lean one
+        for the usual shapes (see `_lean_adder`), else the general one."""
+        position = next(n for n, found in enumerate(self.rule.rules) if found is source)
+        lean = self._lean_adder(position) if self.lean else None
+        return lean if lean is not None else self._adder(position)
+
+    # Whether `adder` may return lean adders (tests compare them with the general one).
+    lean: ClassVar[bool] = True
+
+    def _adder(self, position: int) -> Adder:
+        """The general adder: every type, condition and kind of field."""
         rule = self.rule
-        position = next(n for n, found in enumerate(rule.rules) if found is source)
-        read_key = _key_reader(rule.group_fields[position])
+        fields = rule.group_fields[position]
+        read_key = key_reader(fields)
+        key_field = fields[0] if len(fields) == 1 and "." not in fields[0] else None
         counted = rule.kind in (CorrelationKind.TEMPORAL, CorrelationKind.TEMPORAL_ORDERED)
         own_tags = (position,) if counted else ()
-        values = _values_reader(rule.condition.fields)
+        values = values_reader(rule.condition.fields)
         if rule.kind is not CorrelationKind.VALUE_COUNT:
             values = None
         groups, deadlines, span, on_arrival = (
@@ -135,25 +192,97 @@ class Windows:
         measure = {CorrelationKind.EVENT_COUNT: 0, CorrelationKind.TEMPORAL_ORDERED: 2}.get(
             rule.kind, 1
         )
-        count, steps = rule.condition.count, len(rule.rules)
+        steps, at_least, tagged = len(rule.rules), self._at_least, self._tagged
         # Judged on arrival (gt, gte), a temporal_ordered rule keeps a match of a later rule
         # only when a match of its first rule is in the window.
         later_step = on_arrival and measure == 2 and position > 0
-        # On arrival (gt, gte), the condition is "at least so many".
-        at_least = math.floor(count) + 1 if rule.condition.op == "gt" else math.ceil(count)
-
-        # A single plain group-by field, and a single plain value_count field, are read inline.
-        fields = rule.group_fields[position]
-        key_field = fields[0] if len(fields) == 1 and "." not in fields[0] else None
-        value_fields = rule.condition.fields if values is not None else ()
-        value_field = value_fields[0] if len(value_fields) == 1 else None
-        if value_field is not None and "." in value_field:
-            value_field = None
 
         def add(event: Event, time: float, ident: Any) -> Match | None:
             tags = own_tags
             if values is not None:
-                value = event.get(value_field) if value_field is not None else None
+                tags = values(event)
+                if not tags:  # nothing to count
+                    return None
+            if key_field is not None:  # a single plain group-by field, read inline
+                key = event.get(key_field)
+                if key.__class__ is not str:
+                    key = hashable(key)
+            else:
+                key = read_key(event)
+            window = groups.get(key)
+            if later_step:  # in order, nothing can start with a later rule's match
+                if window is None:
+                    return None
+                if window.entries[0] < time - span:
+                    window.drop_before(time - span)
+                if not window.entries or _in_order(window, steps) == 0:
+                    return None
+            if window is None:
+                window = groups[key] = Window(time, tagged)
+                push(deadlines, (time + span, next(tickets), self, key, window))
+            entries, counts, stride = window.entries, window.counts, window.stride
+            if not entries or time >= entries[-stride]:
+                entries.append(time)
+                entries.append(ident)
+                if stride == 3:
+                    entries.append(tags)
+                chain = window.chain
+                if measure == 2 and chain is not None and tags[0] == len(chain) < steps:
+                    chain.append(time)
+            else:
+                window.append(time, ident, tags)
+            if counts is not None:
+                for tag in tags:
+                    counts[tag] = counts.get(tag, 0) + 1
+            if not on_arrival:
+                return None
+            oldest = entries[-stride] - span
+            if entries[0] < oldest:
+                window.drop_before(oldest)
+            if measure == 0:
+                reached = len(entries) // stride
+            elif measure == 1:
+                reached = len(counts or ())
+            else:
+                reached = _in_order(window, steps)
+            if reached < at_least:
+                return None
+            del groups[key]  # the heap's entry for it is now stale
+            return self._fire(key, window)
+
+        return add
+
+    def _lean_shape(self, position: int) -> bool:
+        """Whether the matches of the rule at `position` may be added by a lean adder:
+        judged on arrival (gt, gte), grouped by one plain field, and an event_count, a
+        temporal, or a value_count of one plain field."""
+        rule, kind = self.rule, self.rule.kind
+        fields, counted = rule.group_fields[position], rule.condition.fields
+        plain = len(fields) == 1 and "." not in fields[0]
+        if kind is CorrelationKind.VALUE_COUNT:
+            plain = plain and len(counted) == 1 and "." not in counted[0]
+        return self.on_arrival and kind is not CorrelationKind.TEMPORAL_ORDERED and plain
+
+    def _lean_adder(self, position: int) -> Adder | None:
+        """The general adder cut down to the lean shapes (see `_lean_shape`; None unless
+        every rule's matches have one): string values are read inline, and a window counts
+        its distinct values or rules only once it holds enough matches for them to meet the
+        condition (there are never more of them than its matches, and their extra tags)."""
+        if not all(self._lean_shape(n) for n in range(len(self.rule.rules))):
+            return None
+        rule, kind = self.rule, self.rule.kind
+        (key_field,) = rule.group_fields[position]
+        by_count = kind is CorrelationKind.EVENT_COUNT
+        value_field = rule.condition.fields[0] if kind is CorrelationKind.VALUE_COUNT else None
+        values = values_reader(rule.condition.fields)
+        own_tags = () if by_count else (position,)
+        groups, deadlines, span, at_least = self.groups, self._deadlines, self.span, self._at_least
+        push, tickets = heapq.heappush, _tickets
+
+        def add(event: Event, time: float, ident: Any) -> Match | None:
+            tags, extra = own_tags, 0
+            if value_field is not None:
+                value = event.get(value_field)
                 if value.__class__ is str:
                     tags = (value,)
                 elif value.__class__ is list and len(value) == 1 and value[0].__class__ is str:
@@ -162,48 +291,53 @@ class Windows:
                     tags = values(event)
                     if not tags:  # nothing to count
                         return None
-            if key_field is not None:
-                key = event.get(key_field)
-                if key.__class__ is not str:
-                    key = _hashable(key)
-            else:
-                key = read_key(event)
+                    extra = len(tags) - 1
+            key = event.get(key_field)
+            if key.__class__ is not str:
+                key = hashable(key)
             window = groups.get(key)
-            if later_step:  # in order, nothing can start with a later rule's match
-                if window is None:
-                    return None
-                if window.entries[0][0] < time - span:
-                    window.drop_before(time - span)
-                if not window.entries or _in_order(window, steps) == 0:
-                    return None
             if window is None:
-                window = groups[key] = Window(time)
+                window = groups[key] = Window(time, not by_count, counting=False)
                 push(deadlines, (time + span, next(tickets), self, key, window))
-            entries = window.entries
-            if not entries or time >= entries[-1][0]:
-                entries.append((time, ident, tags))
-                chain = window.chain
-                if measure == 2 and chain is not None and tags[0] == len(chain) < steps:
-                    chain.append(time)
-            else:
-                window.insert(time, ident, tags)
-            if tags:
-                counts = window.counts
-                for tag in tags:
-                    counts[tag] = counts.get(tag, 0) + 1
-            if not on_arrival:
-                return None
-            oldest = entries[-1][0] - span
-            if entries[0][0] < oldest:
-                window.drop_before(oldest)
-            if measure == 0:
-                reached = len(entries)
-            elif measure == 1:
-                reached = len(window.counts)
-            else:
-                reached = _in_order(window, steps)
-            if reached < at_least:
-                return None
+            entries, counts = window.entries, window.counts
+            if by_count:  # (time, id) a match
+                if not entries or time >= entries[-2]:
+                    entries.append(time)
+                    entries.append(ident)
+                else:
+                    window.append(time, ident, tags)
+                oldest = entries[-2] - span
+                while entries[0] < oldest:  # Window.drop_before, inline (the newest stays)
+                    entries.popleft()
+                    entries.popleft()
+                if len(entries) < 2 * at_least:
+                    return None
+            else:  # (time, id, tags) a match
+                if not entries or time >= entries[-3]:
+                    entries.append(time)
+                    entries.append(ident)
+                    entries.append(tags)
+                else:
+                    window.append(time, ident, tags)
+                oldest = entries[-3] - span
+                if counts is None:
+                    window.extra += extra
+                    while entries[0] < oldest:
+                        entries.popleft()
+                        entries.popleft()
+                        entries.popleft()
+                    if len(entries) // 3 + window.extra < at_least:
+                        return None
+                    counts = window.count()
+                else:
+                    for tag in tags:
+                        counts[tag] = counts.get(tag, 0) + 1
+                    while entries[0] < oldest:
+                        entries.popleft()
+                        entries.popleft()
+                        _uncount(counts, entries.popleft())
+                if len(counts) < at_least:
+                    return None
             del groups[key]  # the heap's entry for it is now stale
             return self._fire(key, window)
 
@@ -219,7 +353,7 @@ class Windows:
             if window.entries and self._holds(window):
                 return self._fire(key, window)
             return None
-        newest = window.entries[-1][0] if window.entries else window.opened
+        newest = window.entries[-window.stride] if window.entries else window.opened
         if newest + self.span < now:
             del self.groups[key]
         else:
@@ -230,85 +364,14 @@ class Windows:
     def _fire(self, key: Any, window: Window) -> Match:
         group = (key,) if self._single else key
         entries = window.entries
-        return Match(self.rule, group, window.event_ids(), entries[0][0], entries[-1][0])
-
-
-def _key_reader(fields: tuple[str, ...]) -> Callable[[Event], Any]:
-    """A function reading the group key: the value of a single group-by field (None if
-    absent), or the tuple of the values of several."""
-    if len(fields) == 1 and "." not in fields[0]:
-        (name,) = fields
-
-        def one(event: Event) -> Any:
-            value = event.get(name)
-            return value if value.__class__ is str else _hashable(value)
-
-        return one
-    readers = [getter(name) for name in fields]
-    if len(readers) == 1:
-        (read,) = readers
-        return lambda event: _hashable(read(event))
-    return lambda event: tuple(_hashable(read(event)) for read in readers)
-
-
-def _hashable(value: Any) -> Any:
-    if value is MISSING:
-        return None
-    if isinstance(value, (list, tuple)):
-        return tuple(_hashable(item) for item in value)
-    if isinstance(value, dict):
-        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
-    if isinstance(value, set):
-        return tuple(sorted(map(str, value)))
-    return value
-
-
-def _values_reader(fields: tuple[str, ...]) -> Callable[[Event], tuple[Any, ...]]:
-    """A function reading the values a value_count counts in one event: the field's value,
-    or each element of a list; for several fields, their combination. Absent and null values
-    count for nothing."""
-    if len(fields) == 1 and "." not in fields[0]:
-        (name,) = fields
-
-        def one(event: Event) -> tuple[Any, ...]:
-            value = event.get(name)
-            if value.__class__ is str:
-                return (value,)
-            if value is None:
-                return ()
-            if isinstance(value, (list, tuple)):
-                if len(value) == 1 and value[0].__class__ is str:
-                    return (value[0],)
-                return tuple({_hashable(item): None for item in value if item is not None})
-            return (_hashable(value),)
-
-        return one
-    readers = [getter(name) for name in fields]
-    if len(readers) == 1:
-        (read,) = readers
-
-        def dotted(event: Event) -> tuple[Any, ...]:
-            value = read(event)
-            if value is MISSING or value is None:
-                return ()
-            if isinstance(value, (list, tuple)):
-                return tuple({_hashable(item): None for item in value if item is not None})
-            return (_hashable(value),)
-
-        return dotted
-
-    def combined(event: Event) -> tuple[Any, ...]:
-        values = tuple(_hashable(read(event)) for read in readers)
-        return () if all(value is None for value in values) else (values,)
-
-    return combined
+        return Match(self.rule, group, window.event_ids(), entries[0], entries[-window.stride])
 
 
 def _in_order(window: Window, steps: int) -> int:
     """How many of a temporal_ordered rule's rules matched one after the other, in order."""
     if window.chain is None:
         chain: list[float] = []
-        for time, _, (position,) in window.entries:
+        for time, _, (position,) in window.matches():
             if position == len(chain):
                 chain.append(time)
                 if len(chain) == steps:
@@ -332,8 +395,8 @@ def _judge(rule: CorrelationRule) -> Callable[[Window], bool]:
     after the other in the order given (temporal_ordered)."""
     compare, count = _COMPARE[rule.condition.op], rule.condition.count
     if rule.kind is CorrelationKind.EVENT_COUNT:
-        return lambda window: compare(len(window.entries), count)
+        return lambda window: compare(window.size(), count)
     if rule.kind is not CorrelationKind.TEMPORAL_ORDERED:
-        return lambda window: compare(len(window.counts), count)
+        return lambda window: compare(len(window.counts or ()), count)
     steps = len(rule.rules)
     return lambda window: compare(_in_order(window, steps), count)

@@ -23,7 +23,7 @@ from coffre.watch.correlation import Adder, Many, Match, Windows
 from coffre.watch.errors import WatchError
 from coffre.watch.rules import CorrelationRule, DetectionRule, Response, Rule
 from coffre.watch.ruleset import RuleSet
-from coffre.watch.values import MISSING, Event, getter
+from coffre.watch.values import MISSING, Event, getter, path_of
 
 
 class Firing(NamedTuple):
@@ -76,11 +76,13 @@ class Detector:
         self._listeners = {key: tuple(found) for key, found in listeners.items()}
         self._router = rules.router.map(self._route)
         self._route_field = self._router.field
-        self._by_value = self._router.select_by_value
-        self._others = self._router.select_others
+        self._routes = self._router.routes  # by the text the field holds, as it is spelled
         self._minutes: dict[str, float | None] = {}  # "YYYY-MM-DDTHH:MM" → epoch seconds
         self._read_id = getter(id_field)
         self._read_time = getter(time_field)
+        # A plain (undotted) id or time field is read inline, with `get`.
+        self._id_key = id_field if path_of(id_field) is None else None
+        self._time_key = time_field if path_of(time_field) is None else None
         self._clock = -math.inf
 
     def _route(self, rule: DetectionRule) -> _Route:
@@ -100,29 +102,34 @@ class Detector:
         """Evaluate one event: the firings of the detection rules it matches (those that are
         reported) and of the correlations it completes, in that order. Raise WatchError if
         the event matches a rule a correlation refers to and has no usable time."""
-        fired: list[Firing] = []
-        time = event_id = None
-        value = event.get(self._route_field) if self._route_field is not None else None
+        field = self._route_field
+        value = event.get(field) if field is not None else None
         if value.__class__ is str:  # the usual case of Router.select, inline
-            matched = self._by_value.get(value.casefold(), self._others)(event)
+            select = self._routes.get(value)
+            matched = select(event) if select is not None else self._router.route(value)(event)
         else:
             matched = self._router.select(event)
+        fired: list[Firing] = []
+        if not matched:
+            return fired
+        key = self._id_key
+        event_id = event.get(key) if key is not None else self._event_id(event)
+        time = None
         for rule, reported, listeners in matched:
-            if event_id is None:
-                event_id = self._event_id(event)
             if reported:
                 fired.append(Firing(rule, (event_id,)))
-            if listeners:
-                if time is None:
-                    time = self._seconds(self._read_time(event))
-                    if time > self._clock:
-                        self._clock = time
-                        if self._deadlines and self._deadlines[0][0] < time:
-                            self._expire(fired)
-                for add in listeners:
-                    match = add(event, time, event_id)
-                    if match is not None:
-                        self._fired(match, fired)
+            if not listeners:
+                continue
+            if time is None:
+                time = self._time_of(event)
+                if time > self._clock:
+                    self._clock = time
+                    if self._deadlines and self._deadlines[0][0] < time:
+                        self._expire(fired)
+            for add in listeners:
+                match = add(event, time, event_id)
+                if match is not None:
+                    self._fired(match, fired)
         return fired
 
     def advance(self, now: datetime) -> list[Firing]:
@@ -163,6 +170,23 @@ class Detector:
                 chained = add(event, match.end, Many(match.event_ids))
                 if chained is not None:
                     self._fired(chained, fired)
+
+    def _time_of(self, event: Event) -> float:
+        """The event's time in seconds since the epoch. The journal's own spelling,
+        2026-11-23T05:23:14.123456Z, is read here at once: the minute from the cache, the
+        seconds as a number; anything else goes through `_seconds`."""
+        key = self._time_key
+        raw = event.get(key) if key is not None else self._read_time(event)
+        if raw.__class__ is str and len(raw) == 27 and raw[26] == "Z" and raw[19] == ".":
+            base = self._minutes.get(raw[:16])
+            if base is not None and raw[16] == ":":
+                try:
+                    second = float(raw[17:26])
+                except ValueError:
+                    second = -1.0
+                if 0.0 <= second < 61.0:
+                    return base + second
+        return self._seconds(raw)
 
     def _seconds(self, value: Any) -> float:
         if value.__class__ is str and len(value) == 27 and value[26] == "Z":

@@ -27,6 +27,9 @@ class Test:
     # `e`, where {f} is the field name, {c} an operand and {s} a predicate for the values
     # the expression leaves to it; with the operand and that predicate.
     inline: tuple[str, Any, Predicate | None] | None = None
+    # False when the test also reads other fields of the event (fieldref): it cannot be
+    # answered from its own field's value alone (see `fixed`).
+    alone: bool = True
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,30 @@ def routed(node: Node, field: str, allowed: frozenset[str]) -> Node | None:
             return None
         return kept[0] if len(kept) == 1 else AllOf(tuple(kept))
     return node
+
+
+def fixed(node: Node, field: str, value: str) -> Node | bool:
+    """The node for the events whose `field` holds the text `value`: the tests of that field
+    that read nothing else are answered, and what is left is simplified (True or False when
+    nothing is left to test)."""
+    if isinstance(node, Test):
+        if node.field == field and node.alone:
+            return bool(node.predicate({field: value}))
+        return node
+    if isinstance(node, Not):
+        part = fixed(node.part, field, value)
+        return (not part) if isinstance(part, bool) else Not(part)
+    both = isinstance(node, AllOf)  # an AND is decided by a False part, an OR by a True one
+    kept: list[Node] = []
+    for part in node.parts:
+        left = fixed(part, field, value)
+        if left is (not both):
+            return not both
+        if not isinstance(left, bool):
+            kept.append(left)
+    if not kept:
+        return both
+    return kept[0] if len(kept) == 1 else (AllOf if both else AnyOf)(tuple(kept))
 
 
 def always(event: Event) -> bool:

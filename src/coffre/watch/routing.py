@@ -5,6 +5,11 @@ among a few), so an event is only tried against the rules that require the value
 there, and against the rules that require nothing of that field. The tests the routing made
 are left out of those rules, and each route (one per value, one for the rest) is generated
 as one function evaluating all its rules.
+
+An event whose field holds text is routed by that very text: the first time a text is seen,
+every test of the field (that reads nothing else) is answered for it once, and a route is
+generated with only the rules left and only what is left of them to test (`Router.route`).
+The few texts a field holds (the journal's actions) so cost one dictionary lookup per event.
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from coffre.watch.values import MISSING, Event, Predicate, as_text, path_of, wal
 T = TypeVar("T")
 U = TypeVar("U")
 Selector = Callable[[Event], tuple[Any, ...]]
+
+# Routes generated for the texts seen in the field, at most; past that, the texts not seen
+# yet are routed by their casefolded value (a field holding many texts gains nothing anyway).
+_ROUTES = 1_024
 
 
 class Router(Generic[T]):
@@ -54,6 +63,8 @@ class Router(Generic[T]):
         self.select_by_value: dict[str, Selector] = {
             value: select(positions) for value, positions in self._by_value.items()
         }
+        # The routes of the texts seen in the field, as they are spelled (see `route`).
+        self.routes: dict[str, Selector] = {}
 
     def _routed(self, rule: DetectionRule) -> Node | None:
         node = rule.node if rule.node is not None else Test(None, rule.predicate, 0)
@@ -65,6 +76,23 @@ class Router(Generic[T]):
         """The same routes over converted items."""
         return Router(self.field, [convert(item) for item in self.items], self.rules)
 
+    def route(self, value: str) -> Selector:
+        """The selector for the events whose field holds the text `value`: generated the
+        first time, with the tests of the field answered for that text."""
+        found = self.routes.get(value)
+        if found is not None:
+            return found
+        if self.field is None or len(self.routes) >= _ROUTES:
+            return self.select_by_value.get(value.casefold(), self.select_others)
+        entries = []
+        for item, rule in zip(self.items, self.rules, strict=True):
+            node = rule.node if rule.node is not None else Test(None, rule.predicate, 0)
+            left = nodes.fixed(node, self.field, value)
+            if left is not False:
+                entries.append((item, None if left is True else left))
+        found = self.routes[value] = nodes.selector(entries)  # type: ignore[arg-type]
+        return found
+
     def select(self, event: Event) -> tuple[T, ...]:
         """The items whose rule the event matches, in order."""
         field = self.field
@@ -72,7 +100,7 @@ class Router(Generic[T]):
             return self.select_others(event)
         value = event.get(field)
         if value.__class__ is str:
-            return self.select_by_value.get(value.casefold(), self.select_others)(event)
+            return self.route(value)(event)
         positions = self._positions(event, value)
         return tuple(self.items[n] for n in positions if self._predicates[n](event))
 

@@ -42,6 +42,7 @@ class Rule:
     level: str | None
     response: Response | None
     reported: bool
+    description: str | None = None  # what the rule looks for, told with each alert
 
     @property
     def ref(self) -> str:

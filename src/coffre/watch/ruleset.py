@@ -137,6 +137,7 @@ def _common(parsed: SigmaRule | SigmaCorrelationRule, reported: bool) -> dict[st
         "level": parsed.level.name.lower() if parsed.level is not None else None,
         "response": response,
         "reported": reported,
+        "description": " ".join((parsed.description or "").split()) or None,
     }
 
 

@@ -224,16 +224,21 @@ def _value(rule: SigmaRule, field: str | None, value: SigmaType, plain_keyword: 
     if isinstance(value, SigmaRegularExpression):
         pattern = _regex(rule, value)
         slow = v.field_test(field, v.regex_test(pattern))
-        inline = (t.on_string("{c}.search(_v) is not None"), pattern, slow)
-        return Test(field, slow, t.COST["pattern"], inline=inline)
+        literal = v.regex_literal(pattern)
+        if literal is None:
+            inline = (t.on_string("{c}.search(_v) is not None"), pattern, slow)
+            return Test(field, slow, t.COST["pattern"], inline=inline)
+        kind, text = literal  # `^text` or `text`: the same test of a string, cheaper
+        template = "_v.startswith({c})" if kind == "prefix" else "{c} in _v"
+        return Test(field, slow, t.COST[kind], inline=(t.on_string(template), text, slow))
     if isinstance(value, SigmaCIDRExpression):
-        test, inside = v.cidr_test(value.network)
+        test, known = v.cidr_test(value.network)
         slow = v.field_test(field, test)
-        return Test(field, slow, t.COST["contains"], inline=(t.on_string("{c}(_v)"), inside, slow))
+        return Test(field, slow, t.COST["contains"], inline=(t.on_string("{c}[_v]"), known, slow))
     if isinstance(value, SigmaFieldReference):
         kind = _reference_kind(value)
         predicate = v.reference_leaf(field, value.field, kind, fold=True)
-        return Test(field, predicate, t.COST["value"])
+        return Test(field, predicate, t.COST["value"], alone=False)
     raise RuleError(
         f"The rule {label(rule)} compares '{field}' with a {type(value).__name__} value, "
         "which the engine does not support."

@@ -153,34 +153,57 @@ def regex_test(pattern: re.Pattern[str]) -> ValueTest:
     return on_text(lambda text: pattern.search(text) is not None, fold=False)
 
 
-def cidr_test(
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
-) -> tuple[ValueTest, TextTest]:
-    """A value test for an address (text or ipaddress object) inside `network`, and its
-    test of an address as text. Parsing an address is slow and the same few sources come
-    back all the time: the answers for texts are cached."""
-    known: dict[str, bool] = {}
+class AddressCache(dict[str, bool]):
+    """Whether each address text (`cache[text]`) is inside the network. Parsing an address
+    is slow and the same few sources come back all the time: each text is parsed once, and
+    the cache starts afresh when full."""
 
-    def inside(text: str) -> bool:
-        found = known.get(text)
-        if found is None:
-            try:
-                found = ipaddress.ip_address(text.strip()) in network
-            except ValueError:
-                found = False
-            if len(known) >= _CACHED_ADDRESSES:
-                known.clear()
-            known[text] = found
+    __slots__ = ("network",)
+
+    def __init__(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+        super().__init__()
+        self.network = network
+
+    def __missing__(self, text: str) -> bool:
+        try:
+            found = ipaddress.ip_address(text.strip()) in self.network
+        except ValueError:
+            found = False
+        if len(self) >= _CACHED_ADDRESSES:
+            self.clear()
+        self[text] = found
         return found
 
-    match = on_text(inside, fold=False)
+
+def cidr_test(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> tuple[ValueTest, AddressCache]:
+    """A value test for an address (text or ipaddress object) inside `network`, and the cache
+    answering it for an address as text (generated code indexes it inline)."""
+    known = AddressCache(network)
+    match = on_text(known.__getitem__, fold=False)
 
     def test(value: Any) -> bool:
         if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
             return value in network
         return match(value)
 
-    return test, inside
+    return test, known
+
+
+def regex_literal(pattern: re.Pattern[str]) -> tuple[str, str] | None:
+    """When searching the regular expression is a plain text test, that test: ("prefix",
+    text) for `^text`, ("contains", text) for `text`, `text` holding no special character
+    and the expression no flag that changes it; None otherwise. (`text$` is not `endswith`:
+    `$` also matches before a final newline.)"""
+    if pattern.flags & ~(re.UNICODE | re.DOTALL):
+        return None
+    source = pattern.pattern
+    anchored = source.startswith("^")
+    text = source[1:] if anchored else source
+    if not text or re.escape(text) != text:
+        return None
+    return ("prefix" if anchored else "contains", text)
 
 
 def number_test(match: Callable[[float | int], bool]) -> ValueTest:
@@ -259,3 +282,77 @@ def reference_leaf(field: str, other: str, kind: str, fold: bool) -> Predicate:
         return value == reference
 
     return leaf
+
+
+# values counted by correlations ------------------------------------------------------------
+
+
+def key_reader(fields: tuple[str, ...]) -> Callable[[Event], Any]:
+    """A function reading the group key: the value of a single group-by field (None if
+    absent), or the tuple of the values of several."""
+    if len(fields) == 1 and "." not in fields[0]:
+        (name,) = fields
+
+        def one(event: Event) -> Any:
+            value = event.get(name)
+            return value if value.__class__ is str else hashable(value)
+
+        return one
+    readers = [getter(name) for name in fields]
+    if len(readers) == 1:
+        (read,) = readers
+        return lambda event: hashable(read(event))
+    return lambda event: tuple(hashable(read(event)) for read in readers)
+
+
+def hashable(value: Any) -> Any:
+    if value is MISSING:
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(hashable(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), hashable(v)) for k, v in value.items()))
+    if isinstance(value, set):
+        return tuple(sorted(map(str, value)))
+    return value
+
+
+def values_reader(fields: tuple[str, ...]) -> Callable[[Event], tuple[Any, ...]]:
+    """A function reading the values a value_count counts in one event: the field's value,
+    or each element of a list; for several fields, their combination. Absent and null values
+    count for nothing."""
+    if len(fields) == 1 and "." not in fields[0]:
+        (name,) = fields
+
+        def one(event: Event) -> tuple[Any, ...]:
+            value = event.get(name)
+            if value.__class__ is str:
+                return (value,)
+            if value is None:
+                return ()
+            if isinstance(value, (list, tuple)):
+                if len(value) == 1 and value[0].__class__ is str:
+                    return (value[0],)
+                return tuple({hashable(item): None for item in value if item is not None})
+            return (hashable(value),)
+
+        return one
+    readers = [getter(name) for name in fields]
+    if len(readers) == 1:
+        (read,) = readers
+
+        def dotted(event: Event) -> tuple[Any, ...]:
+            value = read(event)
+            if value is MISSING or value is None:
+                return ()
+            if isinstance(value, (list, tuple)):
+                return tuple({hashable(item): None for item in value if item is not None})
+            return (hashable(value),)
+
+        return dotted
+
+    def combined(event: Event) -> tuple[Any, ...]:
+        values = tuple(hashable(read(event)) for read in readers)
+        return () if all(value is None for value in values) else (values,)
+
+    return combined

@@ -2,9 +2,8 @@
 
     detector = watch.Detector(watch.load_rules(text), id_field="seq", time_field="time")
     while True:
-        if not worker.run_once(coffre, detector):
-            detector.advance(datetime.now(UTC))
-            time.sleep(1)
+        if not worker.run_once(coffre, detector, profiles=profiles):
+            time.sleep(1)  # at the journal's end: the windows were judged up to now
 
 `run_once` does one batch in one write unit of work: it reads the entries after the
 reader's cursor, feeds them to the detector, stores or extends an alert for each firing,
@@ -20,7 +19,7 @@ one that failed has counted the replayed entries already. This is accepted for n
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -34,10 +33,11 @@ from coffre.store import UnitOfWork
 from coffre.watch import follow
 from coffre.watch.alerts import Stored, group_key, store_firing, watch_actor
 from coffre.watch.detector import Detector, Firing
+from coffre.watch.profiles import Profiles
 from coffre.watch.rules import Response
 
 
-class _Installation(Protocol):
+class Installation(Protocol):
     def uow(self) -> UnitOfWork: ...
 
 
@@ -73,23 +73,38 @@ class _Joined(UnitOfWork):
 
 
 def run_once(
-    coffre_like: _Installation,
+    coffre_like: Installation,
     detector: Detector,
     *,
     name: str = "alerts",
     batch: int = follow.DEFAULT_BATCH,
+    profiles: Profiles | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Deal with the next batch of journal entries after the cursor `name`; return how
-    many entries were read (0 when the reader is at the end of the journal)."""
+    many entries were read (0 when the reader is at the end of the journal). With
+    `profiles`, each event first gets its actor's profile fields, and the profiles learnt
+    from the batch are saved with it. At the journal's end, the detector's clock moves on
+    to `now` (default: the current time), and the correlations whose windows can only be
+    judged once over (`lt`, `lte`, `eq`) are judged and stored."""
     with coffre_like.uow() as uow:
         start = follow.position(uow, name)
         events = follow.read(uow, start, batch)
         by_seq = {event["seq"]: event for event in events}
+        if profiles is not None:
+            profiles.load(uow, events)
         for event in events:
+            if profiles is not None:
+                profiles.observe(event)
             for firing in detector.observe(event):
+                _handle(uow, firing, by_seq)
+        if not events:
+            for firing in detector.advance(now or datetime.now(UTC)):
                 _handle(uow, firing, by_seq)
         if events:
             follow.advance(uow, name, events[-1]["seq"] + 1)
+        if profiles is not None:
+            profiles.save(uow)
         uow.commit()
     return len(events)
 

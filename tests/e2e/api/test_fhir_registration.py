@@ -113,7 +113,7 @@ async def test_the_reception_registers_a_new_patient_once(client, sqlite_coffre,
             sa.text("SELECT DISTINCT kind FROM patient_index WHERE patient_id = :id"),
             {"id": created["id"]},
         ).scalars()
-        assert set(kinds) == {"national-id", "email", "phone", "family-birth"}
+        assert set(kinds) == {"national-id", "email", "phone", "family-birth", "family", "address"}
     number = NEWCOMER["identifier"][0]["value"]
     found = await client.get(f"/fhir/Patient?identifier={NIR_SYSTEM}|{number}", headers=staff)
     assert ids(searchset(found)) == []

@@ -99,6 +99,9 @@ async def test_unknown_search_parameters_are_ignored_unless_strict(client, sqlit
     assert "colour" not in lenient.link[0].url
     strict = await client.get(path, headers={**headers, "Prefer": "handling=strict"})
     assert "colour" in problem(strict, 400, "not-supported")
+    # A parameter without a name is unknown too, and the answer still valid FHIR.
+    unnamed = await client.get(f"{path}&=x", headers={**headers, "Prefer": "handling=strict"})
+    assert "colour" in problem(unnamed, 400, "not-supported")
 
 
 async def test_paging_has_next_links_and_never_a_total(client, sqlite_coffre, world):

@@ -63,9 +63,11 @@ def test_the_watch_raises_one_alert_suspends_the_prober_and_the_operator_closes_
 ) -> None:
     rules = tmp_path / "probing.yml"
     rules.write_text(PROBING)
+    # The demo's ordinary work raises nothing under the shipped rules.
+    assert "0 new alerts are open." in ok(run(home, "watch", "run", "--once"))
     prober = _prober_reads_three_records(home)
 
-    said = ok(run(home, "watch", "run", str(rules), "--once"))
+    said = ok(run(home, "watch", "run", str(rules), "--no-shipped", "--once"))
     assert "1 new alerts are open." in said
     [alert] = json.loads(ok(run(home, "watch", "alerts", "--json")))
     assert (alert["group"], alert["state"], len(alert["entries"])) == (prober, "open", 3)
@@ -77,8 +79,12 @@ def test_the_watch_raises_one_alert_suspends_the_prober_and_the_operator_closes_
         coffre.close()
 
     # Again from the cursor: nothing new, no second alert.
-    assert "0 new alerts are open." in ok(run(home, "watch", "run", str(rules), "--once"))
+    again = ok(run(home, "watch", "run", str(rules), "--no-shipped", "--once"))
+    assert "0 new alerts are open." in again
     assert "is acknowledged." in ok(run(home, "watch", "alert", alert["id"]))
+    # The operator lifts the suspension: once; a second time finds nothing suspended.
+    assert f"Resumed: account {prober}." in ok(run(home, "watch", "resume", alert["id"]))
+    assert "Nothing behind alert" in ok(run(home, "watch", "resume", alert["id"]))
     assert "is closed." in ok(run(home, "watch", "alert", alert["id"], "--state", "closed"))
     assert json.loads(ok(run(home, "watch", "alerts", "--json", "--state", "open"))) == []
     closed_again = run(home, "watch", "alert", alert["id"], "--state", "closed")
@@ -101,7 +107,7 @@ def test_a_bad_rule_file_is_refused_in_one_sentence(
 ) -> None:
     rules = tmp_path / "bad.yml"
     rules.write_text(text)
-    result = run(home, "watch", "run", str(rules), "--once")
+    result = run(home, "watch", "run", str(rules), "--no-shipped", "--once")
     assert result.returncode != 0
     assert said in assert_one_sentence_error(result, result.returncode).lower()
     missing = run(home, "watch", "run", str(tmp_path / "none.yml"), "--once")

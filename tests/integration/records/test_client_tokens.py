@@ -14,7 +14,7 @@ from coffre.access import AccessDenied, Category, Purpose
 from coffre.identity import Actor, CeilingReached, OrganisationKind, local_operator
 from coffre.notify import NotificationKind, Recipient
 from factories import journal_records
-from machineclients import AUDIENCE, KEY, assertion, jwks
+from machineclients import client_actor
 
 RESULT = {
     "resourceType": "Observation",
@@ -28,33 +28,6 @@ RESULT = {
 @pytest.fixture
 def world(coffre) -> World:  # type: ignore[no-untyped-def]
     return build_world(coffre)
-
-
-def client_actor(
-    coffre,  # type: ignore[no-untyped-def]
-    organisation_id: str,
-    scopes: str,
-    *,
-    per_hour: int = 1000,
-    per_day: int = 10_000,
-) -> Actor:
-    """A machine client of the organisation, signed in with a token of these scopes."""
-    now = datetime.now(UTC)
-    client = signin.add_client(
-        coffre.uow(),
-        local_operator(organisation_id),
-        organisation_id,
-        "Results feed",
-        jwks(("k1", KEY.public_key())),
-        scopes,
-        expires_at=now + timedelta(days=365),
-        per_hour=per_hour,
-        per_day=per_day,
-    )
-    issued = signin.client_token(
-        coffre.uow(), assertion(client.id), audience=AUDIENCE, source="203.0.113.9"
-    )
-    return signin.token_actor(coffre.uow(), issued.access_token, source="203.0.113.9")
 
 
 def read(coffre, actor: Actor, world: World, **options: object) -> records.PatientRecord:  # type: ignore[no-untyped-def]

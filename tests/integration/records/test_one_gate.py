@@ -27,6 +27,10 @@ Call = Callable[[Any, Any, World], object]
 
 # name -> (the call, which actor of the world it is meant for)
 GATED: dict[str, tuple[Call, str]] = {
+    "flag_patient": (
+        lambda c, a, w: records.flag_patient(c.uow(), a, w.patient_id, "vip", True),
+        "operator",
+    ),
     "import_patients": (
         lambda c, a, w: records.import_patients(
             c.uow(), c.vault, a, lines_of([patient()]), w.clinic

@@ -1,0 +1,99 @@
+"""The watch as a background thread of `coffre serve`: follow the journal while requests are
+served, so a rule's response takes effect within a second or two of the entry that fired it.
+
+    watcher = Watcher(coffre, watch.shipped_rules())
+    watcher.start()
+    ...
+    watcher.stop()
+
+The thread runs `worker.run_once` (the journal) and `imports.run_imports_once` (other
+systems' imported logs, with a detector of their own) in a loop, sleeping `poll` seconds
+when both are at their end.
+A failed batch is rolled back and retried with a new detector after a pause that doubles up
+to a minute; the failure is logged by its kind only (never an event's content).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from coffre.watch import follow
+from coffre.watch.detector import Detector
+from coffre.watch.imports import run_imports_once
+from coffre.watch.profiles import Profiles
+from coffre.watch.ruleset import RuleSet
+from coffre.watch.worker import Installation, run_once
+
+log = logging.getLogger("coffre.watch")
+
+READER = "alerts"
+
+
+class Watcher:
+    """Follows the journal in a daemon thread until `stop`."""
+
+    def __init__(
+        self,
+        coffre_like: Installation,
+        rules: RuleSet,
+        *,
+        name: str = READER,
+        poll: float = 0.5,
+        batch: int = follow.DEFAULT_BATCH,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._coffre, self._rules, self._name = coffre_like, rules, name
+        self._poll, self._batch, self._clock = poll, batch, clock
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # batches committed, for tests and status
+        self.failures = 0
+
+    def _fresh(self) -> tuple[Detector, Detector, Profiles]:
+        """Detectors for the journal and for imported events, and the profiles."""
+        journal_, imported = (
+            Detector(self._rules, id_field="seq", time_field="time") for _ in range(2)
+        )
+        return journal_, imported, Profiles()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="coffre-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        detector, imported, profiles = self._fresh()
+        pause = self._poll
+        while not self._stopping.is_set():
+            try:
+                now = self._clock()
+                done = run_once(
+                    self._coffre,
+                    detector,
+                    name=self._name,
+                    batch=self._batch,
+                    profiles=profiles,
+                    now=now,
+                )
+                done += run_imports_once(self._coffre, imported, batch=self._batch, now=now)
+            except Exception as exc:  # noqa: BLE001 (the thread must outlive any batch)
+                self.failures += 1
+                log.warning(
+                    "watch batch failed (%s); retrying in %.1f s", type(exc).__name__, pause
+                )
+                # They counted the rolled-back events: start afresh from the cursors.
+                detector, imported, profiles = self._fresh()
+                self._stopping.wait(pause)
+                pause = min(pause * 2, 60.0)
+                continue
+            pause = self._poll
+            self.batches += 1
+            if not done:
+                self._stopping.wait(self._poll)

@@ -1,0 +1,20 @@
+"""The rules Coffre ships (`coffre/watch/shipped/*.yml`), with an installation's own."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from coffre.watch.ruleset import RuleSet, load_rules
+
+
+def shipped_texts() -> list[str]:
+    """The text of each shipped rule file, in name order."""
+    folder = resources.files("coffre.watch") / "shipped"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".yml")), key=lambda f: f.name)
+    return [f.read_text(encoding="utf-8") for f in files]
+
+
+def shipped_rules(*more: str, shipped: bool = True) -> RuleSet:
+    """The shipped rules and the rule texts given (an installation's own files), compiled
+    together so that a correlation of one file may refer to a rule of another."""
+    return load_rules(*(shipped_texts() if shipped else []), *more)
