@@ -56,6 +56,8 @@ def test_the_home_comes_from_coffre_home(tmp_path):
         ({"COFFRE_KEY_PROVIDER": "vault"}, "use 'file' or 'pkcs11'"),
         ({"COFFRE_PHONE_REGIONS": "FRA"}, "country codes"),
         ({"COFFRE_PKCS11_PIN_FILE": "/nonexistent/pin"}, "Cannot read COFFRE_PKCS11_PIN_FILE"),
+        ({"COFFRE_WATCH_IN_SERVE": "perhaps"}, "COFFRE_WATCH_IN_SERVE='perhaps', use true or"),
+        ({"COFFRE_GUARD_PATIENTS": "0"}, "COFFRE_GUARD_PATIENTS='0', use a positive"),
     ],
 )
 def test_bad_values_name_the_variable(tmp_path, env, message):
@@ -124,3 +126,25 @@ def test_an_unknown_relationship_kind_is_refused_at_start(tmp_path):
     settings = load_settings(tmp_path, env={"COFFRE_RELATIONSHIP_DAYS": "friendship=3"})
     with pytest.raises(ConfigError, match="Unknown care relationship kind 'friendship'"):
         durations(settings)
+
+
+def test_the_watch_and_the_guard_are_set_from_the_environment_or_the_file(tmp_path):
+    defaults = load_settings(tmp_path, env={})
+    assert (defaults.watch_in_serve, defaults.watch_rules, defaults.trusted_proxies) == (
+        True,
+        (),
+        "",
+    )
+    env = {
+        "COFFRE_WATCH_IN_SERVE": "false",
+        "COFFRE_WATCH_RULES": "a.yml, /etc/coffre/b.yml",
+        "COFFRE_GUARD_PATIENTS": "7",
+        "COFFRE_GUARD_WINDOW_SECONDS": "60",
+    }
+    chosen = load_settings(tmp_path, env=env)
+    assert not chosen.watch_in_serve
+    assert [p.name for p in chosen.watch_rules] == ["a.yml", "b.yml"]
+    (tmp_path / "config.toml").write_text("watch_in_serve = true\nguard_client_patients = 9\n")
+    from_file = load_settings(tmp_path, env={})
+    assert from_file.watch_in_serve and from_file.guard_client_patients == 9
+    assert chosen.guard_patients == 7

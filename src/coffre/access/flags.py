@@ -23,10 +23,10 @@ from dataclasses import replace
 from enum import StrEnum
 
 from coffre.access.care import PatientFacts
-from coffre.access.policy import Decision, Purpose
+from coffre.access.policy import Decision, Purpose, _officer_rule
 from coffre.access.tokens import decide_token
 from coffre.crypto import IndexKind
-from coffre.identity import Actor, ActorKind
+from coffre.identity import Actor
 
 
 class Flag(StrEnum):
@@ -53,26 +53,16 @@ def decide_flag(
         "changed_flag": flag.value,
         "change": "set" if on else "clear",
     }
-    if actor.kind is ActorKind.OPERATOR:
-        return Decision(True, "flag-record", "the local operator may flag records", facts)
-    if (
-        actor.kind is ActorKind.ACCOUNT
-        and actor.role in FLAG_ROLES
-        and patient_organisation_id is not None
-        and actor.organisation_id == patient_organisation_id
-    ):
-        return Decision(
-            True,
-            "flag-record",
-            f"the organisation's {actor.role} may flag its patients' records",
-            {**facts, "role": str(actor.role)},
-        )
-    return Decision(
-        False,
-        "flag-record",
-        "only the data-protection officer, security officer or administrator of the "
-        "patient's organisation may flag a record",
+    return _officer_rule(
+        actor,
+        patient_organisation_id,
         facts,
+        rule="flag-record",
+        roles=FLAG_ROLES,
+        trusted="the local operator may flag records",
+        member="the organisation's {role} may flag its patients' records",
+        refused="only the data-protection officer, security officer or administrator of the "
+        "patient's organisation may flag a record",
     )
 
 

@@ -220,6 +220,37 @@ def decide_erasure(
     )
 
 
+def _officer_rule(
+    actor: Actor,
+    organisation_id: str | None,
+    facts: dict[str, str],
+    *,
+    rule: str,
+    roles: frozenset[str],
+    trusted: str,
+    member: str,
+    refused: str,
+    trusted_kinds: frozenset[ActorKind] = frozenset({ActorKind.OPERATOR}),
+) -> Decision:
+    """The rule "the operator, or this role of that organisation": an actor of
+    `trusted_kinds` is allowed (explained by `trusted`, where `{kind}` is its kind), as is an
+    account holding one of `roles` in `organisation_id` (`member`, where `{role}` is its
+    role, which joins the facts); anyone else is refused with `refused`. None as
+    `organisation_id` (something of no organisation) is left to the trusted kinds."""
+    if actor.kind in trusted_kinds:
+        return Decision(True, rule, trusted.format(kind=actor.kind.value), facts)
+    if (
+        actor.kind is ActorKind.ACCOUNT
+        and actor.role in roles
+        and organisation_id is not None
+        and actor.organisation_id == organisation_id
+    ):
+        return Decision(
+            True, rule, member.format(role=actor.role), {**facts, "role": str(actor.role)}
+        )
+    return Decision(False, rule, refused, facts)
+
+
 # Who may suspend (or resume) accounts and sessions of an organisation, besides the local
 # operator and Coffre itself (its detection engine).
 SUSPENDING_ROLES = frozenset({"security-officer", "organisation-admin"})
@@ -231,27 +262,16 @@ def decide_suspension(actor: Actor, organisation_id: str | None, purpose: Purpos
     facts = {"actor_kind": actor.kind.value, "purpose": purpose.value}
     if purpose is not Purpose.SECURITY:
         return Decision(False, "suspension-purpose", "suspensions are made for security", facts)
-    if actor.kind in (ActorKind.OPERATOR, ActorKind.SYSTEM):
-        return Decision(
-            True, "security-suspension", f"the {actor.kind.value} may suspend for security", facts
-        )
-    if (
-        actor.kind is ActorKind.ACCOUNT
-        and actor.role in SUSPENDING_ROLES
-        and organisation_id is not None
-        and actor.organisation_id == organisation_id
-    ):
-        return Decision(
-            True,
-            "security-suspension",
-            f"the organisation's {actor.role} may suspend within it",
-            {**facts, "role": str(actor.role)},
-        )
-    return Decision(
-        False,
-        "security-suspension",
-        "only the organisation's security officer or administrator may suspend within it",
+    return _officer_rule(
+        actor,
+        organisation_id,
         facts,
+        rule="security-suspension",
+        roles=SUSPENDING_ROLES,
+        trusted_kinds=frozenset({ActorKind.OPERATOR, ActorKind.SYSTEM}),
+        trusted="the {kind} may suspend for security",
+        member="the organisation's {role} may suspend within it",
+        refused="only the organisation's security officer or administrator may suspend within it",
     )
 
 
@@ -262,24 +282,13 @@ CLIENT_ADMIN_ROLES = frozenset({"organisation-admin"})
 def decide_client_admin(actor: Actor, organisation_id: str | None) -> Decision:
     """Registering or revoking what belongs to an organisation's machine access (clients,
     their tokens): the local operator, or that organisation's administrator."""
-    facts = {"actor_kind": actor.kind.value}
-    if actor.kind is ActorKind.OPERATOR:
-        return Decision(True, "client-admin", "the local operator may manage clients", facts)
-    if (
-        actor.kind is ActorKind.ACCOUNT
-        and actor.role in CLIENT_ADMIN_ROLES
-        and organisation_id is not None
-        and actor.organisation_id == organisation_id
-    ):
-        return Decision(
-            True,
-            "client-admin",
-            f"the organisation's {actor.role} may manage its clients",
-            {**facts, "role": str(actor.role)},
-        )
-    return Decision(
-        False,
-        "client-admin",
-        "only the organisation's administrator may manage its clients",
-        facts,
+    return _officer_rule(
+        actor,
+        organisation_id,
+        {"actor_kind": actor.kind.value},
+        rule="client-admin",
+        roles=CLIENT_ADMIN_ROLES,
+        trusted="the local operator may manage clients",
+        member="the organisation's {role} may manage its clients",
+        refused="only the organisation's administrator may manage its clients",
     )

@@ -81,11 +81,17 @@ def migrate(ctx: typer.Context) -> None:
 @app.command()
 def demo(
     ctx: typer.Context,
-    patients: Annotated[int, typer.Option(min=1, max=100_000, help="How many patients.")] = 200,
+    patients: Annotated[int, typer.Option(help="How many patients, from 8 to 100,000.")] = 200,
 ) -> None:
     """Seed demonstration organisations, people, records and documents (demo mode only)."""
-    from coffre.demo.seed import seed
+    from coffre.cli.patients import UsageError
+    from coffre.demo.seed import MAX_PATIENTS, MIN_PATIENTS, seed
 
+    if not MIN_PATIENTS <= patients <= MAX_PATIENTS:
+        raise UsageError(
+            f"--patients must be from {MIN_PATIENTS} to {MAX_PATIENTS:,}; "
+            f"the demo's cases need at least {MIN_PATIENTS}."
+        )
     coffre = state(ctx).coffre()
     summary = seed(coffre, patients=patients, console=err)
     out.print(
@@ -114,8 +120,8 @@ def serve(
     """Serve the web interface and the FHIR API, and watch the journal."""
     import uvicorn
 
-    from coffre.cli.watch import rules_for
     from coffre.watch.background import Watcher
+    from coffre.watch.catalogue import rules_from
     from coffre.web import create_app
 
     current = state(ctx)
@@ -123,7 +129,7 @@ def serve(
     coffre = current.coffre()
     watcher = None
     if settings.watch_in_serve if watching is None else watching:
-        watcher = Watcher(coffre, rules_for(settings.watch_rules))
+        watcher = Watcher(coffre, rules_from(settings.watch_rules))
     application = create_app(coffre)
     bind_host, bind_port = host or settings.host, port or settings.port
     err.print(f"Coffre listens on http://{bind_host}:{bind_port}/ (Ctrl+C stops it).")

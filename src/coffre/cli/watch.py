@@ -15,6 +15,7 @@ from coffre.cli.context import out, progress, state
 from coffre.cli.patients import UsageError
 from coffre.identity import local_operator
 from coffre.watch import follow, worker
+from coffre.watch.catalogue import rules_from
 from coffre.watch.imports import run_imports_once
 from coffre.watch.profiles import Profiles
 from coffre.watch.resume import resume as lift
@@ -25,18 +26,6 @@ watch_app = typer.Typer(
 )
 
 READER = "alerts"
-
-
-def rules_for(paths: list[Path] | tuple[Path, ...], *, shipped: bool = True) -> watch.RuleSet:
-    """The shipped rules (unless `shipped` is False) and those of these files, compiled
-    together."""
-    texts = []
-    for path in paths:
-        try:
-            texts.append(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            raise UsageError(f"The rule file {path} cannot be read as UTF-8 text.") from None
-    return watch.shipped_rules(*texts, shipped=shipped)
 
 
 @watch_app.command()
@@ -64,7 +53,7 @@ def run(
     paths = [*current.settings().watch_rules, *(rules or [])]
     if not shipped and not paths:
         raise UsageError("Give at least one rule file with --no-shipped.")
-    detector = watch.Detector(rules_for(paths, shipped=shipped), id_field="seq", time_field="time")
+    detector = watch.Detector(rules_from(paths, shipped=shipped), id_field="seq", time_field="time")
     imported = watch.Detector(detector.rules, id_field="seq", time_field="time")  # other logs
     profiles = Profiles()
     coffre = current.coffre()

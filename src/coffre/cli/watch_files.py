@@ -14,6 +14,7 @@ from coffre import identity, watch
 from coffre.cli.context import err, out, progress, state
 from coffre.cli.patients import UsageError
 from coffre.identity import local_operator
+from coffre.watch.catalogue import rules_from
 from coffre.watch.formats import Format, FormatError, Pseudonyms, parse_mapping
 from coffre.watch.imports import BadLines, import_file
 from coffre.watch.logfiles import count_lines, parse_file
@@ -49,16 +50,6 @@ def _reading(
     if fmt is Format.AUDITEVENT and mapping:
         raise UsageError("--map is for csv and jsonl files; an AuditEvent is mapped as it is.")
     return fmt, mapping
-
-
-def _rules(paths: list[Path]) -> watch.RuleSet:
-    texts = []
-    for path in paths:
-        try:
-            texts.append(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError):
-            raise UsageError(f"The rule file {path} cannot be read as UTF-8 text.") from None
-    return watch.load_rules(*texts)
 
 
 def _report(bad: BadLines) -> None:
@@ -128,7 +119,7 @@ def try_rules(
 ) -> None:
     """Try rules on a log file, without an installation: print what fires, and the line
     numbers of the events that made it fire. Nothing is stored or journaled."""
-    ruleset = _rules(rules)
+    ruleset = rules_from(rules, shipped=False)
     fmt, mapping = _reading(events, fmt, maps)
     # Nothing is kept: patient ids are hashed under a key thrown away at the end.
     parsed = parse_file(events, fmt, Pseudonyms.throwaway(), mapping)

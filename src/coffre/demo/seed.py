@@ -32,6 +32,9 @@ from coffre.records import Category
 CREDENTIALS_FILE = "demo-credentials.json"
 CASES_FILE = "demo-cases.json"
 PATIENT_ACCOUNTS = 5
+# The clinic gets half the patients, and the cases (care.seed_care) name four of them.
+MIN_PATIENTS = 8
+MAX_PATIENTS = 100_000
 
 
 class DemoRefused(CoffreError):

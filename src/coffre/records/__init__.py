@@ -5,13 +5,12 @@ same transaction, denials included; a test walks this list to keep it so.
 """
 
 from coffre.records.categories import Category, ErasureReason
+from coffre.records.choices import Choices, read_choices
 from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_document
 from coffre.records.controls import (
-    Choices,
     RelationshipView,
     end_relationship,
     list_relationships,
-    read_choices,
     set_consent,
     set_exclusion,
     set_mask,

@@ -300,35 +300,6 @@ def list_relationships(
     return [_view(r, now, durations) for r in facts.relationships]
 
 
-@dataclass(frozen=True)
-class Choices:
-    """A patient's sharing choices as they stand: consent, the professionals excluded, the
-    documents masked (ids only)."""
-
-    consent: bool
-    excluded: tuple[str, ...]
-    masked: tuple[str, ...]
-
-
-def read_choices(
-    uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
-) -> Choices:
-    """The patient's sharing choices, for the patient (or the operator at their request):
-    no one else learns whom a patient excluded or what they masked."""
-    facts, _ = _look(
-        uow,
-        vault,
-        actor,
-        patient_id,
-        ControlRequest(Control.LIST_CHOICES, purpose),
-        EventKind.CONSENT_READ,
-        lambda facts: [f"consent:{'granted' if facts.consent else 'withdrawn'}"],
-    )
-    return Choices(
-        facts.consent, tuple(sorted(facts.excluded)), tuple(sorted(facts.masked_documents))
-    )
-
-
 def _view(r: Relationship, now: datetime, durations: access.Durations) -> RelationshipView:
     assert r.id is not None
     return RelationshipView(

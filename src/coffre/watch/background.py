@@ -10,7 +10,9 @@ The thread runs `worker.run_once` (the journal) and `imports.run_imports_once` (
 systems' imported logs, with a detector of their own) in a loop, sleeping `poll` seconds
 when both are at their end.
 A failed batch is rolled back and retried with a new detector after a pause that doubles up
-to a minute; the failure is logged by its kind only (never an event's content).
+to a minute; the failure is logged by its kind only (never an event's content). After
+`STUCK_AFTER` failures in a row the watch is stuck (a batch that always fails, or a database
+gone): it says so once at error level and `stuck` turns true, until a batch succeeds.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from coffre.watch.worker import Installation, run_once
 log = logging.getLogger("coffre.watch")
 
 READER = "alerts"
+STUCK_AFTER = 5  # failed batches in a row before the watch reports itself stuck
 
 
 class Watcher:
@@ -51,6 +54,7 @@ class Watcher:
         self._thread: threading.Thread | None = None
         self.batches = 0  # batches committed, for tests and status
         self.failures = 0
+        self.stuck = False
 
     def _fresh(self) -> tuple[Detector, Detector, Profiles]:
         """Detectors for the journal and for imported events, and the profiles."""
@@ -70,7 +74,7 @@ class Watcher:
 
     def _loop(self) -> None:
         detector, imported, profiles = self._fresh()
-        pause = self._poll
+        pause, failed = self._poll, 0
         while not self._stopping.is_set():
             try:
                 now = self._clock()
@@ -85,6 +89,15 @@ class Watcher:
                 done += run_imports_once(self._coffre, imported, batch=self._batch, now=now)
             except Exception as exc:  # noqa: BLE001 (the thread must outlive any batch)
                 self.failures += 1
+                failed += 1
+                if failed == STUCK_AFTER:
+                    self.stuck = True
+                    log.error(
+                        "the watch is stuck: %d batches failed in a row (%s); no alert is "
+                        "raised until a batch succeeds",
+                        failed,
+                        type(exc).__name__,
+                    )
                 log.warning(
                     "watch batch failed (%s); retrying in %.1f s", type(exc).__name__, pause
                 )
@@ -93,7 +106,7 @@ class Watcher:
                 self._stopping.wait(pause)
                 pause = min(pause * 2, 60.0)
                 continue
-            pause = self._poll
+            pause, failed, self.stuck = self._poll, 0, False
             self.batches += 1
             if not done:
                 self._stopping.wait(self._poll)

@@ -145,6 +145,16 @@ def test_demo_mode_key_is_refused_outside_demo_mode(tmp_path: Path):
     assert "demo key" in message
 
 
+def test_demo_refuses_too_few_patients_in_one_sentence(tmp_path: Path):
+    home = tmp_path / "demo-home"
+    ok(run(home, "init", "--environment", "demo"))
+    message = assert_one_sentence_error(run(home, "demo", "--patients", "1"), code=2)
+    assert "--patients must be from 8" in message
+    assert not (home / "demo-credentials.json").exists()
+    # The refusal seeded nothing, and the smallest demo its cases need still seeds.
+    assert "8 patients" in ok(run(home, "demo", "--patients", "8"))
+
+
 def _on_terminal(home: Path, args: list[str], answer: bytes) -> tuple[int, str]:
     """Run coffre with a pseudo-terminal as stdin and type `answer` at its prompt."""
     import pty

@@ -4,6 +4,7 @@ the next request; the security officer lifts it with `resume`; profiles survive 
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,7 @@ from coffre.identity import local_operator
 from coffre.identity.errors import IdentityError
 from coffre.records import Guard, GuardLimits
 from coffre.watch import follow, worker
-from coffre.watch.background import Watcher
+from coffre.watch.background import STUCK_AFTER, Watcher
 from coffre.watch.profiles import Profiles
 from coffre.watch.resume import resume
 from machineclients import client_actor
@@ -167,14 +168,14 @@ def test_profiles_are_saved_with_the_batch_and_read_back(coffre, world):
 
 
 class Flaky:
-    """An installation whose first unit of work fails (a database gone for a moment)."""
+    """An installation whose first units of work fail (a database gone for a moment)."""
 
-    def __init__(self, coffre: Coffre) -> None:
-        self.coffre, self.calls = coffre, 0
+    def __init__(self, coffre: Coffre, fails: int = 1) -> None:
+        self.coffre, self.calls, self.fails = coffre, 0, fails
 
     def uow(self):  # type: ignore[no-untyped-def]
         self.calls += 1
-        if self.calls == 1:
+        if self.calls <= self.fails:
             raise OSError("database unavailable")
         return self.coffre.uow()
 
@@ -214,3 +215,23 @@ def test_windows_judged_only_once_over_are_judged_at_the_journal_end(coffre, wor
     with coffre.reader() as uow:
         [alert] = watch.list_alerts(uow)
     assert (alert.rule_ref, alert.group_key) == ("few_reads", world.physician.id)
+
+
+def test_a_watcher_that_keeps_failing_says_it_is_stuck_then_recovers(coffre, world, caplog):
+    records.read_patient(
+        coffre.uow(), coffre.vault, world.physician, world.patient_id, Purpose.CARE
+    )
+    flaky = Flaky(coffre, fails=STUCK_AFTER)
+    watcher = Watcher(flaky, watch.load_rules(ANY_READ), poll=0.01)
+    with caplog.at_level(logging.WARNING, logger="coffre.watch"):
+        watcher.start()
+        try:
+            wait_for(lambda: watcher.batches >= 1, seconds=20)
+        finally:
+            watcher.stop()
+    assert watcher.failures == STUCK_AFTER and not watcher.stuck
+    stuck = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(stuck) == 1 and "stuck" in stuck[0].getMessage()
+    assert "unavailable" not in caplog.text  # the kind of failure only, never its content
+    with coffre.reader() as uow:
+        assert len(watch.list_alerts(uow)) == 1
