@@ -34,6 +34,11 @@ class People:
     lab_technician: str
 
 
+def case(what: str, expect: str, command: str, user: str, **ids: str) -> dict[str, object]:
+    """A case to try: what it shows, what to expect, the command and whom to act as."""
+    return {"case": what, "expect": expect, "try": f"coffre {command} --as {user}", **ids}
+
+
 def seed_care(
     coffre: Coffre,
     operator: Actor,
@@ -116,9 +121,6 @@ def seed_care(
     records.enrol_members(uow(), vault, operator, insurer_id, members, demo)
 
     no_consent = next(iter(sorted(refused)), None)
-
-    def case(what: str, expect: str, command: str, user: str, **ids: str) -> dict[str, object]:
-        return {"case": what, "expect": expect, "try": f"coffre {command} --as {user}", **ids}
 
     def record(patient: str) -> str:
         return f"care record {patient}"

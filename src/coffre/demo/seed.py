@@ -25,6 +25,7 @@ from coffre.bootstrap import Coffre
 from coffre.config import Environment
 from coffre.crypto import SYSTEM_SECRETS_KEY, SecretBox
 from coffre.demo import care, content, people
+from coffre.demo.watching import seed_watch_cases
 from coffre.errors import CoffreError
 from coffre.identity import NewAccount, OrganisationKind, local_operator
 from coffre.records import Category
@@ -101,6 +102,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
     ids: list[str] = []
     by_org: dict[str, list[str]] = {}
     document_of: dict[str, str] = {}
+    family_of: dict[str, str] = {}  # for the relatives case (demo/watching.py)
     entries = documents = 0
     with Progress(console=console, disable=console is None or not console.is_terminal) as bar:
         task = bar.add_task("Seeding patients", total=len(demo_people) * 3)
@@ -116,6 +118,7 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
                 progress=lambda n: bar.advance(task, n),
             )
             ids.extend(pid for _, pid in report.imported)
+            family_of.update((pid, group[line - 1].family) for line, pid in report.imported)
             by_org[org.id] = [pid for _, pid in report.imported]
         for index, patient_id in enumerate(ids):
             for category, resource in content.clinical_entries(f"Patient/{patient_id}", rng):
@@ -174,6 +177,9 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
         document_of,
         insurer_id=insurer.id,
         rng=rng,
+    )
+    cases += seed_watch_cases(
+        coffre, operator, _people(credentials).clinic_physician, by_org[clinic.id], family_of
     )
     # Who each case acts as, and the patient's own account where they have one (to sign in
     # and see the access in their history).

@@ -9,12 +9,14 @@ import shlex
 import pytest
 
 from clihelpers import ok, run
-from coffre import identity, records
+from coffre import identity, records, watch
 from coffre.access import AccessDenied, Purpose
 from coffre.bootstrap import initialise, open_coffre
 from coffre.config import Environment
 from coffre.demo.seed import seed
 from coffre.identity import OrganisationKind
+from coffre.watch import worker
+from coffre.watch.profiles import Profiles
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +57,26 @@ def _attempt(coffre, case):  # type: ignore[no-untyped-def]
 def test_every_case_turns_out_as_announced(demo):
     coffre, cases, _ = demo
     assert len(cases) >= 9
+    alerted = set()
     for case in cases:
-        if case["expect"] == "allowed":
+        if case["expect"].startswith("allowed"):
             assert _attempt(coffre, case), case["case"]
+            _, _, rule = case["expect"].partition("; alert ")
+            alerted |= {rule} - {""}
         else:
             rule = case["expect"].removeprefix("denied: ")
             with pytest.raises(AccessDenied) as denied:
                 _attempt(coffre, case)
             assert denied.value.rule == rule, case["case"]
+    # The watch, with its shipped rules, raises the alerts the cases announce.
+    assert alerted == {"flagged_record", "relative_record"}
+    detector = watch.Detector(watch.shipped_rules(), id_field="seq", time_field="time")
+    profiles = Profiles()
+    while worker.run_once(coffre, detector, profiles=profiles):
+        pass
+    with coffre.reader() as uow:
+        raised = {alert.rule_ref for alert in watch.list_alerts(uow)}
+    assert raised == alerted
 
 
 def test_the_excluded_nurse_is_told_nothing_more(demo):
