@@ -1,6 +1,6 @@
 """Attack scenarios against a live `coffre serve`: the world they run in and the raid that
 plays them. Used by tests/e2e/api/test_scenarios.py (small) and bench/scenarios.py (at
-the issue's scale).
+full scale).
 
 The world: one clinic; a physician (the account an attacker takes over: password and TOTP
 secret known) with consent and an appointment for each patient "in care"; more patients of

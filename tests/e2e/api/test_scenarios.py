@@ -1,5 +1,5 @@
 """Attack scenarios at CI size, against `coffre serve` with the watch on, as a real process
-(bench/scenarios.py plays them at the issue's scale): a physician's stolen credentials
+(bench/scenarios.py plays them at full scale): a physician's stolen credentials
 scraping the patients in their care are cut at the inline guard's threshold and the account
 is suspended by the watch; a colleague's, aimed at patients outside their care, get nothing
 and are suspended for probing."""
