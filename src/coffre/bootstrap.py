@@ -24,6 +24,7 @@ from coffre.crypto import (
     BlindIndex,
     Keyring,
     KeyStore,
+    SecretBox,
 )
 from coffre.errors import CoffreError
 from coffre.store import StoreError, UnitOfWork
@@ -61,6 +62,10 @@ class Coffre:
             ),
         )
         return signin.Context.from_secret(self.keyring.system_key(SYSTEM_SECRETS_KEY), policy)
+
+    def secrets(self) -> SecretBox:
+        """The box that seals system secrets and officers' notes (not patient data)."""
+        return SecretBox(self.keyring.system_key(SYSTEM_SECRETS_KEY))
 
     def sign_up_keys(self) -> records.SignUpKeys:
         """What a patient's sign-up needs: the system-secrets box and the failure limits."""

@@ -45,6 +45,9 @@ class Control(StrEnum):
     END_RELATIONSHIP = "end-relationship"
     LIST_RELATIONSHIPS = "list-relationships"
     LIST_CHOICES = "list-choices"  # consent, exclusions, masks: the patient's alone
+    # Replacing the choices as a whole (the API's update of the Consent); each change in it
+    # is then decided as its own control.
+    UPDATE_CHOICES = "update-choices"
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,14 @@ class ControlRequest:
 
 
 # What a token must allow for each control: the FHIR resource it stands for, and the
-# operation (the API gives consent by creating a Consent, lists choices by searching).
+# operation (the API gives consent by creating a Consent, lists choices by searching,
+# replaces them by updating it).
 _SCOPES: dict[Control, tuple[str, str]] = {
     Control.CONSENT: ("Consent", "c"),
     Control.EXCLUSION: ("Consent", "u"),
     Control.MASK: ("Consent", "u"),
     Control.LIST_CHOICES: ("Consent", "s"),
+    Control.UPDATE_CHOICES: ("Consent", "u"),
     Control.START_RELATIONSHIP: ("EpisodeOfCare", "c"),
     Control.END_RELATIONSHIP: ("EpisodeOfCare", "u"),
     Control.LIST_RELATIONSHIPS: ("EpisodeOfCare", "s"),
@@ -81,6 +86,7 @@ _PATIENT_CONTROLS = frozenset(
         Control.END_RELATIONSHIP,
         Control.LIST_RELATIONSHIPS,
         Control.LIST_CHOICES,
+        Control.UPDATE_CHOICES,
     }
 )
 

@@ -1,7 +1,8 @@
 """The patient's choices and relationships: Consent (the patient's consent to sharing
 their record among the professionals who care for them, with the exclusions and masks
-they chose, read by the patient; given or withdrawn by POST) and EpisodeOfCare (the care
-relationships that open the record to a professional or a care team, for a time)."""
+they chose, read by the patient; given or withdrawn by POST; replaced as a whole by PUT,
+`consent.py`) and EpisodeOfCare (the care relationships that open the record to a
+professional or a care team, for a time)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ from coffre import records
 from coffre.access import Purpose
 from coffre.api.body import search_parameters
 from coffre.api.calls import Api, instant
+from coffre.api.consent import (
+    GRANTING,
+    PERFORMER_SYSTEM,
+    WITHDRAWING,
+    choices_of,
+    consent_id,
+    patient_of,
+)
 from coffre.api.outcomes import FhirResponse, Problem
+from coffre.api.patients import if_match
 from coffre.api.search import patient_id_of, searchset
 from coffre.identity import Actor
 
 RELATIONSHIP_SYSTEM = "urn:coffre:relationship"
-# Consent.status values that grant sharing; those that withdraw it.
-GRANTING = frozenset({"active"})
-WITHDRAWING = frozenset({"inactive", "rejected"})
 
 
 def episode(view: records.RelationshipView, patient_id: str) -> dict[str, Any]:
@@ -54,20 +61,14 @@ CONSENT_SCOPE = {
 }
 CONSENT_CATEGORY = {"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}
 SHARING_POLICY = "urn:coffre:policy:sharing"
-PERFORMER = {
-    "coding": [
-        {
-            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-            "code": "PRF",
-        }
-    ]
-}
+PERFORMER = {"coding": [{"system": PERFORMER_SYSTEM, "code": "PRF"}]}
 
 
 def consent_resource(choices: records.Choices, patient_id: str) -> dict[str, Any]:
     """The patient's sharing choices as one Consent: sharing among the professionals who
     care for them is permitted (status active) or not (inactive); each exclusion is a
-    nested deny for that professional, each masked document a deny for that document."""
+    nested deny for that professional, each masked document a deny for that document. Its
+    version is derived from the choices (`records.Choices.version`)."""
     denials: list[dict[str, Any]] = [
         {
             "type": "deny",
@@ -87,7 +88,8 @@ def consent_resource(choices: records.Choices, patient_id: str) -> dict[str, Any
         provision["provision"] = denials
     return {
         "resourceType": "Consent",
-        "id": f"sharing-{patient_id}",
+        "id": consent_id(patient_id),
+        "meta": {"versionId": str(choices.version)},
         "status": "active" if choices.consent else "inactive",
         "scope": CONSENT_SCOPE,
         "category": [CONSENT_CATEGORY],
@@ -130,6 +132,47 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         )
         return FhirResponse(
             searchset(api.base, "Consent", params, [consent_resource(found, patient_id)])
+        )
+
+    @routes.get("/Consent/{resource_id}", response_class=FhirResponse)
+    async def read_consent(resource_id: str, request: Request) -> FhirResponse:
+        patient_id = patient_of(resource_id)
+        found = await api.run(
+            request,
+            lambda actor, purpose: records.read_choices(
+                coffre.uow(), coffre.vault, actor, patient_id, _choice_purpose(actor, purpose)
+            ),
+        )
+        return FhirResponse(
+            consent_resource(found, patient_id), headers={"ETag": f'W/"{found.version}"'}
+        )
+
+    @routes.put("/Consent/{resource_id}", response_class=FhirResponse)
+    async def replace_consent(resource_id: str, request: Request) -> FhirResponse:
+        patient_id = patient_of(resource_id)
+        resource = await api.resource(request, ["Consent"], resource_id)
+        wanted, where = choices_of(resource, patient_id)
+        expected = if_match(request)
+
+        def change(actor: Actor, purpose: Purpose) -> records.Choices:
+            try:
+                return records.change_choices(
+                    coffre.uow(),
+                    coffre.vault,
+                    actor,
+                    patient_id,
+                    wanted,
+                    _choice_purpose(actor, purpose),
+                    expected_version=expected,
+                )
+            except records.NothingToChange:
+                return wanted
+            except records.UnknownChoice as exc:
+                raise Problem(400, "invalid", exc.message, where.get(exc.subject_id)) from None
+
+        now = await api.run(request, change)
+        return FhirResponse(
+            consent_resource(now, patient_id), headers={"ETag": f'W/"{now.version}"'}
         )
 
     @routes.post("/Consent", response_class=FhirResponse)

@@ -21,6 +21,7 @@ from coffre.api.auth import SESSION_COOKIE
 from coffre.api.body import MAX_DIGITS
 from coffre.api.outcomes import FHIR_JSON
 from coffre.api.routes import _PARAMETERS, _SUPPORTED
+from coffre.api.uploads import UPLOAD_HEADERS
 from coffre.records import ErasureReason
 
 PREFIX = "/fhir/"
@@ -76,10 +77,12 @@ _OPERATIONS: dict[str, list[tuple[str, str, bool]]] = {
     "$usage": [("since", "day", True), ("until", "day", True)],
 }
 # Statuses only some types answer: a duplicate national identifier (409), a document whose
-# content is not of its declared type (422), a consent already so (200, nothing created).
+# content is not of its declared type (422), an upload that paused too long (408) or that
+# comes while too many others arrive (503), a consent already so (200, nothing created).
 _ALSO: dict[tuple[str, str], tuple[int, ...]] = {
     ("create", "Patient"): (409,),
     ("create", "DocumentReference"): (422,),
+    ("create", "Binary"): (408, 422, 503),
     ("create", "Consent"): (200,),
 }
 # The path after the type, and the method: the interaction.
@@ -102,12 +105,15 @@ _ERRORS = {
     401: "No credential, or one that is unknown, expired, revoked or ended.",
     403: "The access policy or the token's scopes refuse; the rule is named.",
     404: "No such resource (told only to a caller who may know).",
+    408: "The upload paused for too long.",
     409: "A duplicate: the organisation already holds this patient.",
     410: "The patient was erased.",
     412: "The If-Match version is not the stored one: read the resource again.",
     413: "The body is larger than the server takes.",
-    415: "The body is not application/fhir+json (or application/json).",
+    415: "The body is not application/fhir+json (or application/json); for Binary, the "
+    "document has no media type of its own.",
     422: "The document's content is not of its declared type.",
+    503: "Too many documents are arriving at once: send it again after Retry-After.",
     429: "A machine client is past its volume ceiling.",
 }
 _HEADERS = {
@@ -259,6 +265,10 @@ def _success(interaction: str, name: str | None, path: str) -> dict[int, dict[st
         return {200: _fhir(_ref("CapabilityStatement"), "What this server supports.")}
     if interaction == "delete":
         return {204: {"description": "Done; nothing is answered."}}
+    if name == "Binary" and interaction == "create":
+        location = {"required": True, "schema": {"type": "string"}}
+        described = _fhir(_ref("DocumentReference"), "Created: the document's description.")
+        return {201: {**described, "headers": {"Location": location}}}
     if name == "Binary" and interaction == "read":
         media = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
         return {200: {"description": "The document, as its own media type.", "content": media}}
@@ -319,7 +329,11 @@ def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
     elif interaction == "delete" and name is not None:
         parameters += _DELETE_PARAMETERS.get(name, [])
     operation["parameters"] = parameters
-    if interaction in ("create", "update") and name is not None:
+    if name == "Binary" and interaction == "create":
+        operation["parameters"] = [*parameters, *UPLOAD_HEADERS]
+        media = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+        operation["requestBody"] = {"required": True, "content": media}
+    elif interaction in ("create", "update") and name is not None:
         body = {"schema": _ref(name)}
         media = {FHIR_JSON: body, "application/json": body}
         operation["requestBody"] = {"required": True, "content": media}

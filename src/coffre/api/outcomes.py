@@ -29,7 +29,12 @@ class Problem(Exception):
     unknown search parameter under `Prefer: handling=strict`…)."""
 
     def __init__(
-        self, status: int, code: str, diagnostics: str, expression: str | None = None
+        self,
+        status: int,
+        code: str,
+        diagnostics: str,
+        expression: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(diagnostics)
         self.status, self.code, self.diagnostics, self.expression = (
@@ -38,9 +43,16 @@ class Problem(Exception):
             diagnostics,
             expression,
         )
+        self.headers = headers
 
     def response(self) -> FhirResponse:
-        return outcome(self.status, self.code, self.diagnostics, expression=self.expression)
+        return outcome(
+            self.status,
+            self.code,
+            self.diagnostics,
+            expression=self.expression,
+            headers=self.headers,
+        )
 
 
 def outcome(
@@ -84,6 +96,8 @@ def from_error(exc: CoffreError) -> FhirResponse:
         return outcome(412, "conflict", exc.message)
     if isinstance(exc, records.DuplicatePatient):
         return outcome(409, "duplicate", exc.message)
+    if isinstance(exc, records.UploadInterrupted):
+        return outcome(409, "conflict", exc.message)
     if isinstance(exc, records.DocumentTooLarge):
         return outcome(413, "too-costly", exc.message)
     if isinstance(exc, records.ContentTypeMismatch):

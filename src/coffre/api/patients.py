@@ -41,7 +41,7 @@ def criteria_of(params: dict[str, list[str]]) -> FindCriteria:
     )
 
 
-def _version(request: Request) -> int | None:
+def if_match(request: Request) -> int | None:
     """The version an update is based on, from `If-Match: W/"N"`."""
     tag = request.headers.get("if-match")
     if tag is None:
@@ -155,7 +155,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
     @routes.put("/Patient/{patient_id}", response_class=FhirResponse)
     async def update_patient(patient_id: str, request: Request) -> FhirResponse:
         resource = await api.resource(request, ["Patient"], patient_id)
-        expected = _version(request)
+        expected = if_match(request)
         version = await api.run(
             request,
             lambda actor, purpose: records.update_patient(

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from coffre.api import care, clinical, directory, history, patients
+from coffre.api import care, clinical, directory, history, patients, uploads
 from coffre.api.auth import NoCredential, has_credential
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem, from_error, outcome, unauthenticated
@@ -27,10 +27,10 @@ _SUPPORTED: dict[str, list[str]] = {
     "Observation": [*_SEARCH, "create"],
     "Condition": [*_SEARCH, "create"],
     "DocumentReference": [*_SEARCH, "create"],
-    "Binary": ["read"],
+    "Binary": ["read", "create"],
     "AuditEvent": ["search-type"],
     "EpisodeOfCare": ["search-type"],
-    "Consent": ["search-type", "create"],
+    "Consent": ["read", "search-type", "create", "update"],
     "Practitioner": ["read", "search-type"],
     "PractitionerRole": ["search-type"],
     "Organization": ["read", "search-type"],
@@ -60,8 +60,11 @@ _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 # Only the current version of a Patient is kept: vread answers it, and an update may name
-# the version it is based on (If-Match).
-_VERSIONING = {"Patient": {"versioning": "versioned-update", "readHistory": False}}
+# the version it is based on (If-Match). A Consent's version is derived from its content.
+_VERSIONING = {
+    "Patient": {"versioning": "versioned-update", "readHistory": False},
+    "Consent": {"versioning": "versioned-update", "readHistory": False},
+}
 
 
 class FhirRoute(APIRoute):
@@ -158,6 +161,7 @@ def router(coffre: Coffre) -> APIRouter:
 
     patients.add_routes(routes, api)
     clinical.add_routes(routes, api)
+    uploads.add_routes(routes, api)
     history.add_routes(routes, api)
     care.add_routes(routes, api)
     directory.add_routes(routes, api)

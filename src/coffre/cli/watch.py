@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -138,15 +139,50 @@ def alert(
     to: Annotated[
         watch.AlertState, typer.Option("--state", help="acknowledged or closed.")
     ] = watch.AlertState.ACKNOWLEDGED,
+    note: Annotated[
+        str | None,
+        typer.Option(
+            "--note",
+            help=f"What was found or done (at most {watch.NOTE_LIMIT:,} characters; kept "
+            "sealed). '-' reads it from standard input, out of the shell's history.",
+        ),
+    ] = None,
 ) -> None:
-    """Acknowledge or close an alert, as the local operator (journaled)."""
+    """Acknowledge or close an alert, as the local operator, with a note (journaled)."""
     if to is watch.AlertState.OPEN:
         raise UsageError("An alert is acknowledged or closed; it is never reopened.")
+    if note == "-":
+        note = sys.stdin.read()
     coffre = state(ctx).coffre()
     with coffre.reader() as uow:
         organisation = watch.get_alert(uow, alert_id).organisation_id
-    changed = watch.change_alert(coffre.uow(), local_operator(organisation), alert_id, to)
+    changed = watch.change_alert(
+        coffre.uow(), local_operator(organisation), alert_id, to, note, box=coffre.secrets()
+    )
     out.print(f"Alert {changed.id} is {changed.state.value}.")
+
+
+@watch_app.command()
+def notes(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="The alert's id.")],
+) -> None:
+    """The notes written on an alert, oldest first, as the local operator (journaled)."""
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        organisation = watch.get_alert(uow, alert_id).organisation_id
+    operator = local_operator(organisation)
+    found = watch.alert_notes(coffre.uow(), coffre.secrets(), operator, alert_id)
+    if not found:
+        out.print(f"No note on alert {alert_id}.")
+        return
+    for written in found:
+        out.print(
+            f"[bold]{written.written_at.isoformat(timespec='seconds')}[/bold] "
+            f"{written.author} ({written.state.value})",
+            highlight=False,
+        )
+        out.print(written.text, markup=False, highlight=False)
 
 
 @watch_app.command()

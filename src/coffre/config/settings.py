@@ -69,6 +69,9 @@ class Settings:
     # The FHIR API: the largest request body, and the deepest JSON nesting, it reads.
     api_max_body_bytes: int = 1024 * 1024
     api_max_depth: int = 32
+    # Documents streamed in at once (`POST Binary`): each holds a worker thread while it
+    # arrives, and the threads are shared with every other call.
+    api_max_uploads: int = 4
     # The inline guard: distinct patients an account, or a machine client, may open within
     # the sliding window before the gate refuses the next new one (records/guard.py).
     guard_patients: int = 20
@@ -184,6 +187,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "public_origin": ("COFFRE_PUBLIC_ORIGIN", lambda _n, v: v.strip().rstrip("/")),
     "api_max_body_bytes": ("COFFRE_API_MAX_BODY_BYTES", _int),
     "api_max_depth": ("COFFRE_API_MAX_DEPTH", _int),
+    "api_max_uploads": ("COFFRE_API_MAX_UPLOADS", _int),
     "guard_patients": ("COFFRE_GUARD_PATIENTS", _int),
     "guard_client_patients": ("COFFRE_GUARD_CLIENT_PATIENTS", _int),
     "guard_window_seconds": ("COFFRE_GUARD_WINDOW_SECONDS", _int),

@@ -128,6 +128,7 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.TOKEN_UPDATE: _UPDATE,
     EventKind.ALERT_CREATE: _CREATE,
     EventKind.ALERT_UPDATE: _UPDATE,
+    EventKind.ALERT_READ: _READ,
     EventKind.IMPORT_CREATE: _CREATE,
     # A read refused by the inline guard (too many distinct patients in the window).
     EventKind.GUARD_STOP: _READ,

@@ -70,6 +70,7 @@ class EventKind(StrEnum):
     TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
     ALERT_CREATE = "watch:alert:create"  # a detection rule fired: an alert was opened
     ALERT_UPDATE = "watch:alert:update"  # an alert acknowledged or closed (or refused)
+    ALERT_READ = "watch:alert:read"  # the officer's notes on an alert opened (or refused)
     IMPORT_CREATE = "watch:import:create"  # another system's audit log imported
     GUARD_STOP = "watch:guard:stop"  # a read refused past the actor's distinct-patient guard
 

@@ -5,8 +5,8 @@ same transaction, denials included; a test walks this list to keep it so.
 """
 
 from coffre.records.categories import Category, ErasureReason
-from coffre.records.choices import Choices, read_choices
-from coffre.records.clinical import DocumentInfo, add_clinical_entry, add_document
+from coffre.records.choices import Choices, change_choices, read_choices
+from coffre.records.clinical import DocumentInfo, add_clinical_entry
 from coffre.records.controls import (
     RelationshipView,
     end_relationship,
@@ -34,10 +34,13 @@ from coffre.records.errors import (
     PatientNotFound,
     RecordsError,
     SignUpRefused,
+    UnknownChoice,
+    UploadInterrupted,
     VersionConflict,
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
+from coffre.records.filing import add_document
 from coffre.records.flags import flag_patient
 from coffre.records.guard import Guard, GuardLimits
 from coffre.records.importing import ImportReport, import_patients
@@ -112,6 +115,8 @@ __all__ = [
     "RelationshipView",
     "SignUpKeys",
     "SignUpRefused",
+    "UnknownChoice",
+    "UploadInterrupted",
     "Usage",
     "Vault",
     "VaultSettings",
@@ -119,6 +124,7 @@ __all__ = [
     "add_clinical_entry",
     "add_document",
     "break_glass",
+    "change_choices",
     "check_eligibility",
     "complete_sign_up",
     "end_relationship",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from coffre.records.categories import Category
 from coffre.records.errors import ContentTypeMismatch, DocumentTooLarge, InvalidResource
 from coffre.records.gate import decide_on_patient, record
 from coffre.records.patients import load_or_journal_failure
-from coffre.records.tables import clinical_entries, document_chunks, documents
+from coffre.records.tables import clinical_entries, document_chunks
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
 
@@ -152,111 +151,6 @@ def _checked(
         yield chunk
     if first:
         raise ContentTypeMismatch("The document is empty.")
-
-
-def add_document(
-    uow: UnitOfWork,
-    vault: Vault,
-    actor: Actor,
-    patient_id: str,
-    stream: BinaryIO,
-    content_type: str,
-    *,
-    title: str,
-    filename: str,
-    purpose: Purpose,
-    category: Category = Category.DOCUMENTS,
-) -> DocumentInfo:
-    """Seal a document chunk by chunk (never whole in memory) and return its description.
-
-    Raises ContentTypeMismatch or DocumentTooLarge; nothing is then stored."""
-    document_id = str(uuid.uuid4())
-    settings = vault.settings
-    now = datetime.now(UTC)
-    with uow:
-        decision, _ = decide_on_patient(
-            uow,
-            vault,
-            actor,
-            DataRequest(
-                Action.WRITE,
-                purpose,
-                frozenset({category}),
-                resources=frozenset({"DocumentReference"}),
-                operation="c",
-            ),
-            EventKind.DOCUMENT_CREATE,
-            patient_id,
-            now,
-            [document_id],
-        )
-        row = load_or_journal_failure(
-            uow, actor, decision, EventKind.DOCUMENT_CREATE, purpose, patient_id
-        )
-        box = vault.box(row.organisation_id, patient_id, row.key_version)
-        # The document row goes first so the chunks' foreign key holds; its size and sealed
-        # description are filled in once the last chunk is written.
-        uow.connection.execute(
-            documents.insert().values(
-                id=document_id,
-                patient_id=patient_id,
-                organisation_id=row.organisation_id,
-                category=category.value,
-                content_type=content_type,
-                size=0,
-                chunk_count=0,
-                created_at=now,
-                author_id=author_of(actor),
-                key_version=row.key_version,
-                meta=b"",
-            )
-        )
-        digest, counter = hashlib.sha256(), [0]
-        plain = _checked(
-            _chunks(stream, settings.document_chunk_bytes),
-            content_type,
-            settings.document_max_bytes,
-            digest,
-            counter,
-        )
-        count = 0
-        for index, sealed in enumerate(box.seal_stream("document_chunks", document_id, plain)):
-            uow.connection.execute(
-                document_chunks.insert().values(document_id=document_id, idx=index, data=sealed)
-            )
-            count += 1
-        meta = {"title": title, "filename": filename, "sha256": digest.hexdigest()}
-        uow.connection.execute(
-            documents.update()
-            .where(documents.c.id == document_id)
-            .values(
-                size=counter[0],
-                chunk_count=count,
-                meta=box.seal_json("documents", "meta", document_id, meta),
-            )
-        )
-        record(
-            uow,
-            actor,
-            decision,
-            EventKind.DOCUMENT_CREATE,
-            Outcome.SUCCESS,
-            purpose,
-            [patient_id],
-            [document_id],
-        )
-        uow.commit()
-    return DocumentInfo(
-        document_id,
-        patient_id,
-        category.value,
-        content_type,
-        counter[0],
-        now,
-        title,
-        filename,
-        digest.hexdigest(),
-    )
 
 
 def _chunk_batch(uow: UnitOfWork, document_id: str, index: int, batch: int) -> list[bytes]:

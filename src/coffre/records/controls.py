@@ -87,8 +87,15 @@ class _Change:
             refuse(uow, actor, self.decision, kind, self.purpose, [patient_id])
         load_or_journal_failure(uow, actor, self.decision, kind, self.purpose, patient_id)
 
-    def done(self, resource_ids: list[str], notice: NotificationKind, **params: str) -> int:
-        """Journal the change, tell the patient, commit; return the journal position."""
+    def done(
+        self,
+        resource_ids: list[str],
+        notice: NotificationKind,
+        commit: bool = True,
+        **params: str,
+    ) -> int:
+        """Journal the change, tell the patient, commit (unless it is one of several in the
+        transaction); return the journal position."""
         seq = record(
             self.uow,
             self.actor,
@@ -111,7 +118,8 @@ class _Change:
             },
             seq,
         )
-        self.uow.commit()
+        if commit:
+            self.uow.commit()
         return seq
 
     def unchanged(self, what: str) -> NothingToChange:

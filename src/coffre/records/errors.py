@@ -6,12 +6,14 @@ RecordsError
  ├── DocumentNotFound      no document with that id
  ├── NothingToChange       a patient's choice is already as asked
  ├── InvalidChoice         a patient's choice names something that cannot be chosen
+ │    └── UnknownChoice    it names a professional or document this patient cannot choose
  ├── MemberNotFound        no member of the insurer has that member id
  ├── InvalidImport         an import file has invalid lines; nothing was imported
  ├── ImportSourceChanged   the import file changed between checking and importing
  ├── InvalidResource       one resource is not valid FHIR R4 or breaks a Coffre rule
  ├── InvalidQuery          a search was asked with missing or malformed criteria
  ├── DocumentTooLarge      a document is over the configured size limit
+ ├── UploadInterrupted     a document's upload could not be completed as it began
  └── ContentTypeMismatch   a document's bytes are not of the declared or an allowed type
 """
 
@@ -50,6 +52,11 @@ class DocumentTooLarge(RecordsError):
     """A document is over the size limit."""
 
 
+class UploadInterrupted(RecordsError):
+    """The patient's record changed (organisation or key) while a document arrived, or part
+    of it was lost: it was not filed, and may be sent again."""
+
+
 class ContentTypeMismatch(RecordsError):
     """A document's content does not match its type."""
 
@@ -86,6 +93,15 @@ class NothingToChange(RecordsError):
 
 class InvalidChoice(RecordsError):
     """The choice names a professional, team or relationship that cannot be chosen."""
+
+
+class UnknownChoice(InvalidChoice):
+    """Among the choices asked, one names no professional, or no document of this patient
+    (`subject_id` is the id as it was given)."""
+
+    def __init__(self, message: str, subject_id: str) -> None:
+        super().__init__(message)
+        self.subject_id = subject_id
 
 
 class SignUpRefused(RecordsError):

@@ -99,6 +99,18 @@ document_chunks = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
+# A document's sealed chunks while it arrives (records/filing.py): moved into
+# `document_chunks` in the transaction that files and journals it, removed if it fails. No
+# service reads them here.
+document_uploads = sa.Table(
+    "document_uploads",
+    metadata,
+    sa.Column("document_id", Id, primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False, index=True),
+)
+
 # Kept after the patient's rows are gone: a key store restored from an older copy is
 # reconciled against this list, and its keys destroyed again.
 erasures = sa.Table(

@@ -8,7 +8,16 @@ turns the firings into alerts (`alerts`) and applies their responses. See docs/w
 for what a rule may use and the fields of the journal's events.
 """
 
-from coffre.watch.alerts import Alert, AlertState, change_alert, get_alert, list_alerts
+from coffre.watch.alerts import (
+    NOTE_LIMIT,
+    Alert,
+    AlertNote,
+    AlertState,
+    alert_notes,
+    change_alert,
+    get_alert,
+    list_alerts,
+)
 from coffre.watch.catalogue import shipped_rules
 from coffre.watch.detector import Detector, Firing
 from coffre.watch.errors import AlertClosed, AlertNotFound, RuleError, WatchError
@@ -24,10 +33,12 @@ from coffre.watch.ruleset import RuleSet, load_rules
 from coffre.watch.sigma import SUPPORTED_MODIFIERS
 
 __all__ = [
+    "NOTE_LIMIT",
     "SUPPORTED_MODIFIERS",
     "Alert",
     "AlertClosed",
     "AlertNotFound",
+    "AlertNote",
     "AlertState",
     "Condition",
     "CorrelationKind",
@@ -40,6 +51,7 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "WatchError",
+    "alert_notes",
     "change_alert",
     "get_alert",
     "list_alerts",

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from coffre import access, journal, notify
 from coffre.access import Decision, Purpose
+from coffre.crypto import DecryptionFailed, SecretBox
 from coffre.identity import Actor, ActorKind
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
@@ -30,6 +31,9 @@ from coffre.watch import tables as t
 from coffre.watch.detector import Firing
 from coffre.watch.errors import AlertClosed, AlertNotFound, WatchError
 from coffre.watch.rules import CorrelationRule, Rule
+
+# The longest note an officer may write on an alert, in characters.
+NOTE_LIMIT = 2000
 
 # How long after its last event a detection rule's alert still takes new firings.
 EPISODE_GAP = timedelta(hours=1)
@@ -50,7 +54,6 @@ class Alert:
     severity: str | None
     group_key: str
     state: AlertState
-    note: str | None
     changed_by: str | None
     changed_at: datetime | None
     first_at: datetime
@@ -133,7 +136,6 @@ def _alerts(uow: UnitOfWork, where: Any) -> list[Alert]:
             row.severity,
             row.group_key,
             AlertState(row.state),
-            row.note,
             row.changed_by,
             row.changed_at,
             row.first_at,
@@ -261,31 +263,31 @@ def change_alert(
     alert_id: str,
     state: AlertState,
     note: str | None = None,
+    *,
+    box: SecretBox | None = None,
     now: datetime | None = None,
 ) -> Alert:
-    """Acknowledge or close an alert, with an optional note; journaled, refusals too.
-    Raises AccessDenied, AlertNotFound, or AlertClosed (a closed alert stays closed)."""
+    """Acknowledge or close an alert, with an optional note sealed with `box`; journaled,
+    refusals too. Raises AccessDenied, AlertNotFound, AlertClosed (a closed alert stays
+    closed), or WatchError (a note too long)."""
     state = AlertState(state)
     now = now or datetime.now(UTC)
+    note = note.strip() if note else None
+    if note and len(note) > NOTE_LIMIT:
+        raise WatchError(f"A note is at most {NOTE_LIMIT:,} characters.")
+    if note and box is None:
+        raise ValueError("a note is sealed: the system-secrets box is needed")
+    note_id = str(uuid.uuid4()) if note else None
     with uow:
         alert = get_alert(uow, alert_id)
-        decision = access.decide_alert(actor, alert.organisation_id)
-        decision = Decision(
-            decision.allowed,
-            decision.rule,
-            decision.explanation,
-            {**decision.facts, "state": state.value, "from": alert.state.value},
+        decision = _officer_decision(
+            actor, alert, {"state": state.value, "from": alert.state.value}
         )
+        resources = (f"alert:{alert.id}",) + ((f"alert-note:{note_id}",) if note_id else ())
 
         def _journal(outcome: Outcome) -> None:
             entry = Entry(
-                EventKind.ALERT_UPDATE,
-                actor,
-                decision,
-                outcome,
-                Purpose.SECURITY,
-                (),
-                (f"alert:{alert.id}",),
+                EventKind.ALERT_UPDATE, actor, decision, outcome, Purpose.SECURITY, (), resources
             )
             journal.append(uow, [entry])
 
@@ -300,19 +302,78 @@ def change_alert(
         uow.connection.execute(
             t.watch_alerts.update()
             .where(t.watch_alerts.c.id == alert.id)
-            .values(
-                state=state.value,
-                note=note[:500] if note else alert.note,
-                changed_by=actor.id[:120],
-                changed_at=now,
-            )
+            .values(state=state.value, changed_by=actor.id[:120], changed_at=now)
         )
+        if note and note_id and box is not None:
+            uow.connection.execute(
+                t.watch_alert_notes.insert().values(
+                    id=note_id,
+                    alert_id=alert.id,
+                    state=state.value,
+                    author=actor.id[:120],
+                    written_at=now,
+                    sealed=box.seal(note.encode("utf-8"), _note_context(alert.id, note_id)),
+                )
+            )
         _journal(Outcome.SUCCESS)
         uow.commit()
-        return replace(
-            alert,
-            state=state,
-            note=note[:500] if note else alert.note,
-            changed_by=actor.id[:120],
-            changed_at=now,
+        return replace(alert, state=state, changed_by=actor.id[:120], changed_at=now)
+
+
+@dataclass(frozen=True)
+class AlertNote:
+    id: str
+    state: AlertState  # the state the alert was given with the note
+    author: str  # an actor id
+    written_at: datetime
+    text: str
+
+
+def alert_notes(uow: UnitOfWork, box: SecretBox, actor: Actor, alert_id: str) -> list[AlertNote]:
+    """The notes on an alert, oldest first, for those who may handle it; journaled (they
+    may name people), refusals too. Raises AccessDenied, AlertNotFound, or WatchError when
+    a note does not open (it was altered, or moved from another alert)."""
+    with uow:
+        alert = get_alert(uow, alert_id)
+        decision = _officer_decision(actor, alert, {})
+        columns = t.watch_alert_notes.c
+        rows = uow.connection.execute(
+            sa.select(t.watch_alert_notes)
+            .where(columns.alert_id == alert.id)
+            .order_by(columns.written_at, columns.id)
+        ).all()
+        outcome = Outcome.SUCCESS if decision.allowed else Outcome.DENIED
+        entry = Entry(
+            EventKind.ALERT_READ,
+            actor,
+            decision,
+            outcome,
+            Purpose.SECURITY,
+            (),
+            (f"alert:{alert.id}", *(f"alert-note:{row.id}" for row in rows)),
         )
+        journal.append(uow, [entry])
+        uow.commit()
+    if not decision.allowed:
+        raise access.AccessDenied(decision.rule, decision.explanation)
+    notes = []
+    for row in rows:
+        try:
+            text = box.open(bytes(row.sealed), _note_context(alert.id, row.id)).decode("utf-8")
+        except DecryptionFailed:
+            raise WatchError(
+                f"Note {row.id} of alert {alert.id} does not open: it was altered or moved."
+            ) from None
+        notes.append(AlertNote(row.id, AlertState(row.state), row.author, row.written_at, text))
+    return notes
+
+
+def _officer_decision(actor: Actor, alert: Alert, facts: dict[str, str]) -> Decision:
+    decision = access.decide_alert(actor, alert.organisation_id)
+    return Decision(
+        decision.allowed, decision.rule, decision.explanation, {**decision.facts, **facts}
+    )
+
+
+def _note_context(alert_id: str, note_id: str) -> str:
+    return f"watch-alert-note:{alert_id}:{note_id}"

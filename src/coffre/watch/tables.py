@@ -15,7 +15,7 @@ watch_cursors = sa.Table(
 )
 
 # An alert: one per (rule, group) and episode, handled by the security officer of the
-# organisation of the actor it is about. Ids and codes only; the note is the officer's own.
+# organisation of the actor it is about. Ids and codes only (the officer's notes are apart).
 watch_alerts = sa.Table(
     "watch_alerts",
     metadata,
@@ -28,7 +28,6 @@ watch_alerts = sa.Table(
     sa.Column("severity", sa.String(20), nullable=True),  # the rule's level
     sa.Column("group_key", sa.String(300), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("note", sa.String(500), nullable=True),
     sa.Column("changed_by", sa.String(120), nullable=True),
     sa.Column("changed_at", Timestamp, nullable=True),
     sa.Column("first_at", Timestamp, nullable=False),
@@ -36,6 +35,26 @@ watch_alerts = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index("ix_watch_alerts_rule_group", "rule_ref", "group_key"),
     sa.Index("ix_watch_alerts_organisation_state", "organisation_id", "state"),
+)
+
+# The security officer's notes on an alert, one for each change of state that carried one.
+# Free text that may name people: sealed under the system-secrets key (watch/alerts.py),
+# with the alert and the note's id as associated data.
+watch_alert_notes = sa.Table(
+    "watch_alert_notes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "alert_id",
+        sa.String(36),
+        sa.ForeignKey("watch_alerts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("state", sa.String(16), nullable=False),  # the state set with the note
+    sa.Column("author", sa.String(120), nullable=False),  # an actor id
+    sa.Column("written_at", Timestamp, nullable=False),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
 )
 
 # The journal entries that made an alert (their sequence numbers).

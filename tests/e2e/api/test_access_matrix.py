@@ -153,11 +153,14 @@ cond-search-A 401   401   401   {all} tok   own   {all} {}    rel   excl  ins   
 doc-search-A  401   401   401   {all} tok   own   {all} {}    rel   excl  ins   tok   tok   deny
 doc-read      401   401   401   200   tok   own   200   mtx   rel   excl  ins   tok   tok   deny
 binary-read   401   401   401   200   tok   own   200   mtx   rel   excl  ins   tok   tok   deny
+binary-create 401   401   401   own   tok   own   201   mtx   rel   excl  ins   tok   tok   deny
 audit-A       401   401   401   200   tok   hist  deny  deny  deny  deny  deny  tok   tok   deny
 eligibility   401   401   401   ins   tok   ins   ins   ins   ins   ins   200   tok   tok   ins
 usage         401   401   401   ins   tok   ins   ins   ins   ins   ins   200   tok   tok   ins
 care-teams    401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
 consent-A     401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
+consent-read  401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
+consent-put   401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 episodes-A    401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 """
 
@@ -167,7 +170,7 @@ class Scene:
     """The world, the patients' ids and identifying values, and every caller's headers."""
 
     world: World
-    ids: dict[str, str]  # A, B, T, missing, notes, mental, rx, res, doc
+    ids: dict[str, str]  # A, B, T, missing, notes, mental, rx, res, doc, morel
     values: dict[str, dict[str, str]]  # "A" and "B": name of a value -> the value
     headers: dict[str, dict[str, str]]  # caller -> the headers of its requests
     patient_a: dict[str, Any]  # as stored: the body of the update
@@ -209,6 +212,16 @@ def _content(scene: Scene, response: httpx.Response) -> None:
     assert response.content == PDF
 
 
+def _uploaded(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert (body["resourceType"], body["subject"]) == (
+        "DocumentReference",
+        {"reference": f"Patient/{scene.ids['A']}"},
+    )
+    assert response.headers["location"].endswith(f"/fhir/Binary/{body['id']}")
+    assert body["content"][0]["attachment"]["size"] == len(PDF)
+
+
 def _history(scene: Scene, response: httpx.Response) -> None:
     bundle = searchset(response)
     events = [e["resource"] for e in response.json()["entry"]]
@@ -244,6 +257,42 @@ def _choices(scene: Scene, response: httpx.Response) -> None:
     assert denial.type == "deny" and denial.actor[0].reference.reference.startswith("Practitioner/")
 
 
+def _consent_of_a(scene: Scene) -> dict[str, Any]:
+    """A's Consent as it is read (consent given, dr.morel excluded): sending it back
+    changes nothing, so the row leaves the world as the other rows expect it."""
+    performer = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+    excluded = {"reference": f"Practitioner/{scene.ids['morel']}"}
+    return {
+        "resourceType": "Consent",
+        "id": f"sharing-{scene.ids['A']}",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{scene.ids['A']}"},
+        "provision": {
+            "type": "permit",
+            "provision": [
+                {
+                    "type": "deny",
+                    "actor": [
+                        {
+                            "role": {"coding": [{"system": performer, "code": "PRF"}]},
+                            "reference": excluded,
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def _consent(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert (body["resourceType"], body["id"]) == ("Consent", f"sharing-{scene.ids['A']}")
+    assert body["provision"] == _consent_of_a(scene)["provision"]
+    assert response.headers["etag"] == f'W/"{body["meta"]["versionId"]}"'
+
+
 def _episodes(scene: Scene, response: httpx.Response) -> None:
     episodes = [e.resource for e in searchset(response).entry]
     assert episodes
@@ -273,6 +322,7 @@ class Endpoint:
     body: Callable[[Scene], dict[str, Any]] | None = None
     everything: frozenset[str] = frozenset()  # what {all} stands for
     check: Callable[[Scene, httpx.Response], None] | None = None  # of a success
+    upload: bool = False  # sends a PDF as itself for patient A (POST Binary), not JSON
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -312,12 +362,16 @@ ENDPOINTS: dict[str, Endpoint] = {
         "GET", "/fhir/DocumentReference/{doc}", check=_success_of("DocumentReference", "doc")
     ),
     "binary-read": Endpoint("GET", "/fhir/Binary/{doc}", check=_content),
+    # After every row that lists A's documents: the one it adds is in none of them.
+    "binary-create": Endpoint("POST", "/fhir/Binary", check=_uploaded, upload=True),
     "audit-A": Endpoint("GET", "/fhir/AuditEvent?patient={A}", check=_history),
     "eligibility": Endpoint("GET", "/fhir/$eligibility?member=MT-0001", check=_covered),
     "usage": Endpoint("GET", "/fhir/$usage?since=2026-01-01&until=2026-02-01", check=_figures),
     "care-teams": Endpoint("GET", "/fhir/CareTeam", check=_directory),
     "consent-A": Endpoint("GET", "/fhir/Consent?patient={A}", check=_choices),
     "episodes-A": Endpoint("GET", "/fhir/EpisodeOfCare?patient={A}", check=_episodes),
+    "consent-read": Endpoint("GET", "/fhir/Consent/sharing-{A}", check=_consent),
+    "consent-put": Endpoint("PUT", "/fhir/Consent/sharing-{A}", body=_consent_of_a, check=_consent),
 }
 
 
@@ -490,6 +544,7 @@ def scene(matrix_coffre: Coffre) -> Scene:
             "rx": entries[Category.PRESCRIPTIONS],
             "res": entries[Category.RESULTS],
             "doc": world.document_id,
+            "morel": excluded.id,
         },
         {"A": _identifying(patient_a), "B": _identifying(stored(patient_b))},
         headers,
@@ -516,12 +571,18 @@ async def send(
     method: str,
     path: str,
     body: dict[str, Any] | None = None,
+    *,
+    upload: bool = False,
 ) -> httpx.Response:
     headers = dict(scene.headers[caller])
     content = None
     if body is not None:
         headers["Content-Type"] = FHIR_JSON
         content = json.dumps(body, ensure_ascii=False).encode()
+    if upload:
+        headers["Content-Type"] = "application/pdf"
+        headers["X-Security-Context"] = f"Patient/{scene.ids['A']}"
+        content = PDF
     return await client.request(method, path, headers=headers, content=content)
 
 
@@ -573,7 +634,8 @@ async def test_access(
 ) -> None:
     call = ENDPOINTS[endpoint]
     body = call.body(scene) if call.body is not None else None
-    response = await send(client, scene, caller, call.method, call.path.format(**scene.ids), body)
+    path = call.path.format(**scene.ids)
+    response = await send(client, scene, caller, call.method, path, body, upload=call.upload)
     if cell == "401":
         said = problem(response, 401, "login")
         assert str(CALLERS[caller].unauthenticated) in said

@@ -1,8 +1,8 @@
 """The FHIR API through fhirpy, the FHIR client library an integrator would pick, over real
 HTTP: a Patient read and found by name and birth date or by identifier; Observations
 searched by category and date and paged through `next` links; an Observation created and
-read back; `$everything`; the patient's own access history; and refusals raised as the
-library's exceptions, naming the rule."""
+read back; `$everything`; the patient's own access history; the patient's Consent read,
+changed and saved; and refusals raised as the library's exceptions, naming the rule."""
 
 from __future__ import annotations
 
@@ -151,6 +151,32 @@ async def test_the_patient_searches_their_own_access_history(served, world):
     paged = [e async for e in own.resources("AuditEvent").search(patient=world.patient_id).limit(2)]
     assert [e.id for e in paged[1:]] == [e.id for e in events]
     assert "journal:history:read" in [c.code for c in paged[0].subtype]
+
+
+async def test_the_patient_reads_their_consent_changes_it_and_saves_it(served, world):
+    own = fhir_client(served, world, "patient.hl")
+    consent = await own.reference("Consent", f"sharing-{world.patient_id}").to_resource()
+    assert consent.status == "active" and "provision" not in consent.provision
+    performer = {"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"}
+    consent.provision["provision"] = [
+        {
+            "type": "deny",
+            "actor": [
+                {
+                    "role": {"coding": [{**performer, "code": "PRF"}]},
+                    "reference": {"reference": f"Practitioner/{world.physician.id}"},
+                }
+            ],
+        }
+    ]
+    await consent.save()
+    again = await own.reference("Consent", consent.id).to_resource()
+    assert again.serialize() == consent.serialize()
+    physician = fhir_client(served, world, "dr.martin")
+    with pytest.raises(ForbiddenError):
+        await physician.reference("Patient", world.patient_id).to_resource()
+    with pytest.raises(ForbiddenError):
+        await physician.reference("Consent", consent.id).to_resource()
 
 
 async def test_refusals_are_raised_with_the_rule_that_decided(served, world):

@@ -81,11 +81,22 @@ def test_the_watch_raises_one_alert_suspends_the_prober_and_the_operator_closes_
     # Again from the cursor: nothing new, no second alert.
     again = ok(run(home, "watch", "run", str(rules), "--no-shipped", "--once"))
     assert "0 new alerts are open." in again
-    assert "is acknowledged." in ok(run(home, "watch", "alert", alert["id"]))
+    assert "is acknowledged." in ok(
+        run(home, "watch", "alert", alert["id"], "--note", "asking the clinic")
+    )
     # The operator lifts the suspension: once; a second time finds nothing suspended.
     assert f"Resumed: account {prober}." in ok(run(home, "watch", "resume", alert["id"]))
     assert "Nothing behind alert" in ok(run(home, "watch", "resume", alert["id"]))
-    assert "is closed." in ok(run(home, "watch", "alert", alert["id"], "--state", "closed"))
+    closing = "Mistyped numbers;\nthe physician was warned."
+    closed = run(
+        home, "watch", "alert", alert["id"], "--state", "closed", "--note", "-", stdin=closing
+    )
+    assert "is closed." in ok(closed)
+    notes = ok(run(home, "watch", "notes", alert["id"]))
+    assert "asking the clinic" in notes and closing in notes
+    assert notes.index("(acknowledged)") < notes.index("(closed)")
+    too_long = run(home, "watch", "alert", alert["id"], "--note", "x" * 2001)
+    assert "at most 2,000 characters" in assert_one_sentence_error(too_long, too_long.returncode)
     assert json.loads(ok(run(home, "watch", "alerts", "--json", "--state", "open"))) == []
     closed_again = run(home, "watch", "alert", alert["id"], "--state", "closed")
     assert closed_again.returncode != 0

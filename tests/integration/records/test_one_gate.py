@@ -172,6 +172,17 @@ GATED: dict[str, tuple[Call, str]] = {
         lambda c, a, w: records.set_mask(c.uow(), c.vault, a, w.document_id, True, REQUEST),
         "patient_account",
     ),
+    "change_choices": (
+        lambda c, a, w: records.change_choices(
+            c.uow(),
+            c.vault,
+            a,
+            w.patient_id,
+            records.Choices(True, (w.colleague.id,), (w.document_id,)),
+            REQUEST,
+        ),
+        "patient_account",
+    ),
     "break_glass": (
         lambda c, a, w: records.break_glass(
             c.uow(), c.vault, a, w.patient_id, EmergencyReason.URGENT_CARE, "found unconscious"

@@ -242,6 +242,7 @@ class TestControls:
             Control.END_RELATIONSHIP,
             Control.LIST_RELATIONSHIPS,
             Control.LIST_CHOICES,
+            Control.UPDATE_CHOICES,
         ):
             assert decide_control(PATIENT_ACCOUNT, control(kind), related(), NOW).allowed
         declare = control(
@@ -334,6 +335,7 @@ class TestControls:
             Control.MASK,
             Control.LIST_RELATIONSHIPS,
             Control.LIST_CHOICES,
+            Control.UPDATE_CHOICES,
         )
         for kind in kinds:
             decision = decide_control(DOCTOR, control(kind), related(GP), NOW)
@@ -346,6 +348,7 @@ class TestControls:
             (Control.EXCLUSION, "user/Consent.u"),
             (Control.MASK, "user/Consent.u"),
             (Control.LIST_CHOICES, "user/Consent.s"),
+            (Control.UPDATE_CHOICES, "user/Consent.u"),
             (Control.END_RELATIONSHIP, "user/EpisodeOfCare.u"),
             (Control.LIST_RELATIONSHIPS, "user/EpisodeOfCare.s"),
         ],

@@ -89,6 +89,7 @@ EXPECTED = {
     EventKind.TOKEN_UPDATE: UPDATE,
     EventKind.ALERT_CREATE: CREATE,
     EventKind.ALERT_UPDATE: UPDATE,
+    EventKind.ALERT_READ: READ,
     EventKind.IMPORT_CREATE: CREATE,
     EventKind.GUARD_STOP: READ,
     EventKind.PATIENT_FLAG: UPDATE,
