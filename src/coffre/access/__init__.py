@@ -39,6 +39,7 @@ from coffre.access.matrix import (
     default_matrix,
     parse_matrix,
 )
+from coffre.access.organisations import SetupChange, decide_setup
 from coffre.access.policy import (
     Action,
     Decision,
@@ -85,6 +86,7 @@ __all__ = [
     "Purpose",
     "Relationship",
     "RelationshipKind",
+    "SetupChange",
     "decide",
     "decide_alert",
     "decide_break_glass",
@@ -98,6 +100,7 @@ __all__ = [
     "decide_insurer",
     "decide_registration",
     "decide_search",
+    "decide_setup",
     "decide_suspension",
     "decide_token",
     "default_matrix",

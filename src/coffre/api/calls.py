@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from coffre import records, signin
-from coffre.access import Purpose
+from coffre.access import Category, Purpose
 from coffre.api.auth import caller
 from coffre.api.body import read_resource
 from coffre.api.search import CATEGORY_SYSTEM
@@ -51,6 +51,36 @@ class Api:
             return work(actor, purpose_of(actor))
 
         return await run_in_threadpool(call)
+
+    async def add_document(
+        self,
+        request: Request,
+        patient_id: str,
+        content: BinaryIO,
+        content_type: str,
+        *,
+        title: str,
+        filename: str,
+        category: Category,
+    ) -> records.DocumentInfo:
+        """File a document for the caller, its content read from `content` in the service's
+        worker thread."""
+        coffre = self.coffre
+        return await self.run(
+            request,
+            lambda actor, purpose: records.add_document(
+                coffre.uow(),
+                coffre.vault,
+                actor,
+                patient_id,
+                content,
+                content_type,
+                title=title,
+                filename=filename,
+                purpose=purpose,
+                category=category,
+            ),
+        )
 
     async def resource(
         self, request: Request, expected: Iterable[str], resource_id: str | None = None

@@ -234,20 +234,14 @@ def _document_routes(routes: APIRouter, api: Api) -> None:
         patient_id = _subject(resource)
         category = _coffre_category(resource, Category.DOCUMENTS)
         content_type, data, filename = _attachment(resource)
-        info = await api.run(
+        info = await api.add_document(
             request,
-            lambda actor, purpose: records.add_document(
-                coffre.uow(),
-                coffre.vault,
-                actor,
-                patient_id,
-                io.BytesIO(data),
-                content_type,
-                title=str(resource.get("description") or filename),
-                filename=filename,
-                purpose=purpose,
-                category=category,
-            ),
+            patient_id,
+            io.BytesIO(data),
+            content_type,
+            title=str(resource.get("description") or filename),
+            filename=filename,
+            category=category,
         )
         return _created(document_resource(info), api)
 

@@ -89,7 +89,15 @@ def from_error(exc: CoffreError) -> FhirResponse:
         return unauthenticated(exc.message, "invalid_token")
     if isinstance(exc, signin.SecondFactorRequired):
         return unauthenticated(exc.message)
-    if isinstance(exc, (records.PatientNotFound, records.DocumentNotFound, records.EntryNotFound)):
+    if isinstance(
+        exc,
+        (
+            records.PatientNotFound,
+            records.DocumentNotFound,
+            records.EntryNotFound,
+            records.VersionNotKept,
+        ),
+    ):
         return outcome(404, "not-found", exc.message)
     if isinstance(exc, records.VersionConflict):
         # FHIR's version-aware update: an If-Match that no longer holds is 412.

@@ -94,18 +94,22 @@ def add_routes(routes: APIRouter, api: Api) -> None:
 
     @routes.get("/Patient/{patient_id}/_history/{version_id}", response_class=FhirResponse)
     async def vread_patient(patient_id: str, version_id: str, request: Request) -> FhirResponse:
-        resource = await read(patient_id, request)
-        current = resource["meta"]["versionId"]
-        if version_id != current:
-            # Read first, then compare: a caller who may not read the patient learns nothing
-            # about its versions, and the read is journaled like any other.
-            raise Problem(
-                404,
-                "not-found",
-                f"Version {version_id} of Patient/{patient_id} is not kept; only the current "
-                f"version ({current}) is.",
-            )
-        return FhirResponse(resource, headers={"ETag": f'W/"{current}"'})
+        # Decided before the version is compared: a caller who may not read the patient
+        # learns nothing about its versions; another version is journaled as a failed read.
+        plain = version_id.isascii() and version_id.isdigit() and len(version_id) <= MAX_DIGITS
+        version = int(version_id) if plain else -1  # no version: none is kept
+        resource = await api.run(
+            request,
+            lambda actor, purpose: records.read_patient(
+                coffre.uow(),
+                coffre.vault,
+                actor,
+                patient_id,
+                purpose,
+                version=version,
+            ),
+        )
+        return FhirResponse(resource, headers={"ETag": f'W/"{version_id}"'})
 
     @routes.get("/Patient/{patient_id}/_history", response_class=FhirResponse)
     async def patient_history(patient_id: str, request: Request) -> FhirResponse:

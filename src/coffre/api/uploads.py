@@ -31,7 +31,6 @@ import anyio.from_thread
 from fastapi import APIRouter, Request
 from starlette.types import Receive
 
-from coffre import records
 from coffre.access import Category
 from coffre.api.body import JSON_TYPES
 from coffre.api.calls import Api, document_resource
@@ -219,20 +218,14 @@ def add_routes(routes: APIRouter, api: Api) -> None:
                 headers={"Retry-After": "10"},
             ) from None
         try:
-            info = await api.run(
+            info = await api.add_document(
                 request,
-                lambda actor, purpose: records.add_document(
-                    coffre.uow(),
-                    coffre.vault,
-                    actor,
-                    patient_id,
-                    cast(BinaryIO, body),
-                    content_type,
-                    title=title,
-                    filename=filename,
-                    purpose=purpose,
-                    category=category,
-                ),
+                patient_id,
+                cast(BinaryIO, body),
+                content_type,
+                title=title,
+                filename=filename,
+                category=category,
             )
         finally:
             uploads.release()

@@ -1,5 +1,6 @@
 """`coffre organisations …`: the organisations patients and accounts belong to, their
-matrices, care teams, contracts and accounts."""
+matrices, care teams, contracts and accounts. Each change is the local operator's, decided
+and journaled by `records` (docs/access.md §1)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from typing import Annotated
 
 import typer
 
-from coffre import access, identity
+from coffre import access, identity, records
 from coffre.cli.acting import parse_day
 from coffre.cli.context import out, state
 from coffre.cli.patients import UsageError
-from coffre.identity import OrganisationKind
+from coffre.identity import OrganisationKind, local_operator
 
 organisations_app = typer.Typer(
     help="Add and list organisations; their matrices, care teams, contracts and accounts.",
@@ -32,9 +33,7 @@ def add(
 ) -> None:
     """Add an organisation and print its id."""
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
-        org = identity.create_organisation(uow, name, kind, country)
-        uow.commit()
+    org = records.add_organisation(coffre.uow(), local_operator(), name, kind, country)
     out.print(org.id)
 
 
@@ -70,11 +69,11 @@ def matrix(
             text = file.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise UsageError(f"{file} is not UTF-8 text.") from None
-        access.parse_matrix(text, str(file))
+        access.parse_matrix(text, str(file))  # before opening anything
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
-        identity.set_organisation_matrix(uow, organisation, text)
-        uow.commit()
+    records.set_organisation_matrix(
+        coffre.uow(), local_operator(organisation), organisation, text, source=str(file)
+    )
     if text is None:
         out.print("The organisation's own matrix is removed; the default matrix applies.")
     else:
@@ -93,11 +92,9 @@ def team(
 ) -> None:
     """Create a care team of the organisation and print its id."""
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
-        identity.get_organisation(uow, organisation)
-        ids = [identity.find_account(uow, username).id for username in member or []]
-        team_id = identity.create_care_team(uow, organisation, name, ids)
-        uow.commit()
+    team_id = records.add_care_team(
+        coffre.uow(), local_operator(organisation), organisation, name, member or []
+    )
     out.print(team_id)
 
 
@@ -139,17 +136,16 @@ def contract(
     if until is not None:
         ends_at = datetime.combine(parse_day(until, "--until") + timedelta(days=1), time.min, UTC)
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
-        contract_id = identity.add_contract(
-            uow,
-            subcontractor,
-            client,
-            readable,
-            writable,
-            starts_at=datetime.now(UTC),
-            ends_at=ends_at,
-        )
-        uow.commit()
+    contract_id = records.add_contract(
+        coffre.uow(),
+        local_operator(client),
+        subcontractor,
+        client,
+        readable,
+        writable,
+        starts_at=datetime.now(UTC),
+        ends_at=ends_at,
+    )
     out.print(contract_id)
 
 

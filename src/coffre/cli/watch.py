@@ -56,7 +56,7 @@ def run(
         raise UsageError("Give at least one rule file with --no-shipped.")
     detector = watch.Detector(rules_from(paths, shipped=shipped), id_field="seq", time_field="time")
     imported = watch.Detector(detector.rules, id_field="seq", time_field="time")  # other logs
-    profiles = Profiles()
+    profiles, imported_profiles = Profiles(), Profiles()  # each kept apart
     coffre = current.coffre()
     with coffre.reader() as uow:
         behind = journal.size(uow) - follow.position(uow, READER)
@@ -71,7 +71,9 @@ def run(
                 )
                 read += done
                 bar.advance(task, done)
-                done += run_imports_once(coffre, imported, batch=batch)  # other systems' logs
+                done += run_imports_once(  # other systems' logs
+                    coffre, imported, batch=batch, profiles=imported_profiles
+                )
                 if done:
                     continue
                 if once:

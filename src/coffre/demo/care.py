@@ -54,14 +54,9 @@ def seed_care(
     (a description, the patient, who to act as)."""
     uow, vault, demo = coffre.uow, coffre.vault, Purpose.DEMO
     with coffre.reader() as reader:
-        team_members = [
-            identity.find_account(reader, name).id
-            for name in (people.clinic_physician, people.clinic_nurse, people.clinic_staff)
-        ]
-    with coffre.uow() as unit:
-        clinic_id = identity.find_account(unit, people.clinic_physician).organisation_id
-        team = identity.create_care_team(unit, clinic_id, "Médecine générale", team_members)
-        unit.commit()
+        clinic_id = identity.find_account(reader, people.clinic_physician).organisation_id
+    team_members = (people.clinic_physician, people.clinic_nurse, people.clinic_staff)
+    team = records.add_care_team(uow(), operator, clinic_id, "Médecine générale", team_members)
 
     everyone = clinic_patients + tele_patients
     refused = {p for p in everyone if rng.random() > CONSENT_SHARE}

@@ -66,35 +66,33 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
             "'coffre init --environment demo'."
         )
     credentials_path = settings.home / CREDENTIALS_FILE
-    with coffre.uow() as uow:
+    with coffre.reader() as uow:
         if identity.list_organisations(uow) or credentials_path.exists():
             raise DemoRefused(
                 "This installation already holds data; the demo seeds empty ones only."
             )
-        clinic = identity.create_organisation(
-            uow, "Clinique Saint-Roch", OrganisationKind.CARE_PROVIDER, "FR"
+    # Through the same journaled services as `coffre organisations add` and `contract`.
+    organisations = [
+        records.add_organisation(coffre.uow(), local_operator(), name, kind, country)
+        for name, kind, country in (
+            ("Clinique Saint-Roch", OrganisationKind.CARE_PROVIDER, "FR"),
+            ("TéléSanté Benelux", OrganisationKind.TELEMEDICINE_PROVIDER, "BE"),
+            ("Mutuelle Solidaire", OrganisationKind.INSURER, "FR"),
+            ("Laboratoire BioNord", OrganisationKind.SUBCONTRACTOR, "FR"),
         )
-        tele = identity.create_organisation(
-            uow, "TéléSanté Benelux", OrganisationKind.TELEMEDICINE_PROVIDER, "BE"
-        )
-        insurer = identity.create_organisation(
-            uow, "Mutuelle Solidaire", OrganisationKind.INSURER, "FR"
-        )
-        lab = identity.create_organisation(
-            uow, "Laboratoire BioNord", OrganisationKind.SUBCONTRACTOR, "FR"
-        )
-        identity.add_contract(
-            uow,
-            lab.id,
-            clinic.id,
-            [Category.RESULTS.value],
-            [Category.RESULTS.value],
-            starts_at=datetime.now(UTC),
-        )
-        uow.commit()
-    organisations = [clinic, tele, insurer, lab]
-    box = SecretBox(coffre.keyring.system_key(SYSTEM_SECRETS_KEY))
+    ]
+    clinic, tele, insurer, lab = organisations
     operator = local_operator(clinic.id)
+    records.add_contract(
+        coffre.uow(),
+        operator,
+        lab.id,
+        clinic.id,
+        [Category.RESULTS.value],
+        [Category.RESULTS.value],
+        starts_at=datetime.now(UTC),
+    )
+    box = SecretBox(coffre.keyring.system_key(SYSTEM_SECRETS_KEY))
     rng = random.Random(2026)
 
     demo_people = people.patients(patients)

@@ -68,6 +68,10 @@ class EventKind(StrEnum):
     CLIENT_CEILING = "identity:client:ceiling"  # a request refused at a volume ceiling
     TOKEN_CREATE = "identity:token:create"  # noqa: S105 (an event name)
     TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
+    ORGANISATION_CREATE = "identity:organisation:create"
+    TEAM_CREATE = "identity:team:create"  # a care team formed, with its members
+    MATRIX_UPDATE = "access:matrix:update"  # an organisation's own matrix set or cleared
+    CONTRACT_CREATE = "access:contract:create"  # a subcontractor's contract with a client
     ALERT_CREATE = "watch:alert:create"  # a detection rule fired: an alert was opened
     ALERT_UPDATE = "watch:alert:update"  # an alert acknowledged or closed (or refused)
     ALERT_READ = "watch:alert:read"  # the officer's notes on an alert opened (or refused)

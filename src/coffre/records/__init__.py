@@ -37,11 +37,18 @@ from coffre.records.errors import (
     UnknownChoice,
     UploadInterrupted,
     VersionConflict,
+    VersionNotKept,
 )
 from coffre.records.export import ExportSummary, export_patient
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_insz, valid_nir
 from coffre.records.filing import add_document
 from coffre.records.flags import flag_patient
+from coffre.records.governance import (
+    add_care_team,
+    add_contract,
+    add_organisation,
+    set_organisation_matrix,
+)
 from coffre.records.guard import Guard, GuardLimits
 from coffre.records.importing import ImportReport, import_patients
 from coffre.records.insurers import (
@@ -121,8 +128,12 @@ __all__ = [
     "Vault",
     "VaultSettings",
     "VersionConflict",
+    "VersionNotKept",
+    "add_care_team",
     "add_clinical_entry",
+    "add_contract",
     "add_document",
+    "add_organisation",
     "break_glass",
     "change_choices",
     "check_eligibility",
@@ -152,6 +163,7 @@ __all__ = [
     "set_consent",
     "set_exclusion",
     "set_mask",
+    "set_organisation_matrix",
     "start_relationship",
     "update_patient",
     "usage_figures",

@@ -4,6 +4,7 @@ RecordsError
  ├── PatientNotFound       no patient with that id (or not visible to the caller)
  ├── PatientErased         the patient was erased; only the tombstone remains
  ├── DocumentNotFound      no document with that id
+ ├── VersionNotKept        a patient's version other than the current one (not kept)
  ├── NothingToChange       a patient's choice is already as asked
  ├── InvalidChoice         a patient's choice names something that cannot be chosen
  │    └── UnknownChoice    it names a professional or document this patient cannot choose
@@ -77,6 +78,11 @@ class InvalidImport(RecordsError):
             f"{'are' if count != 1 else 'is'} invalid, so nothing was imported."
         )
         self.errors = errors
+
+
+class VersionNotKept(RecordsError):
+    """A version of the patient other than the current one was asked for: earlier
+    versions are replaced, not kept."""
 
 
 class DocumentNotFound(RecordsError):

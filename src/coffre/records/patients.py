@@ -15,7 +15,13 @@ from coffre.crypto import IndexKind
 from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
 from coffre.records.categories import Category, ErasureReason
-from coffre.records.errors import InvalidQuery, PatientErased, PatientNotFound, VersionConflict
+from coffre.records.errors import (
+    InvalidQuery,
+    PatientErased,
+    PatientNotFound,
+    VersionConflict,
+    VersionNotKept,
+)
 from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, join_patient, parse_patient
 from coffre.records.gate import (
     decide_on_patient,
@@ -195,11 +201,19 @@ PATIENT_RESOURCE = frozenset({"Patient"})
 
 
 def read_patient(
-    uow: UnitOfWork, vault: Vault, actor: Actor, patient_id: str, purpose: Purpose
+    uow: UnitOfWork,
+    vault: Vault,
+    actor: Actor,
+    patient_id: str,
+    purpose: Purpose,
+    *,
+    version: int | None = None,
 ) -> dict[str, Any]:
     """The patient as a FHIR Patient resource, after an allowing decision journaled and
-    committed: identity, and contact details only for those who may read them. Raises
-    AccessDenied, PatientNotFound or PatientErased."""
+    committed: identity, and contact details only for those who may read them. With
+    `version`, only that version: any other is not kept, so nothing is opened and the read
+    is journaled as failed (VersionNotKept). Raises AccessDenied, PatientNotFound,
+    PatientErased or VersionNotKept."""
     now = datetime.now(UTC)
     with uow:
         organisation = organisation_for(uow, actor, patient_id)
@@ -219,6 +233,15 @@ def read_patient(
         row = load_or_journal_failure(
             uow, actor, decision, EventKind.PATIENT_READ, purpose, patient_id
         )
+        if version is not None and version != row.version:
+            record(
+                uow, actor, decision, EventKind.PATIENT_READ, Outcome.FAILED, purpose, [patient_id]
+            )
+            uow.commit()
+            raise VersionNotKept(
+                f"That version of the patient is not kept; only the current version "
+                f"({row.version}) is."
+            )
         record(uow, actor, decision, EventKind.PATIENT_READ, Outcome.SUCCESS, purpose, [patient_id])
         uow.commit()
     return open_patient(vault, row, with_contact=Category.CONTACT in categories)

@@ -7,8 +7,8 @@ served, so a rule's response takes effect within a second or two of the entry th
     watcher.stop()
 
 The thread runs `worker.run_once` (the journal) and `imports.run_imports_once` (other
-systems' imported logs, with a detector of their own) in a loop, sleeping `poll` seconds
-when both are at their end.
+systems' imported logs, with a detector and profiles of their own) in a loop, sleeping
+`poll` seconds when both are at their end.
 A failed batch is rolled back and retried with a new detector after a pause that doubles up
 to a minute; the failure is logged by its kind only (never an event's content). After
 `STUCK_AFTER` failures in a row the watch is stuck (a batch that always fails, or a database
@@ -56,12 +56,12 @@ class Watcher:
         self.failures = 0
         self.stuck = False
 
-    def _fresh(self) -> tuple[Detector, Detector, Profiles]:
-        """Detectors for the journal and for imported events, and the profiles."""
+    def _fresh(self) -> tuple[Detector, Detector, Profiles, Profiles]:
+        """Detectors for the journal and for imported events, and the profiles of each."""
         journal_, imported = (
             Detector(self._rules, id_field="seq", time_field="time") for _ in range(2)
         )
-        return journal_, imported, Profiles()
+        return journal_, imported, Profiles(), Profiles()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="coffre-watch", daemon=True)
@@ -73,7 +73,7 @@ class Watcher:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
-        detector, imported, profiles = self._fresh()
+        detector, imported, profiles, imported_profiles = self._fresh()
         pause, failed = self._poll, 0
         while not self._stopping.is_set():
             try:
@@ -86,7 +86,13 @@ class Watcher:
                     profiles=profiles,
                     now=now,
                 )
-                done += run_imports_once(self._coffre, imported, batch=self._batch, now=now)
+                done += run_imports_once(
+                    self._coffre,
+                    imported,
+                    batch=self._batch,
+                    profiles=imported_profiles,
+                    now=now,
+                )
             except Exception as exc:  # noqa: BLE001 (the thread must outlive any batch)
                 self.failures += 1
                 failed += 1
@@ -102,7 +108,7 @@ class Watcher:
                     "watch batch failed (%s); retrying in %.1f s", type(exc).__name__, pause
                 )
                 # They counted the rolled-back events: start afresh from the cursors.
-                detector, imported, profiles = self._fresh()
+                detector, imported, profiles, imported_profiles = self._fresh()
                 self._stopping.wait(pause)
                 pause = min(pause * 2, 60.0)
                 continue

@@ -4,7 +4,7 @@ contained (docs/watch.md, "Other systems' logs").
 
     imported = imports.import_file(coffre, local_operator(org), path, Format.AUDITEVENT,
                                    source="old-emr", organisation_id=org)
-    while imports.run_imports_once(coffre, detector):
+    while imports.run_imports_once(coffre, detector, profiles=profiles):
         pass
 
 An import parses the whole file first: if any line cannot be read, `BadLines` names every
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 
@@ -37,6 +37,7 @@ from coffre.watch.detector import Detector, Firing
 from coffre.watch.errors import WatchError
 from coffre.watch.formats import Format, Pseudonyms
 from coffre.watch.logfiles import parse_file
+from coffre.watch.profiles import Profiles, imported_scope
 
 READER = "imports"  # the cursor of the imported store's follower
 IMPORTED = "imported:"  # how the group of an alert on imported events starts
@@ -182,14 +183,22 @@ def _journal(
     journal.append(uow, [entry])
 
 
-def read(
-    uow: UnitOfWork, start: int, batch: int = follow.DEFAULT_BATCH
-) -> list[tuple[dict[str, Any], str | None]]:
+class Imported(NamedTuple):
+    """An imported event, the organisation its import was made for, and the source's name."""
+
+    event: dict[str, Any]
+    organisation_id: str | None
+    source: str
+
+
+def read(uow: UnitOfWork, start: int, batch: int = follow.DEFAULT_BATCH) -> list[Imported]:
     """Up to `batch` imported events from position `start` on, in order, each with the
-    organisation its import was made for. An event's `seq` is its position."""
+    organisation its import was made for and its source. An event's `seq` is its position."""
     events, imports = t.watch_imported_events, t.watch_imports
     rows = uow.connection.execute(
-        sa.select(events.c.id, events.c.time, events.c.event, imports.c.organisation_id)
+        sa.select(
+            events.c.id, events.c.time, events.c.event, events.c.source, imports.c.organisation_id
+        )
         .join(imports, imports.c.id == events.c.batch_id)
         .where(events.c.id >= start)
         .order_by(events.c.id)
@@ -199,7 +208,7 @@ def read(
     for row in rows:
         event = json.loads(row.event)
         event["seq"], event["time"] = int(row.id), row.time
-        found.append((event, row.organisation_id))
+        found.append(Imported(event, row.organisation_id, row.source))
     return found
 
 
@@ -218,25 +227,37 @@ def run_imports_once(
     *,
     name: str = READER,
     batch: int = follow.DEFAULT_BATCH,
+    profiles: Profiles | None = None,
     now: datetime | None = None,
 ) -> int:
     """Deal with the next batch of imported events after the cursor `name` in one write
     unit of work, as `worker.run_once` does with the journal; return how many were read.
-    At the end of the store, the detector's clock moves on to `now` (windows that can
-    only be judged once over are judged). A firing is stored as an alert whose group
-    starts with `imported:`; no rule's response is applied: there is no Coffre actor
-    to suspend, the alert is the response."""
+    With `profiles`, each event first gets its actor's profile fields (the actor's of
+    that source and organisation, apart from Coffre's), and the profiles learnt are
+    saved with the batch. At the end of the store, the detector's clock moves on to
+    `now` (windows that can only be judged once over are judged). A firing is stored as
+    an alert whose group starts with `imported:`; no rule's response is applied: there
+    is no Coffre actor to suspend, the alert is the response."""
     with coffre_like.uow() as uow:
         start = follow.position(uow, name)
         found = read(uow, start, batch)
-        by_seq = {event["seq"]: (event, org) for event, org in found}
-        firings = [f for event, _ in found for f in detector.observe(event)]
+        by_seq = {item.event["seq"]: item for item in found}
+        scopes = [imported_scope(item.organisation_id, item.source) for item in found]
+        if profiles is not None:
+            profiles.load(uow, [item.event for item in found], scopes)
+        firings = []
+        for item, scope in zip(found, scopes, strict=True):
+            if profiles is not None:
+                profiles.observe(item.event, scope)
+            firings.extend(detector.observe(item.event))
         if not found:
             firings = detector.advance(now or datetime.now(UTC))
         for firing in firings:
             _handle(uow, firing, by_seq)
         if found:
-            follow.advance(uow, name, found[-1][0]["seq"] + 1)
+            follow.advance(uow, name, found[-1].event["seq"] + 1)
+        if profiles is not None:
+            profiles.save(uow)
         uow.commit()
     return len(found)
 
@@ -244,10 +265,10 @@ def run_imports_once(
 def _handle(
     uow: UnitOfWork,
     firing: Firing,
-    by_seq: dict[int, tuple[dict[str, Any], str | None]],
+    by_seq: dict[int, Imported],
 ) -> Stored:
     last = max(int(s) for s in firing.event_ids)
-    event, organisation_id = by_seq.get(last) or read(uow, last, 1)[0]
+    event, organisation_id, _ = by_seq.get(last) or read(uow, last, 1)[0]
     moment: datetime = event["time"]
     return store_firing(
         uow,

@@ -6,7 +6,10 @@ mean of the actor's events and of the distinct patients they opened in that hour
 weighing `WEIGHT` of the mean (about a month of memory; a week without activity decays it),
 plus when the actor was first and last seen and the patients they opened in the last hour.
 Only allowed entries teach the profile (refusals and failed sign-ins of unknown names do not
-create profiles); Coffre's own entries (`system`) are left alone.
+create profiles); Coffre's own entries (`system`) are left alone. Other systems' imported
+events teach profiles of their own, keyed apart (`actor_key` with a scope from `imported_scope`),
+by the same code. An event more than an hour older than what its actor's profile has seen
+(an older log imported after a newer one) neither teaches it nor is judged by it.
 
 Fields added to an event whose actor has a profile (docs/watch.md lists them):
 `actor_idle_days`, `actor_known_days`, `actor_usual_hour`, `actor_patients_hour`,
@@ -15,8 +18,10 @@ Fields added to an event whose actor has a profile (docs/watch.md lists them):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +38,10 @@ WEIGHT = 0.25  # the weight of the newest week in a slot's rolling mean
 KNOWN_DAYS = 14  # history needed before an hour is judged usual or not
 USUAL_EVENTS = 0.25  # events per week in an hour (or the hours beside it) that make it usual
 FORMAT = 1
+KEY_LENGTH = 200  # watch_profiles.actor_key
+IMPORTED = "imported:"  # how the key of an imported actor's profile starts
+KEPT = 20_000  # profiles held in memory; past it, all are dropped once saved
+OPENING = ("records", "import")  # modules whose allowed events open the patients they name
 
 
 def _hour_slot_week(moment: float) -> tuple[int, int, int]:
@@ -141,11 +150,24 @@ class Profile:
         )
 
 
-def _key(event: dict[str, Any]) -> str | None:
+def imported_scope(organisation_id: str | None, source: str) -> str:
+    """The scope of the profiles of actors of another system's log imported for the
+    organisation (None: the operator's) under the source name: `imported:ORG:SOURCE:`."""
+    return f"{IMPORTED}{organisation_id or '-'}:{source}:"
+
+
+def actor_key(event: dict[str, Any], scope: str = "") -> str | None:
+    """The key of the event's actor's profile: `kind:id` for the journal, the same after
+    `scope` for an imported event (hashed when too long for the table); None for Coffre's
+    own entries and for events that name no actor."""
     kind, actor_id = event.get("actor_kind"), event.get("actor_id")
     if not kind or not actor_id or kind == "system":
         return None
-    return f"{kind}:{actor_id}"
+    key = f"{scope}{kind}:{actor_id}"
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{IMPORTED if scope else ''}sha256:{digest}"
 
 
 def _seconds(moment: Any) -> float:
@@ -161,9 +183,16 @@ class Profiles:
         self._kept: dict[str, Profile | None] = {}  # None: looked up, not in the table
         self._changed: set[str] = set()
 
-    def load(self, uow: UnitOfWork, events: list[dict[str, Any]]) -> None:
-        """Read the profiles of the actors of these events that are not held yet."""
-        wanted = {k for k in map(_key, events) if k is not None and k not in self._kept}
+    def load(
+        self,
+        uow: UnitOfWork,
+        events: list[dict[str, Any]],
+        scopes: Sequence[str] | None = None,
+    ) -> None:
+        """Read the profiles of the actors of these events (each in its scope, as `observe`
+        will be given it) that are not held yet."""
+        keys = map(actor_key, events, scopes) if scopes is not None else map(actor_key, events)
+        wanted = {k for k in keys if k is not None and k not in self._kept}
         for keys in _chunks(sorted(wanted), 500):
             rows = uow.connection.execute(
                 sa.select(watch_profiles.c.actor_key, watch_profiles.c.state).where(
@@ -173,29 +202,36 @@ class Profiles:
             found = {key: Profile.from_json(state) for key, state in rows}
             self._kept.update((key, found.get(key)) for key in keys)
 
-    def observe(self, event: dict[str, Any]) -> None:
-        """Learn from the event if it was allowed, and add the actor's fields to it."""
-        key = _key(event)
+    def observe(self, event: dict[str, Any], scope: str = "") -> None:
+        """Learn from the event if it was allowed, and add the actor's fields to it; `scope`
+        keeps imported actors apart (`imported_scope`)."""
+        key = actor_key(event, scope)
         if key is None:
             return
         moment = _seconds(event["time"])
         profile = self._kept.get(key)
+        if profile is not None and moment < profile.last_seen - HOUR:
+            return  # too late to be counted in its hour, and the profile is past it
         previous = profile.last_seen if profile is not None else moment
         if event.get("decision") == "allow":
             if profile is None:
                 profile = self._kept[key] = Profile(moment, moment)
-            opened = event.get("module") == "records"
+            opened = event.get("module") in OPENING
             profile.learn(moment, list(event.get("patient_id") or ()) if opened else [])
             self._changed.add(key)
         if profile is not None:
             event.update(profile.fields(moment, previous))
 
     def save(self, uow: UnitOfWork, now: datetime | None = None) -> None:
-        """Write the profiles changed since the last save, in the open transaction."""
-        if not self._changed:
-            return
+        """Write the profiles changed since the last save, in the open transaction. Past
+        `KEPT` profiles held, all are dropped from memory (read back when next needed)."""
+        if self._changed:
+            self._write(uow, now or datetime.now(UTC))
+        if len(self._kept) > KEPT:
+            self._kept.clear()
+
+    def _write(self, uow: UnitOfWork, moment: datetime) -> None:
         keys = sorted(self._changed)
-        moment = now or datetime.now(UTC)
         for chunk in _chunks(keys, 500):
             uow.connection.execute(
                 watch_profiles.delete().where(watch_profiles.c.actor_key.in_(chunk))

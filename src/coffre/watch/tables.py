@@ -74,7 +74,8 @@ watch_alert_entries = sa.Table(
 watch_profiles = sa.Table(
     "watch_profiles",
     metadata,
-    sa.Column("actor_key", sa.String(200), primary_key=True),  # kind:id
+    # kind:id for Coffre's actors, imported:ORG:SOURCE:kind:id for imported logs' actors
+    sa.Column("actor_key", sa.String(200), primary_key=True),
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
 )

@@ -68,6 +68,11 @@ async def test_a_read_carries_the_version_and_vread_answers_only_the_one_kept(
     gone = await client.get(f"{path}/_history/1", headers=doctor)
     said = problem(gone, 404, "not-found")
     assert "only the current version (2)" in said
+    # Nothing of it was given: the read is journaled as failed, not as a success.
+    entry = journal_records(sqlite_coffre)[-1]
+    assert (entry.action, entry.outcome) == ("records:patient:read", "failed")
+    odd = await client.get(f"{path}/_history/x2", headers=doctor)
+    assert "only the current version (2)" in problem(odd, 404, "not-found")
     current = await client.get(f"{path}/_history/2", headers=doctor)
     assert current.json()["gender"] == "other"
     history = await client.get(f"{path}/_history", headers=doctor)

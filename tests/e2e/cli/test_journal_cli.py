@@ -29,9 +29,10 @@ def test_every_command_leaves_a_signed_checkpoint_outside(home: Path):
     latest = (home / "checkpoints" / "latest").read_text()
     vkey = ok(run(home, "journal", "key")).strip()
     checkpoint = Verifier.from_vkey(vkey).open(latest)
-    assert checkpoint.size == 21  # 20 patients created + the import itself
+    # The organisation added, 20 patients created and the import itself.
+    assert checkpoint.size == 22
     printed = ok(run(home, "journal", "checkpoint"))
-    assert Verifier.from_vkey(vkey).open(printed).size == 21
+    assert Verifier.from_vkey(vkey).open(printed).size == 22
 
 
 def test_a_proof_checks_out_with_nothing_but_the_public_key(home: Path):
@@ -63,7 +64,7 @@ def test_a_consistency_proof_links_two_checkpoints(home: Path):
 
 
 def test_verify_passes_then_names_the_tampered_entry(home: Path):
-    assert "The journal verifies: 21 entries" in ok(run(home, "journal", "verify"))
+    assert "The journal verifies: 22 entries" in ok(run(home, "journal", "verify"))
     with sqlite3.connect(home / "coffre.db") as conn:
         data = conn.execute("SELECT entry FROM journal_entries WHERE seq = 4").fetchone()[0]
         conn.execute(
@@ -81,7 +82,7 @@ def test_verify_catches_a_truncation_with_the_outside_checkpoint(home: Path):
         conn.execute("UPDATE journal_head SET size = 18")
         conn.execute("DELETE FROM journal_checkpoints")
     message = assert_one_sentence_error(run(home, "journal", "verify"))
-    assert "covers 21 entries but the journal holds 18" in message
+    assert "covers 22 entries but the journal holds 18" in message
 
 
 def test_history_shows_who_read_a_patient_and_is_itself_journaled(home: Path):
@@ -125,7 +126,7 @@ def test_export_writes_valid_auditevents_and_safe_csv(home: Path, tmp_path: Path
     assert f"Patient/{patient_id}" in patients
     csv_text = ok(run(home, "journal", "export", "--format", "csv", "--since", "2000-01-01"))
     assert csv_text.splitlines()[0].startswith("seq,time,actor_kind")
-    assert len(csv_text.splitlines()) > 21
+    assert len(csv_text.splitlines()) > 22
     message = assert_one_sentence_error(
         run(home, "journal", "export", "--format", "csv", "--since", "yesterday")
     )

@@ -15,6 +15,7 @@ from careworld import PDF, World, build_world
 from coffre import records
 from coffre.access import AccessDenied, Purpose
 from coffre.bootstrap import Coffre
+from coffre.records.filing import SMALL_CHUNKS
 from coffre.records.tables import document_uploads
 from factories import journal_records
 
@@ -27,12 +28,15 @@ def world(coffre: Coffre) -> World:
 
 
 class Paused(io.RawIOBase):
-    """A PDF of three pieces that stops after the second until `go` is set (or raises
-    `fail` there instead): the first is sealed and stored by then (a chunk is sealed once
-    the next one shows whether it is the last)."""
+    """A PDF of more chunks than are read before the write is decided, that stops before
+    its last piece until `go` is set (or raises `fail` there instead): by then, all but
+    one of the chunks read are sealed and stored (a chunk is sealed once the next one shows
+    whether it is the last)."""
 
     def __init__(self, piece: int, fail: BaseException | None = None) -> None:
-        self.pieces = [PDF + b"\x00" * (piece - len(PDF)), b"\x01" * piece, b"\x02" * 10]
+        full = [PDF + b"\x00" * (piece - len(PDF))] + [bytes([n]) * piece for n in range(1, 6)]
+        self.pieces = [*full[: SMALL_CHUNKS + 1], b"\x07" * 10]
+        self.size = piece * (SMALL_CHUNKS + 1) + 10
         self.started, self.go, self.fail = threading.Event(), threading.Event(), fail
 
     def readable(self) -> bool:
@@ -93,13 +97,13 @@ def test_other_writes_go_on_while_a_document_arrives(coffre, world):
         )
         assert record.patient["name"]
         assert _count(coffre, "documents") == documents  # not filed yet
-        assert _count(coffre, "document_uploads") == 1  # the first chunk, sealed
+        assert _count(coffre, "document_uploads") == SMALL_CHUNKS  # sealed, apart
     finally:
         source.go.set()
         thread.join(30)
     [info] = outcome
     assert isinstance(info, records.DocumentInfo)
-    assert info.size == 2 * coffre.settings.document_chunk_bytes + 10
+    assert info.size == source.size
     assert _count(coffre, "document_uploads") == 0
     opened, chunks = records.open_document(
         coffre.uow(), coffre.vault, world.physician, info.id, CARE
@@ -113,7 +117,7 @@ def test_other_writes_go_on_while_a_document_arrives(coffre, world):
 def test_an_upload_that_breaks_off_leaves_nothing(coffre, world):
     documents, entries = _count(coffre, "documents"), len(journal_records(coffre))
     source, thread, outcome = _paused_upload(coffre, world, ConnectionResetError("gone"))
-    assert _count(coffre, "document_uploads") == 1
+    assert _count(coffre, "document_uploads") == SMALL_CHUNKS
     source.go.set()
     thread.join(30)
     [error] = outcome
@@ -155,3 +159,21 @@ def test_chunks_left_by_a_dead_upload_are_removed_a_day_later(coffre, world):
     with coffre.engine.connect() as conn:
         left = conn.execute(sa.text("SELECT document_id FROM document_uploads")).scalars().all()
     assert left == ["b" * 36]
+
+
+def test_a_small_document_is_filed_in_one_transaction(coffre, world):
+    """Read whole first (no more than SMALL_CHUNKS chunks): never kept apart."""
+    seen: list[int] = []
+
+    class Watched(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            seen.append(_count(coffre, "document_uploads"))
+            return super().read(n)
+
+    content = PDF + b"\x00" * (SMALL_CHUNKS * coffre.settings.document_chunk_bytes - len(PDF))
+    info = records.add_document(
+        coffre.uow(), coffre.vault, world.physician, world.patient_id, Watched(content),
+        "application/pdf", title="Lettre", filename="l.pdf", purpose=CARE,
+    )  # fmt: skip
+    assert info.size == len(content) and set(seen) == {0}
+    assert _count(coffre, "document_uploads") == 0

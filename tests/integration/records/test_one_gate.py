@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from careworld import World, build_world
 from coffre import records
 from coffre.access import AccessDenied, Category, EmergencyReason, Purpose, RelationshipKind
+from coffre.identity import OrganisationKind
 from coffre.records import ErasureReason, FindCriteria
 from factories import journal_records, lines_of, patient
 
@@ -204,6 +205,29 @@ GATED: dict[str, tuple[Call, str]] = {
             c.uow(), c.vault, a, date(2020, 1, 1), date(2030, 1, 1)
         ),
         "insurer_agent",
+    ),
+    # Setting organisations up changes who may see patient data (records/governance.py).
+    "add_organisation": (
+        lambda c, a, w: records.add_organisation(
+            c.uow(), a, "Cabinet Neuf", OrganisationKind.CARE_PROVIDER, "FR"
+        ),
+        "operator",
+    ),
+    "set_organisation_matrix": (
+        lambda c, a, w: records.set_organisation_matrix(
+            c.uow(), a, w.clinic, 'format = "coffre-matrix/1"\n'
+        ),
+        "operator",
+    ),
+    "add_care_team": (
+        lambda c, a, w: records.add_care_team(c.uow(), a, w.clinic, "Cardio", ["dr.martin"]),
+        "operator",
+    ),
+    "add_contract": (
+        lambda c, a, w: records.add_contract(
+            c.uow(), a, w.lab, w.clinic, [Category.RESULTS.value], []
+        ),
+        "operator",
     ),
 }
 

@@ -88,12 +88,13 @@ def test_an_import_stores_every_event_hashed_and_journals_it(
         stored = uow.connection.execute(sa.select(watch_imported_events.c.event)).scalars().all()
         [row] = uow.connection.execute(sa.select(watch_imports)).all()
         assert imports.behind(uow) == 4
-    assert [e["seq"] for e, _ in read] == list(range(done.first, done.last + 1))
-    assert [e["time"].minute for e, _ in read] == [0, 1, 2, 3]  # in time order, UTC
-    assert {org for _, org in read} == {organisation}
-    assert read[1][0]["decision"] == "deny" and read[1][0]["actor_id"] == "Practitioner/p1"
+    assert [i.event["seq"] for i in read] == list(range(done.first, done.last + 1))
+    assert [i.event["time"].minute for i in read] == [0, 1, 2, 3]  # in time order, UTC
+    assert {(i.organisation_id, i.source) for i in read} == {(organisation, "old-emr")}
+    second = read[1].event
+    assert second["decision"] == "deny" and second["actor_id"] == "Practitioner/p1"
     pseudonyms = imports.pseudonyms(coffre.keyring)
-    assert read[1][0]["patient_id"] == [pseudonyms.patient("Patient/p1")]
+    assert second["patient_id"] == [pseudonyms.patient("Patient/p1")]
     for text in stored:
         assert "Patient/p" not in text and "Marie" not in text and "Dupont" not in text
     assert (row.file_name, row.lines, row.imported_by) == (log.name, 4, operator.id)

@@ -1,0 +1,64 @@
+"""Who may change what decides access: organisations, their matrices, care teams and
+subcontractors' contracts.
+
+Each of these widens or narrows who may see patient data, so each is decided here and
+journaled by its service (`records.governance`). The local operator may make any of them;
+an organisation's administrator may narrow its own matrix, form its own care teams, and
+give a subcontractor a contract with it (the client, whose patients' data the contract
+opens). Only the local operator adds an organisation. Nobody else, not even a professional
+or an officer of that organisation, and no administrator of another one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from coffre.access.policy import Decision, _officer_rule
+from coffre.identity import Actor
+
+
+class SetupChange(StrEnum):
+    """What is changed; the fact `change` of the decision."""
+
+    ORGANISATION = "create-organisation"
+    SET_MATRIX = "set-matrix"
+    CLEAR_MATRIX = "clear-matrix"
+    TEAM = "create-team"
+    CONTRACT = "create-contract"
+
+
+# Who may make these changes within an organisation, besides the local operator.
+SETUP_ROLES = frozenset({"organisation-admin"})
+
+# What may be done: as the operator says it, and as an organisation's administrator does.
+_WHAT = {
+    SetupChange.ORGANISATION: ("add organisations", "add organisations"),
+    SetupChange.SET_MATRIX: ("set an organisation's matrix", "set its matrix"),
+    SetupChange.CLEAR_MATRIX: ("clear an organisation's matrix", "clear its matrix"),
+    SetupChange.TEAM: ("form care teams", "form its care teams"),
+    SetupChange.CONTRACT: (
+        "give a subcontractor a contract",
+        "give a subcontractor a contract with it",
+    ),
+}
+
+
+def decide_setup(actor: Actor, change: SetupChange, organisation_id: str | None) -> Decision:
+    """Whether the actor may make `change` to the organisation `organisation_id` (for a
+    contract, the client's; None for a new organisation, which only the operator adds)."""
+    anywhere, within = _WHAT[change]
+    if change is SetupChange.ORGANISATION:
+        organisation_id = None
+        refused = "only the local operator may add organisations"
+    else:
+        refused = f"only the local operator or the organisation's administrator may {within}"
+    return _officer_rule(
+        actor,
+        organisation_id,
+        {"actor_kind": actor.kind.value, "change": change.value},
+        rule="organisation-setup",
+        roles=SETUP_ROLES,
+        trusted=f"the local operator may {anywhere}",
+        member=f"the organisation's {{role}} may {within}",
+        refused=refused,
+    )

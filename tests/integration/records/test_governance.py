@@ -1,0 +1,289 @@
+"""Setting organisations up, on SQLite and PostgreSQL: each change (an organisation, its
+matrix, a care team, a contract) is decided and journaled with it; a refusal changes nothing
+and is journaled as denied; a failure changes nothing and journals nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from careworld import World, account, build_world
+from coffre import identity, records
+from coffre.access import AccessDenied, Category, InvalidMatrix
+from coffre.identity import (
+    AccountNotFound,
+    Actor,
+    IdentityError,
+    OrganisationKind,
+    OrganisationNotFound,
+)
+from factories import journal_records
+
+MATRIX = 'format = "coffre-matrix/1"\n[nurse]\nread = ["identity", "contact"]\n'
+RESULTS = [Category.RESULTS.value]
+
+
+@pytest.fixture
+def world(coffre) -> World:  # type: ignore[no-untyped-def]
+    return build_world(coffre)
+
+
+@pytest.fixture
+def admin(coffre, world) -> Actor:  # type: ignore[no-untyped-def]
+    return account(coffre, world.clinic, "admin.parc", "organisation-admin")
+
+
+def count(coffre, table: str) -> int:  # type: ignore[no-untyped-def]
+    with coffre.engine.connect() as conn:
+        return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def matrix_of(coffre, organisation_id: str) -> str | None:  # type: ignore[no-untyped-def]
+    with coffre.engine.connect() as conn:
+        query = sa.text("SELECT matrix FROM organisations WHERE id = :id")
+        return conn.execute(query, {"id": organisation_id}).scalar_one()
+
+
+def new_entries(coffre, before: int):  # type: ignore[no-untyped-def]
+    return journal_records(coffre)[before:]
+
+
+def assert_denied(coffre, before: int, actor: Actor, action: str, *resources: str) -> None:  # type: ignore[no-untyped-def]
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+        action,
+        actor.id,
+        "deny",
+        "denied",
+    )
+    assert entry.rule == "organisation-setup" and entry.resource_ids == resources
+    assert entry.patient_ids == ()
+
+
+# Organisations
+
+
+def test_the_operator_adds_an_organisation_and_it_is_journaled(coffre, world):
+    before = len(journal_records(coffre))
+    org = records.add_organisation(
+        coffre.uow(), world.operator, "Cabinet Neuf", OrganisationKind.CARE_PROVIDER, "be"
+    )
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+        "identity:organisation:create",
+        world.operator.id,
+        "allow",
+        "success",
+    )
+    assert entry.resource_ids == (f"organisation:{org.id}",) and entry.patient_ids == ()
+    facts = dict(entry.facts)
+    assert (facts["change"], facts["kind"], facts["country"]) == (
+        "create-organisation",
+        "care-provider",
+        "BE",
+    )
+    assert "Neuf" not in repr(entry)
+    with coffre.reader() as uow:
+        assert identity.get_organisation(uow, org.id).name == "Cabinet Neuf"
+
+
+@pytest.mark.parametrize("who", ["admin", "physician"])
+def test_no_account_adds_an_organisation(coffre, world, admin, who):
+    actor = admin if who == "admin" else world.physician
+    before, organisations = len(journal_records(coffre)), count(coffre, "organisations")
+    with pytest.raises(AccessDenied):
+        records.add_organisation(
+            coffre.uow(), actor, "Cabinet Pirate", OrganisationKind.CARE_PROVIDER, "FR"
+        )
+    assert count(coffre, "organisations") == organisations
+    assert_denied(coffre, before, actor, "identity:organisation:create")
+
+
+def test_an_invalid_organisation_changes_and_journals_nothing(coffre, world):
+    before, organisations = len(journal_records(coffre)), count(coffre, "organisations")
+    with pytest.raises(IdentityError, match="two-letter code"):
+        records.add_organisation(
+            coffre.uow(), world.operator, "Cabinet", OrganisationKind.CARE_PROVIDER, "FRA"
+        )
+    assert count(coffre, "organisations") == organisations
+    assert new_entries(coffre, before) == []
+
+
+# Matrices
+
+
+def test_the_administrator_sets_then_clears_the_matrix(coffre, world, admin):
+    before = len(journal_records(coffre))
+    records.set_organisation_matrix(coffre.uow(), admin, world.clinic, MATRIX)
+    assert matrix_of(coffre, world.clinic) == MATRIX
+    records.set_organisation_matrix(coffre.uow(), admin, world.clinic, None)
+    assert matrix_of(coffre, world.clinic) is None
+    set_, cleared = new_entries(coffre, before)
+    digest = hashlib.sha256(MATRIX.encode()).hexdigest()
+    for entry in (set_, cleared):
+        assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+            "access:matrix:update",
+            admin.id,
+            "allow",
+            "success",
+        )
+        assert dict(entry.facts)["role"] == "organisation-admin"
+    assert set_.resource_ids == (f"organisation:{world.clinic}", f"matrix:{digest}")
+    assert dict(set_.facts)["change"] == "set-matrix"
+    assert cleared.resource_ids == (f"organisation:{world.clinic}",)
+    assert dict(cleared.facts)["change"] == "clear-matrix"
+    assert "nurse" not in repr(set_)
+
+
+@pytest.mark.parametrize("who", ["physician", "other_admin", "lab_technician"])
+def test_a_refused_matrix_changes_nothing_and_is_journaled(coffre, world, who):
+    if who == "other_admin":
+        actor = account(coffre, world.insurer, "admin.mutuelle", "organisation-admin")
+    else:
+        actor = getattr(world, who)
+    before = len(journal_records(coffre))
+    with pytest.raises(AccessDenied):
+        records.set_organisation_matrix(coffre.uow(), actor, world.clinic, MATRIX)
+    assert matrix_of(coffre, world.clinic) is None
+    digest = hashlib.sha256(MATRIX.encode()).hexdigest()
+    resources = (f"organisation:{world.clinic}", f"matrix:{digest}")
+    assert_denied(coffre, before, actor, "access:matrix:update", *resources)
+
+
+def test_an_invalid_matrix_or_organisation_changes_and_journals_nothing(coffre, world):
+    before = len(journal_records(coffre))
+    bad = 'format = "coffre-matrix/1"\n[nurse]\nread = ["gossip"]\n'
+    with pytest.raises(InvalidMatrix, match=r"^matrix\.toml: \[nurse\]\.read"):
+        records.set_organisation_matrix(
+            coffre.uow(), world.operator, world.clinic, bad, source="matrix.toml"
+        )
+    with pytest.raises(OrganisationNotFound):
+        records.set_organisation_matrix(coffre.uow(), world.operator, "no-such-org", MATRIX)
+    assert matrix_of(coffre, world.clinic) is None
+    assert new_entries(coffre, before) == []
+
+
+# Care teams
+
+
+def test_the_operator_forms_a_care_team_and_it_is_journaled(coffre, world):
+    before = len(journal_records(coffre))
+    members = ["dr.martin", world.receptionist.id, "dr.martin"]
+    team_id = records.add_care_team(coffre.uow(), world.operator, world.clinic, "Cardio", members)
+    with coffre.reader() as uow:
+        [team] = identity.list_care_teams(uow, team_id=team_id)
+    expected = sorted([world.physician.id, world.receptionist.id])
+    assert team.member_ids == tuple(expected)
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+        "identity:team:create",
+        world.operator.id,
+        "allow",
+        "success",
+    )
+    assert entry.resource_ids == (
+        f"organisation:{world.clinic}",
+        f"team:{team_id}",
+        *(f"account:{member}" for member in expected),
+    )
+    assert dict(entry.facts)["members"] == "2" and "Cardio" not in repr(entry)
+
+
+def test_the_administrator_forms_a_team_of_its_organisation(coffre, world, admin):
+    team_id = records.add_care_team(coffre.uow(), admin, world.clinic, "Soins", ["dr.bernard"])
+    entry = journal_records(coffre)[-1]
+    assert entry.actor_id == admin.id and f"team:{team_id}" in entry.resource_ids
+
+
+@pytest.mark.parametrize("who", ["physician", "other_admin"])
+def test_a_refused_team_changes_nothing_and_is_journaled(coffre, world, who):
+    if who == "other_admin":
+        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    else:
+        actor = world.physician
+    before, teams = len(journal_records(coffre)), count(coffre, "care_teams")
+    with pytest.raises(AccessDenied):
+        records.add_care_team(coffre.uow(), actor, world.clinic, "Cardio", ["dr.martin"])
+    assert (count(coffre, "care_teams"), count(coffre, "care_team_members")) == (teams, 0)
+    assert_denied(coffre, before, actor, "identity:team:create", f"organisation:{world.clinic}")
+
+
+@pytest.mark.parametrize(
+    ("members", "error"),
+    [(["dr.martin", "dr.nobody"], AccountNotFound), (["agent.mutuelle"], IdentityError)],
+)
+def test_a_team_with_a_wrong_member_changes_and_journals_nothing(coffre, world, members, error):
+    before, teams = len(journal_records(coffre)), count(coffre, "care_teams")
+    with pytest.raises(error):
+        records.add_care_team(coffre.uow(), world.operator, world.clinic, "Cardio", members)
+    with pytest.raises(OrganisationNotFound):
+        records.add_care_team(coffre.uow(), world.operator, "no-such-org", "Cardio", [])
+    assert (count(coffre, "care_teams"), count(coffre, "care_team_members")) == (teams, 0)
+    assert new_entries(coffre, before) == []
+
+
+# Contracts
+
+
+def test_the_clients_administrator_adds_a_contract_and_it_is_journaled(coffre, world, admin):
+    before, contracts = len(journal_records(coffre)), count(coffre, "contracts")
+    ends = datetime(2030, 1, 1, tzinfo=UTC)
+    contract_id = records.add_contract(
+        coffre.uow(), admin, world.lab, world.clinic, ["results", "identity"], [], ends_at=ends
+    )
+    assert count(coffre, "contracts") == contracts + 1
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+        "access:contract:create",
+        admin.id,
+        "allow",
+        "success",
+    )
+    assert entry.resource_ids == (
+        f"contract:{contract_id}",
+        f"organisation:{world.lab}",
+        f"organisation:{world.clinic}",
+    )
+    facts = dict(entry.facts)
+    assert (facts["change"], facts["read"], facts["write"], facts["ends"]) == (
+        "create-contract",
+        "identity,results",
+        "none",
+        "2030-01-01T00:00:00+00:00",
+    )
+
+
+@pytest.mark.parametrize("who", ["physician", "subcontractor_admin", "lab_technician"])
+def test_a_refused_contract_changes_nothing_and_is_journaled(coffre, world, who):
+    if who == "subcontractor_admin":  # the subcontractor does not give itself a contract
+        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    else:
+        actor = getattr(world, who)
+    before, contracts = len(journal_records(coffre)), count(coffre, "contracts")
+    with pytest.raises(AccessDenied):
+        records.add_contract(coffre.uow(), actor, world.lab, world.clinic, RESULTS, RESULTS)
+    assert count(coffre, "contracts") == contracts
+    resources = (f"organisation:{world.lab}", f"organisation:{world.clinic}")
+    assert_denied(coffre, before, actor, "access:contract:create", *resources)
+
+
+@pytest.mark.parametrize(
+    ("read", "client", "message"),
+    [
+        (["horoscope"], "clinic", "'horoscope' is not a category"),
+        ([], "clinic", "at least one category"),
+        (RESULTS, "insurer", "care or telemedicine provider"),
+        (RESULTS, "lab", "care or telemedicine provider"),
+    ],
+)
+def test_an_invalid_contract_changes_and_journals_nothing(coffre, world, read, client, message):
+    before, contracts = len(journal_records(coffre)), count(coffre, "contracts")
+    with pytest.raises(IdentityError, match=message):
+        records.add_contract(
+            coffre.uow(), world.operator, world.lab, getattr(world, client), read, []
+        )
+    assert count(coffre, "contracts") == contracts
+    assert new_entries(coffre, before) == []
