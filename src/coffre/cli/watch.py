@@ -17,6 +17,7 @@ from coffre.cli.patients import UsageError
 from coffre.identity import local_operator
 from coffre.watch import follow, worker
 from coffre.watch.catalogue import rules_from
+from coffre.watch.imports import READER as IMPORTS_READER
 from coffre.watch.imports import run_imports_once
 from coffre.watch.profiles import Profiles
 from coffre.watch.resume import resume as lift
@@ -81,6 +82,9 @@ def run(
                 time.sleep(poll)
     except KeyboardInterrupt:
         pass
+    finally:  # the cursors are free for the next follower at once, not when the lease ends
+        for name in (READER, IMPORTS_READER):
+            follow.release(coffre.uow(), name, follow.here())
     with coffre.reader() as uow:
         opened = len(watch.list_alerts(uow, state=watch.AlertState.OPEN)) - open_before
     out.print(f"Read {read} journal entries; {max(opened, 0)} new alerts are open.")

@@ -20,7 +20,7 @@ from coffre.watch.alerts import (
 )
 from coffre.watch.catalogue import shipped_rules
 from coffre.watch.detector import Detector, Firing
-from coffre.watch.errors import AlertClosed, AlertNotFound, RuleError, WatchError
+from coffre.watch.errors import AlertClosed, AlertNotFound, RuleError, WatchBusy, WatchError
 from coffre.watch.rules import (
     Condition,
     CorrelationKind,
@@ -50,6 +50,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "RuleSet",
+    "WatchBusy",
     "WatchError",
     "alert_notes",
     "change_alert",

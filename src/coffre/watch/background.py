@@ -8,7 +8,9 @@ served, so a rule's response takes effect within a second or two of the entry th
 
 The thread runs `worker.run_once` (the journal) and `imports.run_imports_once` (other
 systems' imported logs, with a detector and profiles of their own) in a loop, sleeping
-`poll` seconds when both are at their end.
+`poll` seconds when both are at their end. While another process holds the cursors (a
+`coffre watch run`, another server) it waits, trying again every `BUSY_PAUSE` seconds, and
+starts afresh from the cursors once it has them.
 A failed batch is rolled back and retried with a new detector after a pause that doubles up
 to a minute; the failure is logged by its kind only (never an event's content). After
 `STUCK_AFTER` failures in a row the watch is stuck (a batch that always fails, or a database
@@ -17,6 +19,7 @@ gone): it says so once at error level and `stuck` turns true, until a batch succ
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -24,6 +27,8 @@ from datetime import UTC, datetime
 
 from coffre.watch import follow
 from coffre.watch.detector import Detector
+from coffre.watch.errors import WatchBusy
+from coffre.watch.imports import READER as IMPORTS_READER
 from coffre.watch.imports import run_imports_once
 from coffre.watch.profiles import Profiles
 from coffre.watch.ruleset import RuleSet
@@ -33,6 +38,7 @@ log = logging.getLogger("coffre.watch")
 
 READER = "alerts"
 STUCK_AFTER = 5  # failed batches in a row before the watch reports itself stuck
+BUSY_PAUSE = 5.0  # seconds between tries while another process holds the cursor
 
 
 class Watcher:
@@ -55,6 +61,7 @@ class Watcher:
         self.batches = 0  # batches committed, for tests and status
         self.failures = 0
         self.stuck = False
+        self.waiting = False  # another process holds the cursor
 
     def _fresh(self) -> tuple[Detector, Detector, Profiles, Profiles]:
         """Detectors for the journal and for imported events, and the profiles of each."""
@@ -71,6 +78,10 @@ class Watcher:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._thread is None or not self._thread.is_alive():
+            for name in (self._name, IMPORTS_READER):
+                with contextlib.suppress(Exception):  # else its lease runs out
+                    follow.release(self._coffre.uow(), name, follow.here())
 
     def _loop(self) -> None:
         detector, imported, profiles, imported_profiles = self._fresh()
@@ -93,6 +104,15 @@ class Watcher:
                     profiles=imported_profiles,
                     now=now,
                 )
+            except WatchBusy:
+                # Another process follows (a `coffre watch run`, another server): wait for
+                # it to stop or its lease to run out, then start afresh from the cursors.
+                if not self.waiting:
+                    log.warning("another watcher follows the journal; this one waits")
+                self.waiting = True
+                detector, imported, profiles, imported_profiles = self._fresh()
+                self._stopping.wait(BUSY_PAUSE)
+                continue
             except Exception as exc:  # noqa: BLE001 (the thread must outlive any batch)
                 self.failures += 1
                 failed += 1
@@ -112,7 +132,7 @@ class Watcher:
                 self._stopping.wait(pause)
                 pause = min(pause * 2, 60.0)
                 continue
-            pause, failed, self.stuck = self._poll, 0, False
+            pause, failed, self.stuck, self.waiting = self._poll, 0, False, False
             self.batches += 1
             if not done:
                 self._stopping.wait(self._poll)

@@ -3,7 +3,8 @@
 WatchError
  ├── RuleError      a rule is not valid Sigma, or uses something the engine does not support
  ├── AlertNotFound  no alert has this id
- └── AlertClosed    a closed alert no longer changes
+ ├── AlertClosed    a closed alert no longer changes
+ └── WatchBusy      another process follows the same cursor
 """
 
 from coffre.errors import CoffreError
@@ -23,3 +24,8 @@ class AlertNotFound(WatchError):
 
 class AlertClosed(WatchError):
     """The alert is closed: its state no longer changes."""
+
+
+class WatchBusy(WatchError):
+    """Another process holds the cursor: two followers would each see part of the events,
+    and a pattern split between them would go unnoticed."""

@@ -1,20 +1,77 @@
 """Following the journal by position: a reader takes the entries after its cursor, deals
 with them, then moves its cursor on. A crash between the two replays those entries (at
-least once; the alerts made from them are idempotent), and nothing is ever skipped."""
+least once; the alerts made from them are idempotent), and nothing is ever skipped.
+
+One process at a time follows with a cursor: it holds a lease on it (`claim`), renewed
+with its batches and given back when it stops (`release`). Two followers would each see
+part of the entries, and a pattern split between them (a scrape counted half here, half
+there) would go unnoticed. A process that dies loses its lease when it runs out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import os
+import socket
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from coffre import journal
 from coffre.store import UnitOfWork
+from coffre.watch.errors import WatchBusy
 from coffre.watch.events import event_of
 from coffre.watch.tables import watch_cursors
 
 DEFAULT_BATCH = 5_000
+LEASE = timedelta(seconds=60)  # how long a follower holds its cursor unless it renews it
+
+
+def here() -> str:
+    """This process, as a cursor's holder is named: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:120]
+
+
+def claim(
+    uow: UnitOfWork, name: str, holder: str, now: datetime | None = None, lease: timedelta = LEASE
+) -> None:
+    """Hold the cursor `name` for `holder`, in the open transaction: take it when it is
+    free or its lease ran out, renew it when half of the lease has passed. Raises WatchBusy
+    while another holder's lease runs."""
+    now = now or datetime.now(UTC)
+    c = watch_cursors.c
+    row = uow.connection.execute(
+        sa.select(c.holder, c.held_until).where(c.name == name).with_for_update()
+    ).first()
+    if row is None:
+        uow.connection.execute(
+            watch_cursors.insert().values(
+                name=name, position=0, updated_at=now, holder=holder, held_until=now + lease
+            )
+        )
+        return
+    mine = row.holder == holder
+    if not mine and row.holder is not None and row.held_until is not None and row.held_until > now:
+        raise WatchBusy(
+            f"Another watcher ({row.holder}) follows with the cursor {name!r} until "
+            f"{row.held_until.isoformat(timespec='seconds')}; stop it, or let its lease run out."
+        )
+    if mine and row.held_until is not None and row.held_until - now > lease / 2:
+        return  # held, and not yet due for renewal
+    uow.connection.execute(
+        watch_cursors.update().where(c.name == name).values(holder=holder, held_until=now + lease)
+    )
+
+
+def release(uow: UnitOfWork, name: str, holder: str) -> None:
+    """Give the cursor back, if `holder` holds it (in its own transaction)."""
+    with uow:
+        c = watch_cursors.c
+        uow.connection.execute(
+            watch_cursors.update()
+            .where(c.name == name, c.holder == holder)
+            .values(holder=None, held_until=None)
+        )
+        uow.commit()
 
 
 def position(uow: UnitOfWork, name: str) -> int:

@@ -229,6 +229,7 @@ def run_imports_once(
     batch: int = follow.DEFAULT_BATCH,
     profiles: Profiles | None = None,
     now: datetime | None = None,
+    holder: str | None = None,
 ) -> int:
     """Deal with the next batch of imported events after the cursor `name` in one write
     unit of work, as `worker.run_once` does with the journal; return how many were read.
@@ -237,8 +238,10 @@ def run_imports_once(
     saved with the batch. At the end of the store, the detector's clock moves on to
     `now` (windows that can only be judged once over are judged). A firing is stored as
     an alert whose group starts with `imported:`; no rule's response is applied: there
-    is no Coffre actor to suspend, the alert is the response."""
+    is no Coffre actor to suspend, the alert is the response. The cursor is held for
+    `holder` (this process by default): raises WatchBusy while another holds it."""
     with coffre_like.uow() as uow:
+        follow.claim(uow, name, holder or follow.here())  # on the wall clock
         start = follow.position(uow, name)
         found = read(uow, start, batch)
         by_seq = {item.event["seq"]: item for item in found}

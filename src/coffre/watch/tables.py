@@ -12,6 +12,10 @@ watch_cursors = sa.Table(
     # The sequence number of the next entry to read.
     sa.Column("position", BigInt, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Who follows with this cursor, and until when unless renewed (watch/follow.py): one
+    # follower at a time. A process id on a host; never patient data.
+    sa.Column("holder", sa.String(120), nullable=True),
+    sa.Column("held_until", Timestamp, nullable=True),
 )
 
 # An alert: one per (rule, group) and episode, handled by the security officer of the

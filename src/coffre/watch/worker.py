@@ -80,14 +80,17 @@ def run_once(
     batch: int = follow.DEFAULT_BATCH,
     profiles: Profiles | None = None,
     now: datetime | None = None,
+    holder: str | None = None,
 ) -> int:
     """Deal with the next batch of journal entries after the cursor `name`; return how
     many entries were read (0 when the reader is at the end of the journal). With
     `profiles`, each event first gets its actor's profile fields, and the profiles learnt
     from the batch are saved with it. At the journal's end, the detector's clock moves on
     to `now` (default: the current time), and the correlations whose windows can only be
-    judged once over (`lt`, `lte`, `eq`) are judged and stored."""
+    judged once over (`lt`, `lte`, `eq`) are judged and stored. The cursor is held for
+    `holder` (this process by default): raises WatchBusy while another holds it."""
     with coffre_like.uow() as uow:
+        follow.claim(uow, name, holder or follow.here())  # on the wall clock
         start = follow.position(uow, name)
         events = follow.read(uow, start, batch)
         by_seq = {event["seq"]: event for event in events}

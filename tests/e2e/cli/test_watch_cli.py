@@ -17,6 +17,7 @@ from coffre.access import AccessDenied, Purpose
 from coffre.bootstrap import open_coffre
 from coffre.config import load_settings
 from coffre.identity import NewAccount, OrganisationKind
+from coffre.watch import follow
 from watchrules import PROBING
 
 PASSWORD = "violet kettle orbit 1968"
@@ -124,3 +125,18 @@ def test_a_bad_rule_file_is_refused_in_one_sentence(
     missing = run(home, "watch", "run", str(tmp_path / "none.yml"), "--once")
     assert missing.returncode != 0
     assert "cannot be read" in assert_one_sentence_error(missing, missing.returncode)
+
+
+def test_watch_run_stops_at_once_while_another_process_follows(home: Path) -> None:
+    coffre = open_coffre(load_settings(home, env={}))
+    try:
+        with coffre.uow() as uow:
+            follow.claim(uow, "alerts", "server-host:4242")
+            uow.commit()
+        busy = run(home, "watch", "run", "--once")
+        said = assert_one_sentence_error(busy, busy.returncode)
+        assert "server-host:4242" in said and busy.returncode != 0
+    finally:
+        follow.release(coffre.uow(), "alerts", "server-host:4242")
+        coffre.close()
+    assert "new alerts are open." in ok(run(home, "watch", "run", "--once"))
