@@ -23,6 +23,8 @@ ID_PREFIX = "sharing-"
 GRANTING = frozenset({"active"})
 WITHDRAWING = frozenset({"inactive", "rejected"})
 PERFORMER_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+# Each denial changed is decided, journaled and told to the patient: a bound on one request.
+MAX_DENIALS = 200
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 _PRACTITIONER = re.compile(rf"^Practitioner/({_ID})$")
 _DOCUMENT = re.compile(rf"^DocumentReference/({_ID})$")
@@ -121,6 +123,13 @@ def choices_of(resource: dict[str, Any], patient_id: str) -> tuple[records.Choic
         )
     _only(provision, {"type", "provision"}, "Consent.provision")
     nested = provision.get("provision") or []
+    if not isinstance(nested, list) or len(nested) > MAX_DENIALS:
+        raise Problem(
+            400,
+            "too-costly",
+            f"Consent.provision.provision holds at most {MAX_DENIALS} denials.",
+            "Consent.provision.provision",
+        )
     excluded: list[str] = []
     masked: list[str] = []
     where: dict[str, str] = {}

@@ -18,6 +18,7 @@ from coffre.watch.catalogue import rules_from
 from coffre.watch.formats import Format, FormatError, Pseudonyms, parse_mapping
 from coffre.watch.imports import BadLines, import_file
 from coffre.watch.logfiles import count_lines, parse_file
+from coffre.watch.profiles import Profiles, imported_scope
 
 SHOWN = 20  # bad lines printed; the count says how many more
 _END = datetime(9999, 1, 1, tzinfo=UTC)  # the end of a file: every window is over
@@ -118,7 +119,8 @@ def try_rules(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Try rules on a log file, without an installation: print what fires, and the line
-    numbers of the events that made it fire. Nothing is stored or journaled."""
+    numbers of the events that made it fire. Each actor's profile (baseline, usual hours,
+    last seen) is learnt from the file's earlier events. Nothing is stored or journaled."""
     ruleset = rules_from(rules, shipped=False)
     fmt, mapping = _reading(events, fmt, maps)
     # Nothing is kept: patient ids are hashed under a key thrown away at the end.
@@ -132,9 +134,13 @@ def try_rules(
         event["seq"] = number
         by_line[number] = event
     detector = watch.Detector(ruleset, id_field="seq", time_field="time")
-    firings = [
-        f for e in sorted(by_line.values(), key=lambda e: e["time"]) for f in detector.observe(e)
-    ]
+    # Each actor's profile is learnt from the file's own earlier events, in memory, as the
+    # watch learns an imported log's: baseline, unusual-hours and dormant rules can be tried.
+    profiles, scope = Profiles(), imported_scope(None, events.name)
+    firings = []
+    for event in sorted(by_line.values(), key=lambda e: e["time"]):
+        profiles.observe(event, scope)
+        firings += detector.observe(event)
     firings += detector.advance(_END)
     rows = [_row(firing, by_line) for firing in firings]
     if as_json:

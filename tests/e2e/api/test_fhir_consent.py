@@ -16,6 +16,7 @@ from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
 from careworld import World
 from coffre import records
 from coffre.access import Purpose
+from coffre.api.consent import MAX_DENIALS
 from coffre.bootstrap import Coffre
 from factories import journal_records
 
@@ -193,6 +194,20 @@ async def test_a_provision_not_understood_is_refused_with_its_path_and_changes_n
     response = await put(client, own, sent)
     problem(response, 400, "invalid")
     assert response.json()["issue"][0]["expression"] == [path]
+    assert len(journal_records(sqlite_coffre)) == before + 1  # the look at the choices above
+    assert choices(sqlite_coffre, world) == kept
+
+
+async def test_too_many_denials_at_once_are_refused_and_change_nothing(
+    client, sqlite_coffre, world
+):
+    own = token(sqlite_coffre, world, "patient.hl")
+    consent = await current(client, own, world.patient_id)
+    before, kept = len(journal_records(sqlite_coffre)), choices(sqlite_coffre, world)
+    sent = with_denials(consent, *(masking(f"d{n}") for n in range(MAX_DENIALS + 1)))
+    response = await put(client, own, sent)
+    problem(response, 400, "too-costly")
+    assert response.json()["issue"][0]["expression"] == ["Consent.provision.provision"]
     assert len(journal_records(sqlite_coffre)) == before + 1  # the look at the choices above
     assert choices(sqlite_coffre, world) == kept
 

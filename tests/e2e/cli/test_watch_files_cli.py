@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from clihelpers import assert_one_sentence_error, ok, run
+from coffre.watch.catalogue import shipped_texts
 from watchrules import PROBING
 
 # An AuditEvent's action is import:<subtype or type>:<verb>: the rule names the verb.
@@ -94,3 +95,35 @@ def test_an_imported_log_raises_an_alert_and_a_bad_one_imports_nothing(tmp_path:
     found = json.loads(ok(run(home, "watch", "alerts", "--json")))
     [alert] = [a for a in found if a["group"] == "imported:Practitioner/p1"]
     assert (alert["rule"], alert["entries"], len(alert["imported"])) == ("probing", [], 3)
+
+
+def test_rules_on_an_actors_own_history_are_tried_on_the_file_itself(tmp_path: Path) -> None:
+    """The dormant-account rule needs the actor's profile: learnt from the file's earlier
+    events, so an account back after 130 days fires it, and one back after 10 does not."""
+    rules = tmp_path / "shipped.yml"
+    rules.write_text("\n---\n".join(shipped_texts()))
+    log = tmp_path / "old.csv"
+    log.write_text(
+        "when,user,kind,patient,decision\n"
+        "2026-06-01T10:00:00,u1,account,P1,allow\n"
+        "2026-06-01T10:00:00,u2,account,P2,allow\n"
+        "2026-06-11T10:00:00,u2,account,P3,allow\n"
+        "2026-10-09T10:00:00,u1,account,P4,allow\n"
+    )
+    maps = ["--map", "when=time", "--map", "user=actor_id", "--map", "kind=actor_kind"]
+    said = json.loads(
+        ok(
+            run(
+                tmp_path / "none",
+                "watch",
+                "test",
+                str(rules),
+                "--events",
+                str(log),
+                *maps,
+                "--json",
+            )
+        )
+    )
+    dormant = [f for f in said["firings"] if f["rule"] == "dormant_account"]
+    assert [(f["group"], f["lines"]) for f in dormant] == [({"actor_id": "u1"}, [5])]
