@@ -93,10 +93,9 @@ def add_document(
     purpose: Purpose,
     category: Category = Category.DOCUMENTS,
 ) -> DocumentInfo:
-    """Seal a document chunk by chunk (never whole in memory) and return its description.
-
-    A document of at most SMALL_CHUNKS chunks is read first and filed in one transaction;
-    a larger one arrives in steps (see the module's text). Raises AccessDenied,
+    """Seal a document chunk by chunk and return its description: a document of at most
+    SMALL_CHUNKS chunks is read whole first and filed in one transaction; a larger one is
+    never held whole in memory, and arrives in steps (see the module's text). Raises AccessDenied,
     PatientNotFound, PatientErased, ContentTypeMismatch, DocumentTooLarge or
     UploadInterrupted; nothing is then stored."""
     filing = _Filing(
