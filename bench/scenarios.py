@@ -22,8 +22,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -154,67 +156,56 @@ def report(name: str, outcome: Raid, targets: int) -> None:
 # 1-3: raids --------------------------------------------------------------------------------
 
 
-def scrape(results: Results, coffre: Coffre, origin: str, world: World) -> None:
-    token = token_of(origin, world.scraper)  # the stolen password and a current TOTP code
-    outcome = raid(
-        origin,
-        token,
-        [patient_read(p) for p in world.in_care],
-        is_patient,
-        connections=CONNECTIONS,
-        limit_s=RAID_LIMIT_S,
-    )
-    report("scrape", outcome, IN_CARE)
-    alerts = [a.rule_ref for a in all_alerts(coffre) if a.group_key == world.scraper.id]
-    log(f"scenarios: scrape: alerts on the account: {alerts}")
+def raided(
+    results: Results,
+    name: str,
+    origin: str,
+    token: str,
+    targets: list[tuple[str, str]],
+    exposes: Callable[[Any], bool],
+    *,
+    most: int,
+    containment: str | None = None,
+) -> Raid:
+    """Raid these (patient id, path) targets, log the outcome, and add the figure
+    `scenario.<name>_exposed` (goal: at most `most`) and, if named, the containment figure
+    (first request to refused as suspended, against the first refusal)."""
+    outcome = raid(origin, token, targets, exposes, connections=CONNECTIONS, limit_s=RAID_LIMIT_S)
+    report(name, outcome, len(targets))
     exposed = len(outcome.exposed)
     results.add(
-        "scenario.scrape_exposed",
+        f"scenario.{name}_exposed",
         exposed,
         "patients",
-        baseline=IN_CARE,
-        ratio=exposed / IN_CARE,
-        goal=Goal("<=", 20),
+        baseline=len(targets),
+        ratio=exposed / len(targets),
+        goal=Goal("<=", most),
     )
-    contained = outcome.contained_s if outcome.contained_s is not None else float("inf")
-    refused = outcome.refused_s or float("nan")
-    results.add(
-        "scenario.containment_s",
-        contained,
-        "s",
-        baseline=refused,
-        ratio=contained / refused,
-    )
+    if containment is not None:
+        contained = outcome.contained_s if outcome.contained_s is not None else float("inf")
+        refused = outcome.refused_s or float("nan")
+        results.add(containment, contained, "s", baseline=refused, ratio=contained / refused)
+    return outcome
+
+
+def scrape(results: Results, coffre: Coffre, origin: str, world: World) -> None:
+    token = token_of(origin, world.scraper)  # the stolen password and a current TOTP code
+    targets = [patient_read(p) for p in world.in_care]
+    raided(
+        results, "scrape", origin, token, targets, is_patient,
+        most=20, containment="scenario.containment_s",
+    )  # fmt: skip
+    alerts = [a.rule_ref for a in all_alerts(coffre) if a.group_key == world.scraper.id]
+    log(f"scenarios: scrape: alerts on the account: {alerts}")
 
 
 def unrelated(results: Results, origin: str, world: World) -> None:
     token = token_of(origin, world.outsider)
-    outcome = raid(
-        origin,
-        token,
-        [patient_read(p) for p in world.unrelated],
-        is_patient,
-        connections=CONNECTIONS,
-        limit_s=RAID_LIMIT_S,
-    )
-    report("unrelated", outcome, UNRELATED)
-    exposed = len(outcome.exposed)
-    results.add(
-        "scenario.unrelated_exposed",
-        exposed,
-        "patients",
-        baseline=UNRELATED,
-        ratio=exposed / UNRELATED,
-        goal=Goal("<=", 0),
-    )
-    contained = outcome.contained_s if outcome.contained_s is not None else float("inf")
-    results.add(
-        "scenario.unrelated_containment_s",
-        contained,
-        "s",
-        baseline=outcome.refused_s or float("nan"),
-        ratio=contained / (outcome.refused_s or float("nan")),
-    )
+    targets = [patient_read(p) for p in world.unrelated]
+    raided(
+        results, "unrelated", origin, token, targets, is_patient,
+        most=0, containment="scenario.unrelated_containment_s",
+    )  # fmt: skip
 
 
 def client_token(origin: str, client_id: str) -> str:
@@ -234,24 +225,9 @@ def client_token(origin: str, client_id: str) -> str:
 
 
 def token(results: Results, origin: str, world: World) -> None:
-    outcome = raid(
-        origin,
-        client_token(origin, world.lab_client),
-        [results_search(p) for p in world.in_care],
-        has_entries,
-        connections=CONNECTIONS,
-        limit_s=RAID_LIMIT_S,
-    )
-    report("token", outcome, IN_CARE)
-    exposed = len(outcome.exposed)
-    results.add(
-        "scenario.token_exposed",
-        exposed,
-        "patients",
-        baseline=IN_CARE,
-        ratio=exposed / IN_CARE,
-        goal=Goal("<=", 50),
-    )
+    token = client_token(origin, world.lab_client)
+    targets = [results_search(p) for p in world.in_care]
+    raided(results, "token", origin, token, targets, has_entries, most=50)
 
 
 # 4: journal entry to stored alert, under load -----------------------------------------------

@@ -21,14 +21,9 @@ from coffre.signin.clients import (
     IssuedToken,
     add_client,
     client_token,
-    issue_personal_token,
     resume_client,
-    resume_token,
     revoke_client,
-    revoke_token,
     suspend_client,
-    suspend_token,
-    token_actor,
 )
 from coffre.signin.common import (
     Context,
@@ -49,6 +44,13 @@ from coffre.signin.service import (
     sign_in,
 )
 from coffre.signin.suspensions import resume_account, suspend_account, suspend_session
+from coffre.signin.tokens import (
+    issue_personal_token,
+    resume_token,
+    revoke_token,
+    suspend_token,
+    token_actor,
+)
 
 __all__ = [
     "RESET_FLOOR",

@@ -7,15 +7,15 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from coffre import identity, journal, notify
+from coffre import access, identity, journal, notify
 from coffre.access import Decision
 from coffre.crypto import SecretBox
 from coffre.identity import Actor, ActorKind, throttle
-from coffre.identity.errors import IdentityError
+from coffre.identity.errors import ClientError, IdentityError
 from coffre.identity.sessions import (
     Session,
     check_session,
@@ -206,3 +206,42 @@ class ActorCache:
             self._kept.clear()
         self._kept[key] = (moment + self.seconds, actor)
         return actor
+
+
+def _decided(
+    uow: UnitOfWork, actor: Actor, kind: EventKind, decision: Decision, *resources: str
+) -> None:
+    """Go on if allowed; else journal the denial, commit it and raise AccessDenied."""
+    if decision.allowed:
+        return
+    _journal(uow, actor, kind, decision, Outcome.DENIED, *resources)
+    uow.commit()
+    raise access.AccessDenied(decision.rule, decision.explanation)
+
+
+def _with(decision: Decision, **facts: str) -> Decision:
+    return replace(decision, facts={**decision.facts, **facts})
+
+
+def _change(
+    uow: UnitOfWork,
+    actor: Actor,
+    kind: EventKind,
+    decision: Decision,
+    change: str,
+    resource: str,
+    act: Callable[[], object],
+    also: tuple[str, ...] = (),
+) -> None:
+    """Go on only if allowed (else journal the denial and raise AccessDenied); make the
+    change, journal it with the fact `change` (naming `resource` and `also`), commit."""
+    decision = _with(decision, change=change)
+    _decided(uow, actor, kind, decision, resource, *also)
+    act()
+    _journal(uow, actor, kind, decision, Outcome.SUCCESS, resource, *also)
+    uow.commit()
+
+
+def _revoked(done: bool, what: str) -> None:
+    if not done:
+        raise ClientError(f"The {what} was already revoked.")

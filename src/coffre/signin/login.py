@@ -15,9 +15,9 @@ from datetime import timedelta
 
 from coffre.identity import TokenInfo
 from coffre.signin.account import session_actor, sign_out
-from coffre.signin.clients import issue_personal_token
 from coffre.signin.common import Context, Needs, SecondFactorRequired
 from coffre.signin.service import second_factor, sign_in
+from coffre.signin.tokens import issue_personal_token
 from coffre.store import UnitOfWork
 
 LOGIN_TOKEN_NAME = "sign-in"  # noqa: S105 (a label, not a secret)
