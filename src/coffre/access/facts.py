@@ -22,7 +22,7 @@ from coffre.access.care import (
 )
 from coffre.access.errors import AccessError
 from coffre.access.tables import access_facts
-from coffre.store import UnitOfWork
+from coffre.store import Lean, UnitOfWork
 
 
 class FactKind(StrEnum):
@@ -37,7 +37,7 @@ class FactNotFound(AccessError):
     """No fact in force matches."""
 
 
-_FACTS_OF = (
+_FACTS_OF = Lean(
     sa.select(access_facts)
     .where(access_facts.c.patient_id == sa.bindparam("patient_id"))
     .order_by(access_facts.c.started_at)
@@ -52,7 +52,7 @@ def load_patient_facts(uow: UnitOfWork, patient_id: str, now: datetime) -> Patie
     excluded: set[str] = set()
     masked: dict[str, str | None] = {}
     glass: list[BreakGlass] = []
-    for row in uow.connection.execute(_FACTS_OF, {"patient_id": patient_id}):
+    for row in _FACTS_OF.rows(uow.connection, {"patient_id": patient_id}):
         started, ended = row.started_at, row.ended_at
         assert started is not None
         in_force = started <= now and (ended is None or now < ended)

@@ -20,7 +20,7 @@ from coffre.identity.errors import AccountNotFound, ClientError, TokenRefused
 from coffre.identity.scopes import Scope, format_scopes, parse_scopes
 from coffre.identity.sessions import hash_token
 from coffre.identity.tables import accounts, clients, tokens
-from coffre.store import UnitOfWork
+from coffre.store import Lean, UnitOfWork
 
 DEFAULT_LIFETIME = timedelta(minutes=5)  # a client's token, unless it asks for less
 LONGEST_PERSONAL = timedelta(days=90)
@@ -170,12 +170,13 @@ _SELECT = sa.select(
     )
 )
 # Built once: `check_token` is on every request's path.
-_CHECK = _SELECT.where(tokens.c.id_hash == sa.bindparam("id_hash"))
+_CHECK = Lean(_SELECT.where(tokens.c.id_hash == sa.bindparam("id_hash")))
 
 
 def check_token(uow: UnitOfWork, token: str, now: datetime) -> TokenInfo:
-    """What the token is, if it may be used now; raise TokenRefused. One query, no write."""
-    row = uow.connection.execute(_CHECK, {"id_hash": hash_token(token)}).first()
+    """What the token is, if it may be used now; raise TokenRefused. One query on its own
+    (`uow` is not opened: see `UnitOfWork.read_alone`), no write."""
+    row = uow.read_alone(_CHECK, {"id_hash": hash_token(token)})
     if row is None:
         raise TokenRefused("The token is not known.", "token-unknown")
     refusals = (

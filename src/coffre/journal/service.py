@@ -18,12 +18,12 @@ from coffre.journal.tables import (
     journal_patients,
     journal_tiles,
 )
-from coffre.store import UnitOfWork
+from coffre.store import Lean, UnitOfWork, run_many
 
 _FAILED = "The journal could not be written, so the operation was cancelled."
 
 # Built once: every audited operation runs them.
-_RESERVE = (
+_RESERVE = Lean(
     journal_head.update()
     .where(journal_head.c.id == 1)
     .values(size=journal_head.c.size + sa.bindparam("count"))
@@ -38,18 +38,22 @@ _ENTRIES_IN = (
     )
     .order_by(journal_entries.c.seq)
 )
-_TILES_IN = sa.select(journal_tiles.c.idx, journal_tiles.c.hashes).where(
-    journal_tiles.c.level == sa.bindparam("level"),
-    journal_tiles.c.idx >= sa.bindparam("first"),
-    journal_tiles.c.idx <= sa.bindparam("last"),
+_TILES_IN = Lean(
+    sa.select(journal_tiles.c.idx, journal_tiles.c.hashes).where(
+        journal_tiles.c.level == sa.bindparam("level"),
+        journal_tiles.c.idx >= sa.bindparam("first"),
+        journal_tiles.c.idx <= sa.bindparam("last"),
+    )
 )
-_UPDATE_TILE = (
+_UPDATE_TILE = Lean(
     journal_tiles.update()
     .where(journal_tiles.c.level == sa.bindparam("l"), journal_tiles.c.idx == sa.bindparam("i"))
     .values(hashes=sa.bindparam("h"))
 )
-_INSERT_TILE = journal_tiles.insert().values(
-    level=sa.bindparam("l"), idx=sa.bindparam("i"), hashes=sa.bindparam("h")
+_INSERT_TILE = Lean(
+    journal_tiles.insert().values(
+        level=sa.bindparam("l"), idx=sa.bindparam("i"), hashes=sa.bindparam("h")
+    )
 )
 
 
@@ -60,13 +64,13 @@ class DatabaseHashes:
         self.conn = conn
 
     def get_tiles(self, level: int, first: int, last: int) -> dict[int, bytes]:
-        rows = self.conn.execute(_TILES_IN, {"level": level, "first": first, "last": last})
+        rows = _TILES_IN.rows(self.conn, {"level": level, "first": first, "last": last})
         return {int(idx): bytes(hashes) for idx, hashes in rows}
 
     def put_tile(self, level: int, index: int, hashes: bytes) -> None:
         params = {"l": level, "i": index, "h": hashes}
-        if self.conn.execute(_UPDATE_TILE, params).rowcount == 0:
-            self.conn.execute(_INSERT_TILE, params)
+        if _UPDATE_TILE.run(self.conn, params) == 0:
+            _INSERT_TILE.run(self.conn, params)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         if end <= start:
@@ -89,14 +93,15 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     try:
         # The head row is the one place sequence numbers come from: incrementing it locks it
         # until commit, so concurrent appenders queue and the numbering has no gaps.
-        size = int(conn.execute(_RESERVE, {"count": len(entries)}).scalar_one())
+        [(reserved,)] = _RESERVE.rows(conn, {"count": len(entries)})
+        size = int(reserved)
         first = size - len(entries)
         rows = []
         for seq, entry in enumerate(entries, start=first):
             time = timestamp(entry.recorded_at)
             rows.append((seq, time, entry.actor.id, entry.kind.value, encode(seq, entry, time)))
         leaves = [leaf_hash(row[4]) for row in rows]
-        conn.exec_driver_sql(_insert_sql(conn), rows)
+        run_many(conn, _insert_sql(conn), rows)
         merkle.extend(DatabaseHashes(conn), first, leaves)
     except (SQLAlchemyError, ValueError, JournalError) as exc:
         raise JournalWriteFailed(_FAILED) from exc

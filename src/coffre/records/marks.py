@@ -15,7 +15,7 @@ from coffre.access import Flag
 from coffre.crypto import IndexKind
 from coffre.identity import Actor, ActorKind, personal_digest
 from coffre.records.tables import patient_flags, patient_index
-from coffre.store import UnitOfWork
+from coffre.store import Lean, UnitOfWork
 
 _FLAG_ORDER = {flag.value: position for position, flag in enumerate(Flag)}
 _PATIENT = sa.bindparam("patient_id")
@@ -41,6 +41,8 @@ _MARKS = sa.union_all(
     ),
 )
 
+_LEAN_FLAGS, _LEAN_MARKS = Lean(_FLAGS), Lean(_MARKS)
+
 
 def load_marks(
     uow: UnitOfWork, actor: Actor, patient_id: str
@@ -50,9 +52,9 @@ def load_marks(
     no digests)."""
     flags: list[str] = []
     shared: set[str] = set()
-    statement = _MARKS if actor.kind is ActorKind.ACCOUNT else _FLAGS
-    for what, value in uow.connection.execute(
-        statement, {"patient_id": patient_id, "actor_id": actor.id}
+    statement = _LEAN_MARKS if actor.kind is ActorKind.ACCOUNT else _LEAN_FLAGS
+    for what, value in statement.rows(
+        uow.connection, {"patient_id": patient_id, "actor_id": actor.id}
     ):
         if what == "flag":
             flags.append(value)

@@ -33,7 +33,7 @@ from coffre.records.gate import (
 from coffre.records.importing import patient_index_rows
 from coffre.records.tables import erasures, patient_index, patients
 from coffre.records.vault import Vault
-from coffre.store import UnitOfWork
+from coffre.store import Lean, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,12 @@ def find_patients(
 
 
 # Built once: the statement is on every read's path.
-_PATIENT_BY_ID = sa.select(patients).where(patients.c.id == sa.bindparam("id"))
+_PATIENT_BY_ID = Lean(sa.select(patients).where(patients.c.id == sa.bindparam("id")))
 
 
 def load_patient_row(uow: UnitOfWork, patient_id: str) -> sa.Row[Any]:
     """The patient's sealed row; raise PatientErased or PatientNotFound."""
-    row = uow.connection.execute(_PATIENT_BY_ID, {"id": patient_id}).first()
+    row = _PATIENT_BY_ID.first(uow.connection, {"id": patient_id})
     if row is not None:
         return row
     erased = uow.connection.execute(

@@ -140,10 +140,14 @@ def token_actor(
     token's scopes. Who the holder is is kept a few seconds (`ActorCache`). Raises
     TokenRefused. Reads only."""
     now = _now(now)
-    with uow.reading() as reader:
-        info = tokens.check_token(reader, token, now)
-        actor = _actors.get(info.id_hash, lambda: _holder(reader, info, now))
+    info = tokens.check_token(uow, token, now)
+    actor = _actors.get(info.id_hash, lambda: _read_holder(uow, info, now))
     return replace(actor, source=source[:120])
+
+
+def _read_holder(uow: UnitOfWork, info: TokenInfo, now: datetime) -> Actor:
+    with uow.reading() as reader:
+        return _holder(reader, info, now)
 
 
 _actors = ActorCache()

@@ -5,6 +5,7 @@ built and changed only by Alembic migrations (`coffre.migrations`).
 """
 
 from coffre.store.engine import StoreError, make_engine, metadata
+from coffre.store.lean import Lean, run_many
 from coffre.store.migrate import current_revision, head_revision, upgrade
 from coffre.store.types import BigInt, Id, Timestamp
 from coffre.store.uow import UnitOfWork
@@ -12,6 +13,7 @@ from coffre.store.uow import UnitOfWork
 __all__ = [
     "BigInt",
     "Id",
+    "Lean",
     "StoreError",
     "Timestamp",
     "UnitOfWork",
@@ -19,5 +21,6 @@ __all__ = [
     "head_revision",
     "make_engine",
     "metadata",
+    "run_many",
     "upgrade",
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -45,7 +46,6 @@ READ_ONLY = "coffre_read_only"
 SQLITE_POOL_SIZE = 40
 SQLITE_POOL_OVERFLOW = 10
 
-WRITER = "coffre_writer_lock"
 # How long a writer waits for the others of its process before giving up, as SQLite's
 # busy_timeout does for other processes.
 WRITER_WAIT_SECONDS = 10.0
@@ -58,27 +58,94 @@ class _Writers:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        # The connection whose unit holds the turn (the lock is a mutex: one at a time).
+        # Kept here, not in the connection's info, which an invalidated connection refuses.
+        self.holder: sa.Connection | None = None
 
     def begin(self, conn: sa.Connection) -> None:
         # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so
         # two writers queue instead of failing with "database is locked" when a reader
         # upgrades; a read-only one takes no lock and never blocks a writer (WAL).
         if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN DEFERRED")
+            conn.connection.driver_connection.execute("BEGIN DEFERRED")  # type: ignore[union-attr]
             return
         if not self.lock.acquire(timeout=WRITER_WAIT_SECONDS):
             raise StoreError("The database is busy; try again.")
-        conn.info[WRITER] = self.lock
+        self.holder = conn
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # On the driver's connection: this runs before every unit that writes, and
+            # SQLAlchemy's statement machinery would cost more than the BEGIN itself.
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
         except BaseException:
             self.end(conn)
             raise
 
     def end(self, conn: sa.Connection) -> None:
-        lock = conn.info.pop(WRITER, None)
-        if lock is not None:
-            lock.release()
+        if self.holder is conn:
+            self.holder = None
+            self.lock.release()
+
+
+class _Spares:
+    """The SQLAlchemy connections of a SQLite engine that no unit of work holds, kept
+    checked out of the pool for the next unit. Taking one from the pool for every unit
+    costs more than an audited read's own statements (the pool's checkout and return, and a
+    new Connection with its event dispatch); the pool still bounds how many there are."""
+
+    def __init__(self) -> None:
+        self.idle: list[sa.Connection] = []
+
+    def take(self, engine: Engine) -> sa.Connection:
+        try:
+            return self.idle.pop()  # atomic: two threads never get the same one
+        except IndexError:
+            return engine.connect()
+
+    def give_back(self, conn: sa.Connection) -> None:
+        if (
+            conn.closed
+            or conn.invalidated
+            or conn.in_transaction()
+            or conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+        ):
+            conn.close()
+        else:
+            self.idle.append(conn)
+
+    def close(self, _engine: Engine) -> None:
+        """On the engine's disposal: its pool is gone already, so the spare connections
+        are closed for good here (invalidated), not handed back to it."""
+        while self.idle:
+            conn = self.idle.pop()
+            conn.invalidate()
+            conn.close()
+
+
+_spares: weakref.WeakKeyDictionary[Engine, _Spares] = weakref.WeakKeyDictionary()
+
+
+def reads_alone(engine: Engine) -> bool:
+    """Whether a single read statement may run on its own, outside BEGIN and ROLLBACK: on
+    a Coffre SQLite engine, whose driver connections are in autocommit mode, one statement
+    is its own transaction and sees one consistent state."""
+    return engine in _spares
+
+
+def connect(engine: Engine) -> sa.Connection:
+    """A connection for one unit of work: a spare one of a Coffre SQLite engine, else a
+    new one from the pool. Hand it back with `release`."""
+    spares = _spares.get(engine)
+    return engine.connect() if spares is None else spares.take(engine)
+
+
+def release(engine: Engine, conn: sa.Connection) -> None:
+    """Hand back a connection from `connect`, out of any transaction: kept for the next
+    unit if it is sound, else closed."""
+    spares = _spares.get(engine)
+    if spares is None:
+        conn.close()
+    else:
+        spares.give_back(conn)
 
 
 def _private_file(path: Path) -> None:
@@ -112,6 +179,9 @@ def make_engine(url: str) -> Engine:
             sa.event.listen(engine, "begin", writers.begin)
             sa.event.listen(engine, "commit", writers.end)
             sa.event.listen(engine, "rollback", writers.end)
+            if pooled:
+                spares = _spares[engine] = _Spares()
+                sa.event.listen(engine, "engine_disposed", spares.close)
             return engine
         return sa.create_engine(url, pool_pre_ping=True)
     except (ArgumentError, NoSuchModuleError, ValueError):

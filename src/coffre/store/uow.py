@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from coffre.store.engine import READ_ONLY, StoreError
+from coffre.store.engine import READ_ONLY, StoreError, connect, reads_alone, release
+from coffre.store.lean import Lean
 
 
 class UnitOfWork:
@@ -31,17 +34,37 @@ class UnitOfWork:
         if self._conn is not None:
             raise RuntimeError("a unit of work is not re-entrant")
         try:
-            self._conn = self.engine.connect()
-            if self.read_only:
-                self._conn = self._conn.execution_options(**{READ_ONLY: True})
+            self._conn = connect(self.engine)
+            # In place: a connection may serve read-only and writing units in turn.
+            self._conn.execution_options(**{READ_ONLY: self.read_only})
             self._tx = self._conn.begin()
-        except OperationalError:
+        except BaseException as error:
             if self._conn is not None:
-                self._conn.close()
+                release(self.engine, self._conn)
                 self._conn = None
-            raise StoreError("The database cannot be reached.") from None
+            if isinstance(error, OperationalError):
+                raise StoreError("The database cannot be reached.") from None
+            raise
         self.committed = False
         return self
+
+    def read_alone(self, statement: Lean, params: Mapping[str, Any]) -> Any | None:
+        """The first row of one read-only statement run as a transaction of its own (this
+        unit is not opened): one statement sees one consistent state by itself, so on
+        SQLite it runs without BEGIN and ROLLBACK, which cost more than a short query;
+        elsewhere it runs in a read-only unit."""
+        if self._conn is not None:
+            raise RuntimeError("read_alone runs outside the unit of work, not in it")
+        if not reads_alone(self.engine):
+            with self.reading() as reader:
+                return statement.first(reader.connection, params)
+        conn = connect(self.engine)
+        try:
+            return statement.first(conn, params, alone=True)
+        except OperationalError:
+            raise StoreError("The database cannot be reached.") from None
+        finally:
+            release(self.engine, conn)
 
     def reading(self) -> UnitOfWork:
         """A read-only unit of work on the same database: it takes no write lock."""
@@ -73,6 +96,6 @@ class UnitOfWork:
                 self.rollback()
         finally:
             if self._conn is not None:
-                self._conn.close()
+                release(self.engine, self._conn)
             self._conn = None
             self._tx = None
