@@ -1,12 +1,13 @@
-"""Who may change what decides access: organisations, their matrices, care teams and
-subcontractors' contracts.
+"""Who may change what decides access: organisations, their matrices, care teams,
+subcontractors' contracts, and accounts (a new one, an account holder's personal digests).
 
 Each of these widens or narrows who may see patient data, so each is decided here and
 journaled by its service (`records.governance`). The local operator may make any of them;
-an organisation's administrator may narrow its own matrix, form its own care teams, and
-give a subcontractor a contract with it (the client, whose patients' data the contract
-opens). Only the local operator adds an organisation. Nobody else, not even a professional
-or an officer of that organisation, and no administrator of another one.
+an organisation's administrator may narrow its own matrix, form its own care teams, give
+a subcontractor a contract with it (the client, whose patients' data the contract opens),
+add its accounts and keep its account holders' personal digests. Only the local operator
+adds an organisation. Nobody else, not even a professional or an officer of that
+organisation, and no administrator of another one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class SetupChange(StrEnum):
     CLEAR_MATRIX = "clear-matrix"
     TEAM = "create-team"
     CONTRACT = "create-contract"
+    ACCOUNT = "create-account"
+    PERSONAL = "set-personal-digests"
 
 
 # Who may make these changes within an organisation, besides the local operator.
@@ -39,6 +42,11 @@ _WHAT = {
     SetupChange.CONTRACT: (
         "give a subcontractor a contract",
         "give a subcontractor a contract with it",
+    ),
+    SetupChange.ACCOUNT: ("add accounts", "add its accounts"),
+    SetupChange.PERSONAL: (
+        "keep an account holder's personal digests",
+        "keep its account holders' personal digests",
     ),
 }
 

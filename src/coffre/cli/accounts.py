@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from coffre import identity, signin
+from coffre import identity, records, signin
 from coffre.cli.context import out, state
 from coffre.cli.patients import UsageError
-from coffre.identity import NewAccount, local_operator, resets
+from coffre.identity import NewAccount, local_operator
 
 accounts_app = typer.Typer(
     help="Add, suspend and resume accounts; end a session.", no_args_is_help=True
@@ -87,27 +87,20 @@ def add(
     identity.check_new_password(password, patient=role == "patient", context=[username, name])
     coffre = state(ctx).coffre()
     personal = identity.personal_digests(coffre.vault.blind, family, address) if family else None
-    with coffre.uow() as uow:
-        identity.get_organisation(uow, organisation)
-        [account_id] = identity.create_accounts(
-            uow,
-            [
-                NewAccount(
-                    organisation,
-                    username,
-                    password,
-                    role,
-                    name,
-                    profession=profession,
-                    professional_id=professional_id,
-                    family_digest=personal.family if personal else None,
-                    address_digest=personal.address if personal else None,
-                )
-            ],
-        )
-        if email:
-            resets.set_email(uow, coffre.signin().box, account_id, email)
-        uow.commit()
+    new = NewAccount(
+        organisation,
+        username,
+        password,
+        role,
+        name,
+        profession=profession,
+        professional_id=professional_id,
+        family_digest=personal.family if personal else None,
+        address_digest=personal.address if personal else None,
+    )
+    account_id = records.add_account(
+        coffre.uow(), local_operator(), new, email=email, box=coffre.signin().box
+    )
     out.print(account_id)
 
 
@@ -158,8 +151,8 @@ def personal(
     (replacing both): when they open the record of a patient with the same family name or
     address, the decision says so to the watch. The name and address are not stored."""
     coffre = state(ctx).coffre()
-    with coffre.uow() as uow:
-        identity.set_personal(uow, coffre.vault.blind, account, family, address)
-        uow.commit()
+    records.set_personal_digests(
+        coffre.uow(), local_operator(), coffre.vault.blind, account, family, address
+    )
     kept = "family name and address" if address else "family name (no address)"
     out.print(f"Kept the digests of the holder's {kept}.")

@@ -18,7 +18,7 @@ from coffre.identity import local_operator
 from coffre.watch import follow, worker
 from coffre.watch.catalogue import rules_from
 from coffre.watch.imports import READER as IMPORTS_READER
-from coffre.watch.imports import run_imports_once
+from coffre.watch.imports import SourceDetectors, run_imports_once
 from coffre.watch.profiles import Profiles
 from coffre.watch.resume import resume as lift
 
@@ -56,7 +56,7 @@ def run(
     if not shipped and not paths:
         raise UsageError("Give at least one rule file with --no-shipped.")
     detector = watch.Detector(rules_from(paths, shipped=shipped), id_field="seq", time_field="time")
-    imported = watch.Detector(detector.rules, id_field="seq", time_field="time")  # other logs
+    imported = SourceDetectors(detector.rules)  # other systems' logs, each apart
     profiles, imported_profiles = Profiles(), Profiles()  # each kept apart
     coffre = current.coffre()
     with coffre.reader() as uow:

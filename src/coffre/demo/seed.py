@@ -160,9 +160,8 @@ def seed(coffre: Coffre, *, patients: int = 200, console: Console | None = None)
             bar.advance(task, 1)
 
     credentials, new_accounts = _accounts(organisations, ids, box)
-    with coffre.uow() as uow:
-        account_ids = identity.create_accounts(uow, new_accounts)
-        uow.commit()
+    # Through the service an organisation's administrator uses: each decided and journaled.
+    account_ids = [records.add_account(coffre.uow(), operator, new) for new in new_accounts]
     for entry, account_id in zip(credentials, account_ids, strict=True):
         entry["account_id"] = account_id
     _write_private(credentials_path, json.dumps(credentials, indent=2, ensure_ascii=False) + "\n")

@@ -115,6 +115,7 @@ _PATTERNS: dict[str, _Pattern] = {
     EventKind.PASSWORD_UPDATE: _UPDATE,
     EventKind.ACCOUNT_SUSPEND: _UPDATE,
     EventKind.ACCOUNT_RESUME: _UPDATE,
+    EventKind.ACCOUNT_UPDATE: _UPDATE,
     EventKind.ACCOUNT_CREATE: _CREATE,
     # A patient's sign-up: a query of the e-mail index, whatever it found.
     EventKind.SIGN_UP_REQUEST: _Pattern(

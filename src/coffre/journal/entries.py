@@ -63,6 +63,7 @@ class EventKind(StrEnum):
     SIGN_UP_REQUEST = "identity:sign-up:request"  # a link asked for; sent or not
     ACCOUNT_SUSPEND = "identity:account:suspend"
     ACCOUNT_RESUME = "identity:account:resume"
+    ACCOUNT_UPDATE = "identity:account:update"  # the holder's personal digests kept
     CLIENT_CREATE = "identity:client:create"
     CLIENT_UPDATE = "identity:client:update"  # revoked, suspended or resumed
     CLIENT_CEILING = "identity:client:ceiling"  # a request refused at a volume ceiling

@@ -44,10 +44,12 @@ from coffre.records.fhir import INSZ_SYSTEM, NIR_SYSTEM, parse_patient, valid_in
 from coffre.records.filing import add_document
 from coffre.records.flags import flag_patient
 from coffre.records.governance import (
+    add_account,
     add_care_team,
     add_contract,
     add_organisation,
     set_organisation_matrix,
+    set_personal_digests,
 )
 from coffre.records.guard import Guard, GuardLimits
 from coffre.records.importing import ImportReport, import_patients
@@ -129,6 +131,7 @@ __all__ = [
     "VaultSettings",
     "VersionConflict",
     "VersionNotKept",
+    "add_account",
     "add_care_team",
     "add_clinical_entry",
     "add_contract",
@@ -164,6 +167,7 @@ __all__ = [
     "set_exclusion",
     "set_mask",
     "set_organisation_matrix",
+    "set_personal_digests",
     "start_relationship",
     "update_patient",
     "usage_figures",

@@ -1,10 +1,11 @@
 """Setting organisations up: adding one, its own matrix, its care teams, its
-subcontractors' contracts.
+subcontractors' contracts, its accounts and their holders' personal digests.
 
 Each changes who may see patient data, so each is decided by `access.decide_setup` and
 journaled in the same transaction as the change, refusals included (docs/access.md §1).
 The entries name ids only: the organisations, the team, its member accounts, the contract,
-and a matrix by the SHA-256 of its text; never a name or the matrix itself. A change that
+an account, and a matrix by the SHA-256 of its text; never a name, an address or the matrix
+itself. A change that
 fails (an unknown account, an invalid matrix, a contract between the wrong kinds of
 organisation) changes nothing and is not journaled.
 """
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 
 from coffre import access, identity
 from coffre.access import Category, Decision, SetupChange
-from coffre.identity import Actor, IdentityError, Organisation, OrganisationKind
+from coffre.crypto import BlindIndex, SecretBox
+from coffre.identity import Actor, IdentityError, NewAccount, Organisation, OrganisationKind, resets
 from coffre.journal import EventKind, Outcome
 from coffre.records.gate import record, refuse
 from coffre.store import UnitOfWork
@@ -161,3 +163,52 @@ def add_contract(
             ends=ends_at.isoformat(timespec="seconds") if ends_at else "none",
         )
     return contract_id
+
+
+def add_account(
+    uow: UnitOfWork,
+    actor: Actor,
+    new: NewAccount,
+    *,
+    email: str | None = None,
+    box: SecretBox | None = None,
+) -> str:
+    """Add an account to its organisation (with the sealed address its password resets go
+    to, when given with the box that seals it); return its id. Raises
+    OrganisationNotFound, AccessDenied or IdentityError (a name taken, a bad role)."""
+    if email and box is None:
+        raise ValueError("an e-mail address is sealed with the box given with it")
+    event = EventKind.ACCOUNT_CREATE
+    resources = [f"organisation:{new.organisation_id}"]
+    with uow:
+        identity.get_organisation(uow, new.organisation_id)
+        decision = _decide(uow, actor, SetupChange.ACCOUNT, new.organisation_id, event, resources)
+        [account_id] = identity.create_accounts(uow, [new])
+        if email and box is not None:
+            resets.set_email(uow, box, account_id, email)
+        facts = {"role": new.role, **({"profession": new.profession} if new.profession else {})}
+        _done(uow, actor, decision, event, [*resources, f"account:{account_id}"], **facts)
+    return account_id
+
+
+def set_personal_digests(
+    uow: UnitOfWork,
+    actor: Actor,
+    blind: BlindIndex,
+    account: str,
+    family: str,
+    address: str | None = None,
+) -> str:
+    """Keep the digests of the account holder's own family name and address (replacing
+    both); return the account's id. Decided on the account's organisation. Raises
+    AccountNotFound, AccessDenied or IdentityError."""
+    event = EventKind.ACCOUNT_UPDATE
+    with uow:
+        found = identity.find_account(uow, account)
+        resources = [f"account:{found.id}"]
+        decision = _decide(
+            uow, actor, SetupChange.PERSONAL, found.organisation_id, event, resources
+        )
+        identity.set_personal(uow, blind, found.id, family, address)
+        _done(uow, actor, decision, event, resources, address="yes" if address else "no")
+    return found.id

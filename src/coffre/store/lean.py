@@ -34,7 +34,7 @@ class Lean:
 
     def __init__(self, statement: sa.Executable) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
 
     def rows(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every row, as named tuples of the statement's columns."""
@@ -66,9 +66,10 @@ class Lean:
 
     def _compiled(self, conn: sa.Connection) -> _Compiled:
         dialect = conn.dialect
-        compiled = self._by_dialect.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        compiled = self._by_dialect.get(key)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = _Compiled(self.statement, dialect)
+            compiled = self._by_dialect[key] = _Compiled(self.statement, dialect)
         return compiled
 
 

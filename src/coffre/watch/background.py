@@ -29,7 +29,7 @@ from coffre.watch import follow
 from coffre.watch.detector import Detector
 from coffre.watch.errors import WatchBusy
 from coffre.watch.imports import READER as IMPORTS_READER
-from coffre.watch.imports import run_imports_once
+from coffre.watch.imports import SourceDetectors, run_imports_once
 from coffre.watch.profiles import Profiles
 from coffre.watch.ruleset import RuleSet
 from coffre.watch.worker import Installation, run_once
@@ -63,12 +63,10 @@ class Watcher:
         self.stuck = False
         self.waiting = False  # another process holds the cursor
 
-    def _fresh(self) -> tuple[Detector, Detector, Profiles, Profiles]:
+    def _fresh(self) -> tuple[Detector, SourceDetectors, Profiles, Profiles]:
         """Detectors for the journal and for imported events, and the profiles of each."""
-        journal_, imported = (
-            Detector(self._rules, id_field="seq", time_field="time") for _ in range(2)
-        )
-        return journal_, imported, Profiles(), Profiles()
+        journal_ = Detector(self._rules, id_field="seq", time_field="time")
+        return journal_, SourceDetectors(self._rules), Profiles(), Profiles()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="coffre-watch", daemon=True)

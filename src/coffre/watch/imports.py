@@ -4,7 +4,8 @@ contained (docs/watch.md, "Other systems' logs").
 
     imported = imports.import_file(coffre, local_operator(org), path, Format.AUDITEVENT,
                                    source="old-emr", organisation_id=org)
-    while imports.run_imports_once(coffre, detector, profiles=profiles):
+    detectors = imports.SourceDetectors(rules)
+    while imports.run_imports_once(coffre, detectors, profiles=profiles):
         pass
 
 An import parses the whole file first: if any line cannot be read, `BadLines` names every
@@ -38,9 +39,9 @@ from coffre.watch.errors import WatchError
 from coffre.watch.formats import Format, Pseudonyms
 from coffre.watch.logfiles import parse_file
 from coffre.watch.profiles import Profiles, imported_scope
+from coffre.watch.ruleset import RuleSet
 
 READER = "imports"  # the cursor of the imported store's follower
-IMPORTED = "imported:"  # how the group of an alert on imported events starts
 _CHUNK = 1_000
 
 
@@ -223,7 +224,7 @@ def behind(uow: UnitOfWork, name: str = READER) -> int:
 
 def run_imports_once(
     coffre_like: _Installation,
-    detector: Detector,
+    detectors: SourceDetectors,
     *,
     name: str = READER,
     batch: int = follow.DEFAULT_BATCH,
@@ -235,10 +236,11 @@ def run_imports_once(
     unit of work, as `worker.run_once` does with the journal; return how many were read.
     With `profiles`, each event first gets its actor's profile fields (the actor's of
     that source and organisation, apart from Coffre's), and the profiles learnt are
-    saved with the batch. At the end of the store, the detector's clock moves on to
-    `now` (windows that can only be judged once over are judged). A firing is stored as
-    an alert whose group starts with `imported:`; no rule's response is applied: there
-    is no Coffre actor to suspend, the alert is the response. The cursor is held for
+    saved with the batch; each event goes to the detector of its own log. At the end of
+    the store, the detectors' clocks move on to `now` (windows that can only be judged
+    once over are judged). A firing is stored as an alert whose group is
+    `imported:ORGANISATION:SOURCE:` and the rule's group; no rule's response is applied:
+    there is no Coffre actor to suspend, the alert is the response. The cursor is held for
     `holder` (this process by default): raises WatchBusy while another holds it."""
     with coffre_like.uow() as uow:
         follow.claim(uow, name, holder or follow.here())  # on the wall clock
@@ -252,9 +254,9 @@ def run_imports_once(
         for item, scope in zip(found, scopes, strict=True):
             if profiles is not None:
                 profiles.observe(item.event, scope)
-            firings.extend(detector.observe(item.event))
+            firings.extend(detectors.observe(item.event, scope))
         if not found:
-            firings = detector.advance(now or datetime.now(UTC))
+            firings = detectors.advance(now or datetime.now(UTC))
         for firing in firings:
             _handle(uow, firing, by_seq)
         if found:
@@ -265,19 +267,41 @@ def run_imports_once(
     return len(found)
 
 
+class SourceDetectors:
+    """A detector per imported log (the organisation it was imported for and the source's
+    name), each over the same rules: another system's actors are counted and correlated
+    within their own log, never together with a namesake of another log."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._by_scope: dict[str, Detector] = {}
+
+    def observe(self, event: dict[str, Any], scope: str) -> list[Firing]:
+        """Evaluate one event of the log `scope` (`profiles.imported_scope`)."""
+        detector = self._by_scope.get(scope)
+        if detector is None:
+            detector = Detector(self.rules, id_field="seq", time_field="time")
+            self._by_scope[scope] = detector
+        return detector.observe(event)
+
+    def advance(self, now: datetime) -> list[Firing]:
+        """Move every log's clock to `now`; the firings of the windows that ended."""
+        return [firing for detector in self._by_scope.values() for firing in detector.advance(now)]
+
+
 def _handle(
     uow: UnitOfWork,
     firing: Firing,
     by_seq: dict[int, Imported],
 ) -> Stored:
     last = max(int(s) for s in firing.event_ids)
-    event, organisation_id, _ = by_seq.get(last) or read(uow, last, 1)[0]
+    event, organisation_id, source = by_seq.get(last) or read(uow, last, 1)[0]
     moment: datetime = event["time"]
     return store_firing(
         uow,
         firing,
         organisation_id=organisation_id,
-        key=(IMPORTED + group_key(firing, event))[:300],
+        key=(imported_scope(organisation_id, source) + group_key(firing, event))[:300],
         first_at=firing.start or moment,
         last_at=firing.end or moment,
         imported=True,

@@ -151,9 +151,13 @@ class Profile:
 
 
 def imported_scope(organisation_id: str | None, source: str) -> str:
-    """The scope of the profiles of actors of another system's log imported for the
-    organisation (None: the operator's) under the source name: `imported:ORG:SOURCE:`."""
-    return f"{IMPORTED}{organisation_id or '-'}:{source}:"
+    """The scope of another system's log imported for the organisation (None: the
+    operator's) under the source name, `imported:ORG:SOURCE:`, which starts the keys of
+    its actors' profiles and the groups of its alerts. The source is the operator's free
+    text: its `%` and `:` are escaped (`%25`, `%3A`), so no two scopes and actors make
+    the same key."""
+    escaped = source.replace("%", "%25").replace(":", "%3A")
+    return f"{IMPORTED}{organisation_id or '-'}:{escaped}:"
 
 
 def actor_key(event: dict[str, Any], scope: str = "") -> str | None:

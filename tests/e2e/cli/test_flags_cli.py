@@ -37,7 +37,11 @@ def test_a_record_is_flagged_and_a_professionals_name_is_kept_as_digests(tmp_pat
     )
     bad = run(home, "accounts", "personal", "dr.port", "--family", "Lefèvre", "--address", "Lyon")
     assert "POSTCODE" in assert_one_sentence_error(bad, 1)
+    assert "Kept the digests" in ok(run(home, "accounts", "personal", "dr.port", "--family", "Roy"))
 
     history = ok(run(home, "journal", "export", "--format", "csv"))
     assert "records:flag:update" in history
+    # The account added and its digests kept are journaled, by ids only.
+    assert "identity:account:create" in history and history.count("identity:account:update") == 1
+    assert "Roy" not in history and "Dr Port" not in history
     assert "Lefèvre" not in history and "Lilas" not in history

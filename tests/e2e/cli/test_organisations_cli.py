@@ -37,6 +37,7 @@ def test_each_change_is_journaled_as_the_operators(tmp_path: Path):
     assert [row["action"] for row in rows] == [
         "identity:organisation:create",
         "identity:organisation:create",
+        "identity:account:create",
         "access:matrix:update",
         "access:matrix:update",
         "identity:team:create",
@@ -49,6 +50,7 @@ def test_each_change_is_journaled_as_the_operators(tmp_path: Path):
     for resource in (clinic, lab, doctor, team.strip(), contract):
         assert resource in text
     assert "Cabinet" not in text and "Cardio" not in text and "nurse" not in text
+    assert "Dr Port" not in text
 
 
 def test_a_failed_change_is_one_sentence_and_journals_nothing(tmp_path: Path):

@@ -93,7 +93,7 @@ def test_an_imported_log_raises_an_alert_and_a_bad_one_imports_nothing(tmp_path:
 
     ok(run(home, "watch", "run", str(rules), "--once"))
     found = json.loads(ok(run(home, "watch", "alerts", "--json")))
-    [alert] = [a for a in found if a["group"] == "imported:Practitioner/p1"]
+    [alert] = [a for a in found if a["group"] == "imported:-:old-emr:Practitioner/p1"]
     assert (alert["rule"], alert["entries"], len(alert["imported"])) == ("probing", [], 3)
 
 

@@ -17,8 +17,10 @@ from coffre.identity import (
     AccountNotFound,
     Actor,
     IdentityError,
+    NewAccount,
     OrganisationKind,
     OrganisationNotFound,
+    resets,
 )
 from factories import journal_records
 
@@ -287,3 +289,95 @@ def test_an_invalid_contract_changes_and_journals_nothing(coffre, world, read, c
         )
     assert count(coffre, "contracts") == contracts
     assert new_entries(coffre, before) == []
+
+
+# Accounts
+
+
+def new_account(organisation_id: str, username: str = "inf.neuve") -> NewAccount:
+    return NewAccount(
+        organisation_id, username, "violet kettle orbit 1968", "practitioner", "Ines Neuve", "nurse"
+    )
+
+
+def test_the_administrator_adds_an_account_and_it_is_journaled(coffre, world, admin):
+    before = len(journal_records(coffre))
+    box = coffre.signin().box
+    account_id = records.add_account(
+        coffre.uow(), admin, new_account(world.clinic), email="ines@example.org", box=box
+    )
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.outcome) == (
+        "identity:account:create",
+        admin.id,
+        "success",
+    )
+    assert entry.resource_ids == (f"organisation:{world.clinic}", f"account:{account_id}")
+    facts = dict(entry.facts)
+    assert (facts["change"], facts["role"], facts["profession"]) == (
+        "create-account",
+        "practitioner",
+        "nurse",
+    )
+    assert "Neuve" not in repr(entry) and "ines@" not in repr(entry)
+    with coffre.reader() as uow:
+        assert identity.find_account(uow, "inf.neuve").id == account_id
+        assert resets.email_of(uow, box, account_id) == "ines@example.org"
+
+
+@pytest.mark.parametrize("who", ["physician", "other_admin"])
+def test_a_refused_account_is_not_added_and_is_journaled(coffre, world, who):
+    if who == "other_admin":
+        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    else:
+        actor = world.physician
+    before, accounts = len(journal_records(coffre)), count(coffre, "accounts")
+    with pytest.raises(AccessDenied):
+        records.add_account(coffre.uow(), actor, new_account(world.clinic))
+    assert count(coffre, "accounts") == accounts
+    assert_denied(coffre, before, actor, "identity:account:create", f"organisation:{world.clinic}")
+
+
+def test_an_account_that_cannot_be_added_changes_and_journals_nothing(coffre, world):
+    before, accounts = len(journal_records(coffre)), count(coffre, "accounts")
+    with pytest.raises(IdentityError):
+        records.add_account(coffre.uow(), world.operator, new_account(world.clinic, "dr.martin"))
+    with pytest.raises(OrganisationNotFound):
+        records.add_account(coffre.uow(), world.operator, new_account("no-such-org"))
+    assert count(coffre, "accounts") == accounts
+    assert new_entries(coffre, before) == []
+
+
+def family_digest(coffre, account_id: str) -> bytes | None:  # type: ignore[no-untyped-def]
+    with coffre.engine.connect() as conn:
+        query = sa.text("SELECT family_digest FROM accounts WHERE id = :id")
+        found = conn.execute(query, {"id": account_id}).scalar_one()
+    return None if found is None else bytes(found)
+
+
+def test_personal_digests_are_kept_and_journaled_without_the_name(coffre, world, admin):
+    before = len(journal_records(coffre))
+    blind = coffre.vault.blind
+    account_id = records.set_personal_digests(
+        coffre.uow(), admin, blind, "dr.martin", "Martin", "3 rue des Lilas, 69003 Lyon"
+    )
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.outcome) == (
+        "identity:account:update",
+        admin.id,
+        "success",
+    )
+    assert entry.resource_ids == (f"account:{account_id}",)
+    assert dict(entry.facts)["address"] == "yes" and "Lilas" not in repr(entry)
+    assert family_digest(coffre, account_id) == identity.personal_digests(blind, "Martin").family
+
+
+def test_refused_personal_digests_change_nothing_and_are_journaled(coffre, world):
+    actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    before = len(journal_records(coffre))
+    with pytest.raises(AccessDenied):
+        records.set_personal_digests(coffre.uow(), actor, coffre.vault.blind, "dr.martin", "X")
+    with coffre.reader() as uow:
+        martin = identity.find_account(uow, "dr.martin")
+    assert family_digest(coffre, martin.id) is None
+    assert_denied(coffre, before, actor, "identity:account:update", f"account:{martin.id}")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from careworld import World, build_world
 from coffre import records
 from coffre.access import AccessDenied, Category, EmergencyReason, Purpose, RelationshipKind
-from coffre.identity import OrganisationKind
+from coffre.identity import NewAccount, OrganisationKind
 from coffre.records import ErasureReason, FindCriteria
 from factories import journal_records, lines_of, patient
 
@@ -226,6 +226,20 @@ GATED: dict[str, tuple[Call, str]] = {
     "add_contract": (
         lambda c, a, w: records.add_contract(
             c.uow(), a, w.lab, w.clinic, [Category.RESULTS.value], []
+        ),
+        "operator",
+    ),
+    "add_account": (
+        lambda c, a, w: records.add_account(
+            c.uow(),
+            a,
+            NewAccount(w.clinic, "inf.neuve", "violet kettle orbit 1968", "practitioner", "I N"),
+        ),
+        "operator",
+    ),
+    "set_personal_digests": (
+        lambda c, a, w: records.set_personal_digests(
+            c.uow(), a, c.vault.blind, "dr.martin", "Martin"
         ),
         "operator",
     ),

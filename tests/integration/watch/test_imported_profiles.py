@@ -62,13 +62,13 @@ def burst(start: datetime, count: int = 40) -> list[dict[str, Any]]:
     return [audit_event(start + timedelta(minutes=n), f"b{n}") for n in range(count)]
 
 
-def drain(coffre: Coffre, detector: watch.Detector, profiles: Profiles | None) -> None:
+def drain(coffre: Coffre, detector: imports.SourceDetectors, profiles: Profiles | None) -> None:
     while imports.run_imports_once(coffre, detector, batch=7, profiles=profiles):
         pass
 
 
-def shipped() -> watch.Detector:
-    return watch.Detector(watch.shipped_rules(), id_field="seq", time_field="time")
+def shipped() -> imports.SourceDetectors:
+    return imports.SourceDetectors(watch.shipped_rules())
 
 
 def profile_rows(coffre: Coffre) -> dict[str, Profile]:
@@ -104,7 +104,8 @@ def test_a_burst_beyond_an_imported_actor_own_normal_is_alerted_after_a_restart(
     drain(coffre, shipped(), Profiles())
     with coffre.reader() as uow:
         [alert] = watch.list_alerts(uow)
-    assert (alert.rule_ref, alert.group_key) == ("patients_beyond_baseline", "imported:jdupont")
+    assert alert.rule_ref == "patients_beyond_baseline"
+    assert alert.group_key == f"imported:{organisation}:old-emr:jdupont"
     assert alert.organisation_id == organisation and alert.seqs == ()
     # From the 30th distinct patient within the hour on, one episode.
     assert alert.positions == tuple(range(done.first + 29, done.last + 1))
@@ -152,7 +153,8 @@ def test_a_coffre_account_and_an_imported_actor_with_its_id_share_no_profile(
     records.read_patient(
         coffre.uow(), coffre.vault, world.physician, world.patient_id, Purpose.CARE
     )
-    while worker.run_once(coffre, shipped(), profiles=Profiles()):
+    journal_detector = watch.Detector(watch.shipped_rules(), id_field="seq", time_field="time")
+    while worker.run_once(coffre, journal_detector, profiles=Profiles()):
         pass
     # Another system's log names an actor spelt as the physician's Coffre id, months ago.
     same = world.physician.id

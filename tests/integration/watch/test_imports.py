@@ -67,11 +67,11 @@ def entries(coffre: Coffre, action: str) -> list[journal.Record]:
         return [e for e in found if e.action == action]
 
 
-def detector(rules: str = IMPORTED_PROBING) -> watch.Detector:
-    return watch.Detector(watch.load_rules(rules), id_field="seq", time_field="time")
+def detector(rules: str = IMPORTED_PROBING) -> imports.SourceDetectors:
+    return imports.SourceDetectors(watch.load_rules(rules))
 
 
-def drain(coffre: Coffre, found: watch.Detector) -> None:
+def drain(coffre: Coffre, found: imports.SourceDetectors) -> None:
     while imports.run_imports_once(coffre, found, batch=2):
         pass
 
@@ -143,7 +143,8 @@ def test_imported_events_raise_one_alert_told_to_the_officer_and_never_contained
         [alert] = watch.list_alerts(uow)
         told = notify.list_notifications(uow, Recipient.SECURITY_OFFICER, organisation)
         assert imports.behind(uow) == 0
-    assert alert.group_key == "imported:Practitioner/p1" and alert.rule_ref == "probing"
+    assert alert.group_key == f"imported:{organisation}:old-emr:Practitioner/p1"
+    assert alert.rule_ref == "probing"
     assert alert.positions == (done.first + 1, done.first + 2, done.last) and alert.seqs == ()
     assert alert.organisation_id == organisation
     [note] = [n for n in told if n.kind is NotificationKind.WATCH_ALERT]
@@ -195,7 +196,7 @@ def test_imported_and_journal_alerts_never_share_an_episode(coffre: Coffre, oper
     with coffre.reader() as uow:
         journal_alert, imported = watch.list_alerts(uow)
     assert (journal_alert.group_key, journal_alert.seqs) == ("a1", positions)
-    assert (imported.group_key, imported.positions) == ("imported:a1", positions)
+    assert (imported.group_key, imported.positions) == ("imported:-:log:a1", positions)
     assert imported.seqs == () and imported.organisation_id is None
 
 
@@ -226,5 +227,35 @@ def test_windows_judged_at_the_end_of_the_store_alert_too(coffre: Coffre, operat
     drain(coffre, found)  # the store's end: the detector's clock moves on to now
     with coffre.reader() as uow:
         [alert] = watch.list_alerts(uow)
-    assert (alert.rule_ref, alert.group_key) == ("lone_read", "imported:Practitioner/p1")
+    assert (alert.rule_ref, alert.group_key) == ("lone_read", "imported:-:one:Practitioner/p1")
     assert alert.positions == (done.first,)
+
+
+def test_a_namesake_in_another_log_is_another_actor(
+    coffre: Coffre, operator, organisation, tmp_path
+):
+    def add(source: str, minutes: tuple[int, ...]) -> None:
+        path = tmp_path / f"{source.replace(':', '-')}-{minutes[0]}.ndjson"
+        path.write_text("".join(json.dumps(audit_event(m, f"p{m}")) + "\n" for m in minutes))
+        imports.import_file(
+            coffre, operator, path, Format.AUDITEVENT, source=source, organisation_id=organisation
+        )
+
+    # Two refusals for Practitioner/p1 in each of two logs: three are needed in one.
+    add("old-emr", (1, 2))
+    add("lab:v2", (1, 2))
+    drain(coffre, detector())
+    with coffre.reader() as uow:
+        assert watch.list_alerts(uow) == []
+    # A third in the second log, all replayed: the alert names that log, not the other.
+    add("lab:v2", (3,))
+    with coffre.uow() as uow:
+        uow.connection.execute(
+            watch_cursors.update().where(watch_cursors.c.name == "imports").values(position=0)
+        )
+        uow.commit()
+    drain(coffre, detector())
+    with coffre.reader() as uow:
+        [alert] = watch.list_alerts(uow)
+    assert alert.group_key == f"imported:{organisation}:lab%3Av2:Practitioner/p1"
+    assert len(alert.positions) == 3

@@ -80,6 +80,7 @@ EXPECTED = {
     EventKind.PASSWORD_UPDATE: UPDATE,
     EventKind.ACCOUNT_SUSPEND: UPDATE,
     EventKind.ACCOUNT_RESUME: UPDATE,
+    EventKind.ACCOUNT_UPDATE: UPDATE,
     EventKind.ACCOUNT_CREATE: CREATE,
     EventKind.SIGN_UP_REQUEST: ("PatientQuery", "Query", REST, (RESTFUL, "search-type"), "E"),
     EventKind.CLIENT_CREATE: CREATE,

@@ -10,6 +10,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from coffre import watch
 from coffre.watch import profiles as profiles_module
 from coffre.watch.formats import Pseudonyms, auditevent_fields, event_of
@@ -124,6 +127,33 @@ def test_a_coffre_account_and_an_imported_actor_spelt_alike_share_no_profile() -
     assert actor_key(imported, OLD_EMR) == "imported:clinic:old-emr:account:jdupont"
     # Nor do the same name in the logs of two sources, or of two organisations.
     assert len({OLD_EMR, imported_scope("clinic", "lab"), imported_scope(None, "old-emr")}) == 3
+
+
+def test_a_colon_in_a_source_name_cannot_pass_for_another_source_or_actor() -> None:
+    tricky = {"actor_kind": "account", "actor_id": "x"}
+    plain = {"actor_kind": "account", "actor_id": "account:x"}
+    assert actor_key(tricky, imported_scope("c", "a:account")) != actor_key(
+        plain, imported_scope("c", "a")
+    )
+    assert imported_scope("c", "50%:x") == "imported:c:50%25%3Ax:"
+
+
+organisations = st.none() | st.uuids().map(str)
+names = st.text(max_size=12)
+
+
+@given(
+    st.tuples(organisations, names, st.sampled_from(["account", "client"]), names),
+    st.tuples(organisations, names, st.sampled_from(["account", "client"]), names),
+)
+def test_two_imported_actors_share_a_profile_key_only_when_they_are_the_same(
+    one: tuple[str | None, str, str, str], other: tuple[str | None, str, str, str]
+) -> None:
+    def key(org: str | None, source: str, kind: str, actor: str) -> str | None:
+        return actor_key({"actor_kind": kind, "actor_id": actor}, imported_scope(org, source))
+
+    if key(*one) is not None and key(*other) is not None:
+        assert (key(*one) == key(*other)) == (one == other)
 
 
 def test_an_imported_actor_key_too_long_for_the_table_is_hashed() -> None:
