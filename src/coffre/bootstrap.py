@@ -80,6 +80,11 @@ class Coffre:
         """A unit of work for reading only: it never holds up writers."""
         return self.uow().reading()
 
+    @property
+    def one_writer(self) -> bool:
+        """Whether the database takes one writing transaction at a time (SQLite)."""
+        return self.engine.dialect.name == "sqlite"
+
     def checkpoint(self) -> journal.Checkpoint:
         """Sign, store and publish a checkpoint of the journal as it is now."""
         return journal.make_checkpoint(self.uow(), self.signer, self.publisher)

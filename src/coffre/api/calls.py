@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
 
+import anyio
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
@@ -15,6 +16,7 @@ from coffre import records, signin
 from coffre.access import Category, Purpose
 from coffre.api.auth import caller
 from coffre.api.body import read_resource
+from coffre.api.outcomes import Problem
 from coffre.api.search import CATEGORY_SYSTEM
 from coffre.bootstrap import Coffre
 from coffre.identity import Actor, OrganisationKind
@@ -33,24 +35,53 @@ def purpose_of(actor: Actor) -> Purpose:
     return Purpose.CARE
 
 
+# How long a call waits for its turn at the database before it is answered 503 (as long
+# as a writer waits for SQLite's lock).
+TURN_WAIT_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class Api:
     coffre: Coffre
     ctx: signin.Context
+    # On a database that takes one writer at a time (SQLite), the calls do their database
+    # work one at a time: each audited call is a write transaction, so they would queue on
+    # the database's write lock anyway, and threads queued there cost more CPU in
+    # hand-overs than the work itself. None: no turns (PostgreSQL).
+    turns: anyio.Semaphore | None = None
 
     @property
     def base(self) -> str:
         return self.coffre.settings.public_origin + "/fhir"
 
-    async def run(self, request: Request, work: Callable[[Actor, Purpose], T]) -> T:
+    async def run(
+        self, request: Request, work: Callable[[Actor, Purpose], T], *, streamed: bool = False
+    ) -> T:
         """Check the caller, then do the work in the thread pool (the services block on
-        the database and decrypt)."""
+        the database and decrypt), in its turn (`turns`). `streamed`: the work reads the
+        request's body as it comes, so it takes no turn (its writes are short transactions
+        of their own). Raises Problem 503 when no turn came within TURN_WAIT_SECONDS."""
 
         def call() -> T:
             actor = caller(self.coffre, self.ctx, request)
             return work(actor, purpose_of(actor))
 
-        return await run_in_threadpool(call)
+        if streamed or self.turns is None:
+            return await run_in_threadpool(call)
+        try:
+            with anyio.fail_after(TURN_WAIT_SECONDS):
+                await self.turns.acquire()
+        except TimeoutError:
+            raise Problem(
+                503,
+                "transient",
+                "The server is busy; send the request again shortly.",
+                headers={"Retry-After": "5"},
+            ) from None
+        try:
+            return await run_in_threadpool(call)
+        finally:
+            self.turns.release()
 
     async def add_document(
         self,
@@ -68,7 +99,8 @@ class Api:
         coffre = self.coffre
         return await self.run(
             request,
-            lambda actor, purpose: records.add_document(
+            streamed=True,
+            work=lambda actor, purpose: records.add_document(
                 coffre.uow(),
                 coffre.vault,
                 actor,

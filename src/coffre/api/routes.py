@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
@@ -152,7 +153,7 @@ def capability_statement(coffre: Coffre) -> dict[str, Any]:
 
 def router(coffre: Coffre) -> APIRouter:
     """The /fhir routes of one installation."""
-    api = Api(coffre, coffre.signin())
+    api = Api(coffre, coffre.signin(), turns=anyio.Semaphore(1) if coffre.one_writer else None)
     routes = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR"])
 
     @routes.get("/metadata", response_class=FhirResponse)
