@@ -5,9 +5,8 @@ Each changes who may see patient data, so each is decided by `access.decide_setu
 journaled in the same transaction as the change, refusals included (docs/access.md §1).
 The entries name ids only: the organisations, the team, its member accounts, the contract,
 an account, and a matrix by the SHA-256 of its text; never a name, an address or the matrix
-itself. A change that
-fails (an unknown account, an invalid matrix, a contract between the wrong kinds of
-organisation) changes nothing and is not journaled.
+itself. A change that fails (an unknown account, an invalid matrix, a contract between the
+wrong kinds of organisation, a username taken) changes nothing and is not journaled.
 """
 
 from __future__ import annotations

@@ -122,6 +122,7 @@ class _Spares:
 
 
 _spares: weakref.WeakKeyDictionary[Engine, _Spares] = weakref.WeakKeyDictionary()
+_writers: weakref.WeakKeyDictionary[Engine, _Writers] = weakref.WeakKeyDictionary()
 
 
 def reads_alone(engine: Engine) -> bool:
@@ -140,7 +141,11 @@ def connect(engine: Engine) -> sa.Connection:
 
 def release(engine: Engine, conn: sa.Connection) -> None:
     """Hand back a connection from `connect`, out of any transaction: kept for the next
-    unit if it is sound, else closed."""
+    unit if it is sound, else closed. Its unit's write turn is given back if it still
+    holds it (a transaction that ended without a rollback, as when invalidated)."""
+    writers = _writers.get(engine)
+    if writers is not None:
+        writers.end(conn)
     spares = _spares.get(engine)
     if spares is None:
         conn.close()
@@ -175,7 +180,7 @@ def make_engine(url: str) -> Engine:
                 pooled = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_OVERFLOW}
             engine = sa.create_engine(url, connect_args={"isolation_level": None}, **pooled)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-            writers = _Writers()
+            writers = _writers[engine] = _Writers()
             sa.event.listen(engine, "begin", writers.begin)
             sa.event.listen(engine, "commit", writers.end)
             sa.event.listen(engine, "rollback", writers.end)

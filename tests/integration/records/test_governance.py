@@ -49,6 +49,13 @@ def matrix_of(coffre, organisation_id: str) -> str | None:  # type: ignore[no-un
         return conn.execute(query, {"id": organisation_id}).scalar_one()
 
 
+def refused_actor(coffre, world: World, who: str) -> Actor:  # type: ignore[no-untyped-def]
+    """The clinic's physician, or the lab's administrator ("other_admin")."""
+    if who == "other_admin":
+        return account(coffre, world.lab, "admin.labo", "organisation-admin")
+    return world.physician
+
+
 def new_entries(coffre, before: int):  # type: ignore[no-untyped-def]
     return journal_records(coffre)[before:]
 
@@ -202,10 +209,7 @@ def test_the_administrator_forms_a_team_of_its_organisation(coffre, world, admin
 
 @pytest.mark.parametrize("who", ["physician", "other_admin"])
 def test_a_refused_team_changes_nothing_and_is_journaled(coffre, world, who):
-    if who == "other_admin":
-        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
-    else:
-        actor = world.physician
+    actor = refused_actor(coffre, world, who)
     before, teams = len(journal_records(coffre)), count(coffre, "care_teams")
     with pytest.raises(AccessDenied):
         records.add_care_team(coffre.uow(), actor, world.clinic, "Cardio", ["dr.martin"])
@@ -327,10 +331,7 @@ def test_the_administrator_adds_an_account_and_it_is_journaled(coffre, world, ad
 
 @pytest.mark.parametrize("who", ["physician", "other_admin"])
 def test_a_refused_account_is_not_added_and_is_journaled(coffre, world, who):
-    if who == "other_admin":
-        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
-    else:
-        actor = world.physician
+    actor = refused_actor(coffre, world, who)
     before, accounts = len(journal_records(coffre)), count(coffre, "accounts")
     with pytest.raises(AccessDenied):
         records.add_account(coffre.uow(), actor, new_account(world.clinic))
@@ -373,7 +374,7 @@ def test_personal_digests_are_kept_and_journaled_without_the_name(coffre, world,
 
 
 def test_refused_personal_digests_change_nothing_and_are_journaled(coffre, world):
-    actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    actor = refused_actor(coffre, world, "other_admin")
     before = len(journal_records(coffre))
     with pytest.raises(AccessDenied):
         records.set_personal_digests(coffre.uow(), actor, coffre.vault.blind, "dr.martin", "X")

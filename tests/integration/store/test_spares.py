@@ -60,7 +60,8 @@ def test_a_kept_connection_does_not_keep_the_read_only_mark(engine):
         assert uow.connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
 
 
-def test_a_connection_left_in_a_transaction_or_invalidated_is_not_kept(engine):
+def test_a_connection_left_in_a_transaction_or_invalidated_is_not_kept(engine, monkeypatch):
+    monkeypatch.setattr(store_engine, "WRITER_WAIT_SECONDS", 0.5)  # a turn kept: no wait
     with UnitOfWork(engine) as uow:
         left = _driver(uow)
         uow.commit()

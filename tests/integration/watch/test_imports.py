@@ -71,6 +71,15 @@ def detector(rules: str = IMPORTED_PROBING) -> imports.SourceDetectors:
     return imports.SourceDetectors(watch.load_rules(rules))
 
 
+def rewind(coffre: Coffre) -> None:
+    """Move the imported store's cursor back to its start, as if nothing had been read."""
+    with coffre.uow() as uow:
+        uow.connection.execute(
+            watch_cursors.update().where(watch_cursors.c.name == "imports").values(position=0)
+        )
+        uow.commit()
+
+
 def drain(coffre: Coffre, found: imports.SourceDetectors) -> None:
     while imports.run_imports_once(coffre, found, batch=2):
         pass
@@ -156,11 +165,7 @@ def test_imported_events_raise_one_alert_told_to_the_officer_and_never_contained
     assert entries(coffre, "identity:account:suspend") == []
 
     # Replayed from the start with a fresh detector, as after a crash: nothing new.
-    with coffre.uow() as uow:
-        uow.connection.execute(
-            watch_cursors.update().where(watch_cursors.c.name == "imports").values(position=0)
-        )
-        uow.commit()
+    rewind(coffre)
     drain(coffre, detector())
     with coffre.reader() as uow:
         assert [(a.id, a.positions) for a in watch.list_alerts(uow)] == [
@@ -249,11 +254,7 @@ def test_a_namesake_in_another_log_is_another_actor(
         assert watch.list_alerts(uow) == []
     # A third in the second log, all replayed: the alert names that log, not the other.
     add("lab:v2", (3,))
-    with coffre.uow() as uow:
-        uow.connection.execute(
-            watch_cursors.update().where(watch_cursors.c.name == "imports").values(position=0)
-        )
-        uow.commit()
+    rewind(coffre)
     drain(coffre, detector())
     with coffre.reader() as uow:
         [alert] = watch.list_alerts(uow)
