@@ -79,11 +79,11 @@ def history_bundle(base: str, resource: dict[str, Any]) -> dict[str, Any]:
 def add_routes(routes: APIRouter, api: Api) -> None:
     coffre = api.coffre
 
-    async def read(patient_id: str, request: Request) -> dict[str, Any]:
+    async def read(patient_id: str, request: Request, version: int | None = None) -> dict[str, Any]:
         return await api.run(
             request,
             lambda actor, purpose: records.read_patient(
-                coffre.uow(), coffre.vault, actor, patient_id, purpose
+                coffre.uow(), coffre.vault, actor, patient_id, purpose, version=version
             ),
         )
 
@@ -98,17 +98,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         # learns nothing about its versions; another version is journaled as a failed read.
         plain = version_id.isascii() and version_id.isdigit() and len(version_id) <= MAX_DIGITS
         version = int(version_id) if plain else -1  # no version: none is kept
-        resource = await api.run(
-            request,
-            lambda actor, purpose: records.read_patient(
-                coffre.uow(),
-                coffre.vault,
-                actor,
-                patient_id,
-                purpose,
-                version=version,
-            ),
-        )
+        resource = await read(patient_id, request, version)
         return FhirResponse(resource, headers={"ETag": f'W/"{version_id}"'})
 
     @routes.get("/Patient/{patient_id}/_history", response_class=FhirResponse)

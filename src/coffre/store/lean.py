@@ -28,7 +28,7 @@ _Processor = Callable[[Any], Any] | None
 
 
 class Lean:
-    """A statement to run often: `rows`, `first`, `scalar` or `run` it on an open
+    """A statement to run often: `rows`, `first` or `run` it on an open
     connection with the parameters of its bind names (bound values default to those
     written in the statement)."""
 
@@ -52,11 +52,6 @@ class Lean:
         with _cursor(conn, compiled.sql, values, alone=alone) as cursor:
             row = cursor.fetchone()
         return None if row is None else compiled.rows([row])[0]
-
-    def scalar(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> Any:
-        """The first column of the first row, or None."""
-        row = self.first(conn, params)
-        return None if row is None else row[0]
 
     def run(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement that returns no rows; the count of rows it changed."""

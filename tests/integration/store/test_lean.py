@@ -120,8 +120,8 @@ def test_rows_are_named_and_times_come_back_aware(engine):
         row = Lean(BY_ID).first(uow.connection, {"id": 7})
         assert (row.name, row.at, row.flag, bytes(row.blob)) == ("Ana", at, True, b"\x00\xff")
         assert row.at.tzinfo is not None
-        assert Lean(SINCE).scalar(uow.connection, {"since": at - timedelta(days=1)}) == 7
-        assert Lean(SINCE).scalar(uow.connection, {"since": at + timedelta(seconds=1)}) is None
+        assert Lean(SINCE).first(uow.connection, {"since": at - timedelta(days=1)}).id == 7
+        assert Lean(SINCE).first(uow.connection, {"since": at + timedelta(seconds=1)}) is None
 
 
 def test_changes_count_rows_return_and_roll_back_with_the_unit(engine):
@@ -144,7 +144,8 @@ def test_driver_errors_are_sqlalchemy_errors_and_leave_the_unit_usable_to_roll_b
     with UnitOfWork(engine) as uow, pytest.raises(sa.exc.IntegrityError):
         Lean(ADD).run(uow.connection, again)
     with UnitOfWork(engine, read_only=True) as uow:
-        assert Lean(sa.select(sa.func.count()).select_from(things)).scalar(uow.connection) == 1
+        [(count,)] = Lean(sa.select(sa.func.count()).select_from(things)).rows(uow.connection)
+        assert count == 1
 
 
 def test_statements_it_cannot_run_plainly_are_refused_when_first_run(engine):
