@@ -7,6 +7,7 @@ domain services; nothing is built when a module is imported.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from coffre.crypto import (
 )
 from coffre.errors import CoffreError
 from coffre.store import StoreError, UnitOfWork
+from coffre.store import WouldWait as WouldWait  # raised by at_once, for the API
 
 
 class AlreadyInitialised(CoffreError):
@@ -84,6 +86,20 @@ class Coffre:
     def one_writer(self) -> bool:
         """Whether the database takes one writing transaction at a time (SQLite)."""
         return self.engine.dialect.name == "sqlite"
+
+    def at_once(self) -> AbstractContextManager[None]:
+        """Within: the first unit of work that would have to wait for the database's write
+        turn raises WouldWait instead, having done nothing (see `store.at_once`)."""
+        return store.at_once()
+
+    def flush_wal_apart(self) -> AbstractContextManager[bool]:
+        """Within: the database's write-ahead log is flushed by `flush_wal`, not by the
+        commits (see `store.flush_wal_apart`); yields whether there is a log (SQLite)."""
+        return store.flush_wal_apart(self.engine)
+
+    def flush_wal(self) -> None:
+        """Copy the database's write-ahead log into its file, holding up nobody (SQLite)."""
+        store.flush_wal(self.engine)
 
     def checkpoint(self) -> journal.Checkpoint:
         """Sign, store and publish a checkpoint of the journal as it is now."""

@@ -18,7 +18,7 @@ from coffre.api.auth import caller
 from coffre.api.body import read_resource
 from coffre.api.outcomes import Problem
 from coffre.api.search import CATEGORY_SYSTEM
-from coffre.bootstrap import Coffre
+from coffre.bootstrap import Coffre, WouldWait
 from coffre.identity import Actor, OrganisationKind
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class Api:
     # On a database that takes one writer at a time (SQLite), the calls do their database
     # work one at a time: each audited call is a write transaction, so they would queue on
     # the database's write lock anyway, and threads queued there cost more CPU in
-    # hand-overs than the work itself. None: no turns (PostgreSQL).
+    # hand-overs than the work itself (see `run`). None: no turns (PostgreSQL).
     turns: anyio.Semaphore | None = None
 
     @property
@@ -57,20 +57,41 @@ class Api:
     async def run(
         self, request: Request, work: Callable[[Actor, Purpose], T], *, streamed: bool = False
     ) -> T:
-        """Check the caller, then do the work in the thread pool (the services block on
-        the database and decrypt), in its turn (`turns`). `streamed`: the work reads the
-        request's body as it comes, so it takes no turn (its writes are short transactions
-        of their own). Raises Problem 503 when no turn came within TURN_WAIT_SECONDS."""
+        """Check the caller, then do the work. Without turns (PostgreSQL), and for
+        `streamed` work (it reads the request's body as it comes; its writes are short
+        transactions of their own), in the thread pool: the services block on the
+        database. With turns (SQLite), in the call's turn, on the event loop itself: the
+        calls' database work is done one at a time anyway, and handing each to a thread
+        costs more CPU than most of them take. Should the database's write turn be taken
+        (a background task, a streamed upload, another process), the work goes to the
+        thread pool to wait there, still in its turn, and the loop goes on. Raises Problem
+        503 when no turn came within TURN_WAIT_SECONDS."""
 
         def call() -> T:
             actor = caller(self.coffre, self.ctx, request)
             return work(actor, purpose_of(actor))
 
-        if streamed or self.turns is None:
+        turns = self.turns
+        if streamed or turns is None:
             return await run_in_threadpool(call)
         try:
+            turns.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._wait_for_turn(turns)
+        try:
+            try:
+                with self.coffre.at_once():
+                    return call()
+            except WouldWait:
+                return await run_in_threadpool(call)
+        finally:
+            turns.release()
+
+    @staticmethod
+    async def _wait_for_turn(turns: anyio.Semaphore) -> None:
+        try:
             with anyio.fail_after(TURN_WAIT_SECONDS):
-                await self.turns.acquire()
+                await turns.acquire()
         except TimeoutError:
             raise Problem(
                 503,
@@ -78,10 +99,6 @@ class Api:
                 "The server is busy; send the request again shortly.",
                 headers={"Retry-After": "5"},
             ) from None
-        try:
-            return await run_in_threadpool(call)
-        finally:
-            self.turns.release()
 
     async def add_document(
         self,

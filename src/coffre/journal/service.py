@@ -22,12 +22,22 @@ from coffre.store import Lean, UnitOfWork, run_many
 
 _FAILED = "The journal could not be written, so the operation was cancelled."
 
-# Built once: every audited operation runs them.
+# Built once: every audited operation runs them. Reserving entries also claims their
+# patient links when the links are up to date (SET reads the row as it was).
 _RESERVE = Lean(
     journal_head.update()
     .where(journal_head.c.id == 1)
-    .values(size=journal_head.c.size + sa.bindparam("count"))
-    .returning(journal_head.c.size)
+    .values(
+        size=journal_head.c.size + sa.bindparam("count"),
+        indexed=sa.case(
+            (
+                journal_head.c.indexed == journal_head.c.size,
+                journal_head.c.size + sa.bindparam("count"),
+            ),
+            else_=journal_head.c.indexed,
+        ),
+    )
+    .returning(journal_head.c.size, journal_head.c.indexed)
 )
 _SIZE = sa.select(journal_head.c.size).where(journal_head.c.id == 1)
 _INSERT_LINKS = journal_patients.insert()
@@ -93,7 +103,7 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     try:
         # The head row is the one place sequence numbers come from: incrementing it locks it
         # until commit, so concurrent appenders queue and the numbering has no gaps.
-        [(reserved,)] = _RESERVE.rows(conn, {"count": len(entries)})
+        [(reserved, indexed)] = _RESERVE.rows(conn, {"count": len(entries)})
         size = int(reserved)
         first = size - len(entries)
         rows = []
@@ -101,19 +111,33 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
             time = timestamp(entry.recorded_at)
             rows.append((seq, time, entry.actor.id, entry.kind.value, encode(seq, entry, time)))
         leaves = [leaf_hash(row[4]) for row in rows]
-        run_many(conn, _insert_sql(conn), rows)
+        run_many(conn, _insert_sql(conn, _ENTRY_COLUMNS), rows)
+        if int(indexed) == size:
+            # The links were up to date, and these entries' are claimed: written here, in
+            # the same transaction, from what the entries name (no decoding needed later).
+            links = [
+                (patient_id, seq)
+                for seq, entry in enumerate(entries, start=first)
+                for patient_id in sorted(set(entry.patient_ids))
+            ]
+            if links:
+                run_many(conn, _insert_sql(conn, _LINK_COLUMNS), links)
         merkle.extend(DatabaseHashes(conn), first, leaves)
     except (SQLAlchemyError, ValueError, JournalError) as exc:
         raise JournalWriteFailed(_FAILED) from exc
     return list(range(first, size))
 
 
-def _insert_sql(conn: sa.Connection) -> str:
+_ENTRY_COLUMNS = ("journal_entries", ("seq", "recorded_at", "actor_id", "action", "entry"))
+_LINK_COLUMNS = ("journal_patients", ("patient_id", "seq"))
+
+
+def _insert_sql(conn: sa.Connection, into: tuple[str, tuple[str, ...]]) -> str:
     # Driver-level executemany of plain tuples: the append path is the journal's hot path.
+    table, columns = into
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     return (
-        "INSERT INTO journal_entries (seq, recorded_at, actor_id, action, entry) "
-        f"VALUES ({', '.join([marker] * 5)})"
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
     )
 
 

@@ -4,7 +4,15 @@ Domain packages declare their tables on `metadata` in their own `tables.py`; the
 built and changed only by Alembic migrations (`coffre.migrations`).
 """
 
-from coffre.store.engine import StoreError, make_engine, metadata
+from coffre.store.engine import (
+    StoreError,
+    WouldWait,
+    at_once,
+    flush_wal,
+    flush_wal_apart,
+    make_engine,
+    metadata,
+)
 from coffre.store.lean import Lean, run_many
 from coffre.store.migrate import current_revision, head_revision, upgrade
 from coffre.store.types import BigInt, Id, Timestamp
@@ -17,7 +25,11 @@ __all__ = [
     "StoreError",
     "Timestamp",
     "UnitOfWork",
+    "WouldWait",
+    "at_once",
     "current_revision",
+    "flush_wal",
+    "flush_wal_apart",
     "head_revision",
     "make_engine",
     "metadata",

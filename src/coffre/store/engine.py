@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+import sqlite3
 import threading
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,6 +30,19 @@ class StoreError(CoffreError):
     """The database cannot be reached or used."""
 
 
+class WouldWait(StoreError):
+    """Within `at_once`, the first unit of work that may write found the write turn taken:
+    it did nothing."""
+
+
+# How long SQLite waits for another process's write lock (milliseconds).
+BUSY_TIMEOUT_MS = 10_000
+
+# After how many pages of write-ahead log a commit copies them into the database file
+# (SQLite's default), unless the copy is done apart (`flush_wal_apart`).
+WAL_AUTOCHECKPOINT_PAGES = 1_000
+
+
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -35,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     # Sorting and temporary indexes stay in memory: no plaintext-bearing temp files.
     cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
     cursor.close()
 
 
@@ -61,6 +78,8 @@ class _Writers:
         # The connection whose unit holds the turn (the lock is a mutex: one at a time).
         # Kept here, not in the connection's info, which an invalidated connection refuses.
         self.holder: sa.Connection | None = None
+        # What the writers' connections are set to: 0 while the log is flushed apart.
+        self.wal_autocheckpoint = WAL_AUTOCHECKPOINT_PAGES
 
     def begin(self, conn: sa.Connection) -> None:
         # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so
@@ -69,13 +88,43 @@ class _Writers:
         if conn.get_execution_options().get(READ_ONLY):
             conn.connection.driver_connection.execute("BEGIN DEFERRED")  # type: ignore[union-attr]
             return
+        # On the driver's connection: this runs before every unit that writes, and
+        # SQLAlchemy's statement machinery would cost more than the BEGIN itself.
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        info = conn.connection.info
+        if info.get("wal_autocheckpoint") != self.wal_autocheckpoint:
+            driver.execute(f"PRAGMA wal_autocheckpoint={self.wal_autocheckpoint:d}")
+            info["wal_autocheckpoint"] = self.wal_autocheckpoint
+        pending = _at_once.get()
+        if pending is not None and not pending.began:
+            self._begin_at_once(conn, driver)
+            pending.began = True
+            return
         if not self.lock.acquire(timeout=WRITER_WAIT_SECONDS):
             raise StoreError("The database is busy; try again.")
         self.holder = conn
         try:
-            # On the driver's connection: this runs before every unit that writes, and
-            # SQLAlchemy's statement machinery would cost more than the BEGIN itself.
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            driver.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def _begin_at_once(self, conn: sa.Connection, driver: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE if nobody holds the write turn, in this process or another;
+        else raise WouldWait."""
+        if not self.lock.acquire(blocking=False):
+            raise WouldWait("The database's write turn is taken.")
+        self.holder = conn
+        try:
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if driver.in_transaction or "locked" not in str(exc):
+                    raise
+                raise WouldWait("Another process holds the database's write lock.") from None
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
         except BaseException:
             self.end(conn)
             raise
@@ -84,6 +133,29 @@ class _Writers:
         if self.holder is conn:
             self.holder = None
             self.lock.release()
+
+
+class _AtOnce:
+    began = False
+
+
+_at_once: contextvars.ContextVar[_AtOnce | None] = contextvars.ContextVar(
+    "coffre_store_at_once", default=None
+)
+
+
+@contextlib.contextmanager
+def at_once() -> Iterator[None]:
+    """Within: on SQLite, the first unit of work that may write raises WouldWait, having
+    done nothing, when it would have to wait for the write turn (another unit of this
+    process, or another process, holds it). For a caller that must not block while it
+    waits (an event loop), and tries again elsewhere. The units after that first one wait
+    as usual: once one has begun, the caller may have written, and must not start over."""
+    token = _at_once.set(_AtOnce())
+    try:
+        yield
+    finally:
+        _at_once.reset(token)
 
 
 class _Spares:
@@ -123,6 +195,41 @@ class _Spares:
 
 _spares: weakref.WeakKeyDictionary[Engine, _Spares] = weakref.WeakKeyDictionary()
 _writers: weakref.WeakKeyDictionary[Engine, _Writers] = weakref.WeakKeyDictionary()
+
+
+@contextlib.contextmanager
+def flush_wal_apart(engine: Engine) -> Iterator[bool]:
+    """Within: on SQLite, the commits of this process no longer copy the write-ahead log
+    into the database file when it has grown (a commit that does waits for the copy and
+    its fsync, and so does every call queued behind it); the caller flushes it with
+    `flush_wal`, often, from a thread of its own. On the way out, commits copy it again,
+    and it is flushed once. Yields whether there is a log to flush (SQLite)."""
+    writers = _writers.get(engine)
+    if writers is None:
+        yield False
+        return
+    writers.wal_autocheckpoint = 0
+    try:
+        yield True
+    finally:
+        writers.wal_autocheckpoint = WAL_AUTOCHECKPOINT_PAGES
+        flush_wal(engine)
+
+
+def flush_wal(engine: Engine) -> None:
+    """On SQLite, copy what the write-ahead log holds into the database file, as far as
+    no reader still needs it, without waiting for anyone or holding up the writers (a
+    passive checkpoint). Nothing elsewhere."""
+    if engine not in _writers:
+        return
+    conn = connect(engine)
+    try:
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"The database's write-ahead log could not be flushed: {exc}.") from None
+    finally:
+        release(engine, conn)
 
 
 def reads_alone(engine: Engine) -> bool:

@@ -1,9 +1,11 @@
-"""On SQLite the API's calls do their database work one at a time, in turn: many at once
-all succeed and are all journaled, none overlaps another, and a call kept waiting too long
-is answered 503 with Retry-After instead of hanging."""
+"""On SQLite the API's calls do their database work one at a time, in turn, on the event
+loop: many at once all succeed and are all journaled, none overlaps another, a call that
+finds the database held waits in a thread without holding up the loop, and a call kept
+waiting too long is answered 503 with Retry-After instead of hanging."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import anyio
@@ -59,19 +61,60 @@ async def test_calls_at_once_take_turns_and_all_are_answered_and_journaled(
     assert len(reads) == 24
 
 
+@contextlib.contextmanager
+def _database_held(coffre):  # type: ignore[no-untyped-def]
+    """A thread of the process holds the database's write turn within the block."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with coffre.uow():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert holding.wait(5)
+    try:
+        yield release
+    finally:
+        release.set()
+        thread.join(5)
+
+
+async def test_a_call_that_finds_the_database_held_waits_in_a_thread_and_the_loop_goes_on(
+    client, sqlite_coffre, world
+):
+    """A call's work runs on the event loop; when the write turn is taken it has done
+    nothing yet, and waits in a worker thread instead: other requests are answered
+    meanwhile, and the call is answered and journaled once when the turn comes."""
+    secret = personal_token(sqlite_coffre, world.clinic, "dr.martin", "user/Patient.rs")
+    path = f"/fhir/Patient/{world.patient_id}"
+    before = len(journal_records(sqlite_coffre))
+    answers = []
+
+    async def read() -> None:
+        answers.append(await client.get(path, headers=bearer(secret)))
+
+    with _database_held(sqlite_coffre) as release:
+        async with anyio.create_task_group() as group:
+            group.start_soon(read)
+            await anyio.sleep(0.2)
+            assert not answers  # waiting, in a thread
+            metadata = await client.get("/fhir/metadata")
+            assert metadata.status_code == 200  # the loop was not held
+            release.set()
+    [answer] = answers
+    assert answer.status_code == 200
+    reads = [
+        e for e in journal_records(sqlite_coffre)[before:] if e.action == "records:patient:read"
+    ]
+    assert len(reads) == 1
+
+
 async def test_a_call_kept_waiting_too_long_is_told_to_come_back(
     client, sqlite_coffre, world, monkeypatch
 ):
     monkeypatch.setattr(calls, "TURN_WAIT_SECONDS", 0.2)
-    entered, leave = threading.Event(), threading.Event()
-    real = records.read_patient
-
-    def slow_read(*args, **kwargs):  # type: ignore[no-untyped-def]
-        entered.set()
-        leave.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(records, "read_patient", slow_read)
     secret = personal_token(sqlite_coffre, world.clinic, "dr.martin", "user/Patient.rs")
     path = f"/fhir/Patient/{world.patient_id}"
     answers = []
@@ -79,15 +122,15 @@ async def test_a_call_kept_waiting_too_long_is_told_to_come_back(
     async def first() -> None:
         answers.append(await client.get(path, headers=bearer(secret)))
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(first)
-        await anyio.to_thread.run_sync(entered.wait, 10)
-        waited = await client.get(path, headers=bearer(secret))
-        leave.set()
+    with _database_held(sqlite_coffre) as release:
+        async with anyio.create_task_group() as group:
+            group.start_soon(first)
+            await anyio.sleep(0.1)  # the first call holds its turn, waiting in a thread
+            waited = await client.get(path, headers=bearer(secret))
+            release.set()
     problem(waited, 503, "transient")
     assert waited.headers["Retry-After"] == "5"
     [served] = answers
     assert served.status_code == 200
     # The turn was given back: the next call is served.
-    monkeypatch.setattr(records, "read_patient", real)
     assert (await client.get(path, headers=bearer(secret))).status_code == 200

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -73,19 +74,47 @@ def test_the_tree_stays_right_across_many_appends_and_tiles(coffre):
             assert journal.tree(uow, size).root() == _naive_root(leaves[:size])
 
 
-def test_a_patient_sees_every_entry_that_names_them(coffre):
+def test_a_patient_sees_every_entry_that_names_them_at_once(coffre):
     with coffre.uow() as uow:
-        journal.append(uow, [_entry("p1"), _entry("p2"), _entry("p1", "p2")])
+        journal.append(uow, [_entry("p1"), _entry("p2"), _entry("p1", "p2", "p1")])
         assert journal.append(uow, []) == []
         uow.commit()
     with coffre.uow() as uow:
-        assert journal.catch_up(uow) == 3
-        assert journal.catch_up(uow) == 0
+        assert journal.behind(uow) == 0
+        assert journal.catch_up(uow) == 0  # written with the entries
         history = list(journal.select_records(uow, journal.Filter(patient_id="p1")))
         assert journal.count_records(uow, journal.Filter(patient_id="p1")) == 2
     assert [h.seq for h in history] == [0, 2]
     assert history[0].action == "records:patient:create"
     assert history[0].rule == "operator-import"
+
+
+def test_entries_appended_behind_a_backlog_are_linked_by_catch_up(coffre):
+    """A journal whose links lag (entries appended by an earlier version, which left them
+    all to the indexer) is caught up in order: appends leave theirs to catch_up until it
+    has reached the end, then link their own again."""
+    with coffre.uow() as uow:
+        journal.append(uow, [_entry("p1"), _entry("p2")])
+        uow.connection.execute(sa.text("DELETE FROM journal_patients"))
+        uow.connection.execute(sa.text("UPDATE journal_head SET indexed = 0"))
+        uow.commit()
+    with coffre.uow() as uow:
+        journal.append(uow, [_entry("p1")])
+        uow.commit()
+    with coffre.uow() as uow:
+        assert journal.behind(uow) == 3
+        assert journal.count_records(uow, journal.Filter(patient_id="p1")) == 0
+        assert journal.catch_up(uow) == 3
+        uow.commit()
+    with coffre.uow() as uow:
+        journal.append(uow, [_entry("p1")])
+        uow.commit()
+    with coffre.uow() as uow:
+        assert journal.behind(uow) == 0
+        seqs = [h.seq for h in journal.select_records(uow, journal.Filter(patient_id="p1"))]
+    assert sorted(seqs) == [0, 2, 3]
+    report = journal.verify(coffre.uow(), coffre.signer.verifier, None)
+    assert not [p for p in report.problems if "link" in p.what]
 
 
 def test_an_append_that_is_not_committed_leaves_no_trace(coffre):

@@ -82,9 +82,10 @@ def test_an_export_holds_the_entries_its_filter_selects_and_journals_its_scope(
     coffre, operator, seqs, where, expected, scope
 ):
     total, records = _export(coffre, operator, where)
-    # The export's own entry is by the operator, of now: only the `since` filter keeps it.
+    # The export's own entry is by the operator, of now, and names the filter's patient:
+    # the `since` and `patient` filters keep it.
     wanted = [seqs[name] for name in expected]
-    if where == Filter(since="2025-01-01"):
+    if where in (Filter(since="2025-01-01"), Filter(patient_id=P1)):
         wanted.append(len(seqs))
     assert [r.seq for r in records] == wanted
     assert total == len(wanted)
