@@ -17,6 +17,7 @@ from coffre.journal.export import to_audit_event
 from coffre.journal.history import HistoryPage, patient_history
 from coffre.journal.merkle import verify_consistency, verify_inclusion
 from coffre.journal.service import (
+    LINKED_AT_ONCE,
     Filter,
     append,
     behind,
@@ -30,6 +31,7 @@ from coffre.journal.service import (
 from coffre.journal.verify import Problem, Report, verify
 
 __all__ = [
+    "LINKED_AT_ONCE",
     "Checkpoint",
     "CheckpointInvalid",
     "Entry",

@@ -22,8 +22,14 @@ from coffre.store import Lean, UnitOfWork, run_many
 
 _FAILED = "The journal could not be written, so the operation was cancelled."
 
+# An append of at most this many entries (an operation's own) writes their patient links
+# itself when the links are up to date: later, the indexer would decode them again and take
+# the write lock once more. A larger batch (an import) leaves them to the indexer, which
+# writes the links of many entries at once, in the order of the table's key.
+LINKED_AT_ONCE = 16
+
 # Built once: every audited operation runs them. Reserving entries also claims their
-# patient links when the links are up to date (SET reads the row as it was).
+# patient links when `link` and the links are up to date (SET reads the row as it was).
 _RESERVE = Lean(
     journal_head.update()
     .where(journal_head.c.id == 1)
@@ -31,7 +37,10 @@ _RESERVE = Lean(
         size=journal_head.c.size + sa.bindparam("count"),
         indexed=sa.case(
             (
-                journal_head.c.indexed == journal_head.c.size,
+                sa.and_(
+                    journal_head.c.indexed == journal_head.c.size,
+                    sa.bindparam("link", type_=sa.Boolean),
+                ),
                 journal_head.c.size + sa.bindparam("count"),
             ),
             else_=journal_head.c.indexed,
@@ -103,9 +112,12 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     try:
         # The head row is the one place sequence numbers come from: incrementing it locks it
         # until commit, so concurrent appenders queue and the numbering has no gaps.
-        [(reserved, indexed)] = _RESERVE.rows(conn, {"count": len(entries)})
+        count = len(entries)
+        [(reserved, indexed)] = _RESERVE.rows(
+            conn, {"count": count, "link": count <= LINKED_AT_ONCE}
+        )
         size = int(reserved)
-        first = size - len(entries)
+        first = size - count
         rows = []
         for seq, entry in enumerate(entries, start=first):
             time = timestamp(entry.recorded_at)
@@ -113,8 +125,8 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
         leaves = [leaf_hash(row[4]) for row in rows]
         run_many(conn, _insert_sql(conn, _ENTRY_COLUMNS), rows)
         if int(indexed) == size:
-            # The links were up to date, and these entries' are claimed: written here, in
-            # the same transaction, from what the entries name (no decoding needed later).
+            # These entries' links are claimed (see LINKED_AT_ONCE): written here, in the
+            # same transaction, from what the entries name.
             links = [
                 (patient_id, seq)
                 for seq, entry in enumerate(entries, start=first)

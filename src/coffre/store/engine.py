@@ -80,6 +80,9 @@ class _Writers:
         self.holder: sa.Connection | None = None
         # What the writers' connections are set to: 0 while the log is flushed apart.
         self.wal_autocheckpoint = WAL_AUTOCHECKPOINT_PAGES
+        # How many writers wait for the lock (see `_begin_at_once`).
+        self.waiting = 0
+        self._counting = threading.Lock()
 
     def begin(self, conn: sa.Connection) -> None:
         # A unit of work that may write takes the write lock up front (BEGIN IMMEDIATE), so
@@ -100,7 +103,7 @@ class _Writers:
             self._begin_at_once(conn, driver)
             pending.began = True
             return
-        if not self.lock.acquire(timeout=WRITER_WAIT_SECONDS):
+        if not self._acquire():
             raise StoreError("The database is busy; try again.")
         self.holder = conn
         try:
@@ -109,10 +112,23 @@ class _Writers:
             self.end(conn)
             raise
 
+    def _acquire(self) -> bool:
+        if self.lock.acquire(blocking=False):
+            return True
+        with self._counting:
+            self.waiting += 1
+        try:
+            return self.lock.acquire(timeout=WRITER_WAIT_SECONDS)
+        finally:
+            with self._counting:
+                self.waiting -= 1
+
     def _begin_at_once(self, conn: sa.Connection, driver: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE if nobody holds the write turn, in this process or another;
-        else raise WouldWait."""
-        if not self.lock.acquire(blocking=False):
+        """BEGIN IMMEDIATE if nobody holds or waits for the write turn, in this process or
+        another; else raise WouldWait. A writer that waits goes first: a caller at once
+        that took the turn whenever it was free would keep the others (the watch's
+        containment among them) waiting for as long as it has calls to make."""
+        if self.waiting or not self.lock.acquire(blocking=False):
             raise WouldWait("The database's write turn is taken.")
         self.holder = conn
         try:

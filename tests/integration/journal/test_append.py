@@ -89,6 +89,23 @@ def test_a_patient_sees_every_entry_that_names_them_at_once(coffre):
     assert history[0].rule == "operator-import"
 
 
+def test_a_large_append_leaves_its_links_to_catch_up_and_so_do_the_appends_after_it(coffre):
+    with coffre.uow() as uow:
+        journal.append(uow, [_entry(f"p{i}") for i in range(journal.LINKED_AT_ONCE + 1)])
+        journal.append(uow, [_entry("p0")])
+        uow.commit()
+    with coffre.uow() as uow:
+        assert journal.behind(uow) == journal.LINKED_AT_ONCE + 2
+        assert journal.catch_up(uow) == journal.LINKED_AT_ONCE + 2
+        journal.append(uow, [_entry("p0")] * journal.LINKED_AT_ONCE)
+        uow.commit()
+    with coffre.uow() as uow:
+        assert journal.behind(uow) == 0
+        seqs = [h.seq for h in journal.select_records(uow, journal.Filter(patient_id="p0"))]
+    n = journal.LINKED_AT_ONCE
+    assert sorted(seqs) == [0, n + 1, *range(n + 2, 2 * n + 2)]
+
+
 def test_entries_appended_behind_a_backlog_are_linked_by_catch_up(coffre):
     """A journal whose links lag (entries appended by an earlier version, which left them
     all to the indexer) is caught up in order: appends leave theirs to catch_up until it

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from coffre.store import UnitOfWork, WouldWait, at_once, flush_wal, flush_wal_apart, make_engine
+from coffre.store import engine as store_engine
 from coffre.store.engine import BUSY_TIMEOUT_MS, WAL_AUTOCHECKPOINT_PAGES
 
 
@@ -82,6 +83,36 @@ def test_a_unit_at_once_does_not_wait_for_a_writer_of_this_process(engine):
     assert _count(engine) == 1  # the holder's row; the refused unit wrote nothing
     _insert(engine, 2)  # the turn was given back by the refused unit too
     assert _count(engine) == 2
+
+
+def test_a_unit_at_once_lets_a_waiting_writer_go_first(engine):
+    """The turn is free, but a writer of another thread waits for it (it was about to
+    take it): taking it at once whenever it is free would keep that writer waiting for as
+    long as calls come."""
+    writers = store_engine._writers[engine]
+    # A writer that finds the turn taken is counted while it waits.
+    release = threading.Event()
+    holder = _holding_the_turn(engine, release)
+    waiting = threading.Thread(target=_insert, args=(engine, 2))
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while not writers.waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writers.waiting == 1
+    release.set()
+    holder.join(5)
+    waiting.join(5)
+    assert writers.waiting == 0
+    # The moment between the turn's release and the waiting writer's wake-up.
+    writers.waiting = 1
+    try:
+        with at_once(), pytest.raises(WouldWait):
+            _insert(engine, 1)
+    finally:
+        writers.waiting = 0
+    with at_once():
+        _insert(engine, 3)
+    assert _count(engine) == 3
 
 
 def test_a_unit_at_once_does_not_wait_for_another_process_and_the_wait_is_restored(engine, path):
