@@ -25,7 +25,9 @@ class SetupChange(StrEnum):
     SET_MATRIX = "set-matrix"
     CLEAR_MATRIX = "clear-matrix"
     TEAM = "create-team"
+    TEAM_MEMBERS = "change-team-members"
     CONTRACT = "create-contract"
+    END_CONTRACT = "end-contract"
     ACCOUNT = "create-account"
     PERSONAL = "set-personal-digests"
 
@@ -39,9 +41,17 @@ _WHAT = {
     SetupChange.SET_MATRIX: ("set an organisation's matrix", "set its matrix"),
     SetupChange.CLEAR_MATRIX: ("clear an organisation's matrix", "clear its matrix"),
     SetupChange.TEAM: ("form care teams", "form its care teams"),
+    SetupChange.TEAM_MEMBERS: (
+        "change a care team's members",
+        "change the members of its care teams",
+    ),
     SetupChange.CONTRACT: (
         "give a subcontractor a contract",
         "give a subcontractor a contract with it",
+    ),
+    SetupChange.END_CONTRACT: (
+        "end a subcontractor's contract",
+        "end a subcontractor's contract with it",
     ),
     SetupChange.ACCOUNT: ("add accounts", "add its accounts"),
     SetupChange.PERSONAL: (

@@ -98,6 +98,32 @@ def team(
     out.print(team_id)
 
 
+@organisations_app.command()
+def members(
+    ctx: typer.Context,
+    team: Annotated[str, typer.Argument(help="The care team's id.")],
+    add: Annotated[
+        list[str] | None,
+        typer.Option("--add", help="Username of a member to add (repeat the option)."),
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="Username of a member to remove (repeat the option)."),
+    ] = None,
+) -> None:
+    """Add members to a care team or remove them: a member removed no longer reads the
+    team's patients (within seconds for a server's sessions and tokens)."""
+    if not add and not remove:
+        raise UsageError("Name a member to add with --add or to remove with --remove.")
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        organisation = identity.team_organisation(uow, team)
+    added, removed = records.change_care_team(
+        coffre.uow(), local_operator(organisation), team, add or [], remove or []
+    )
+    out.print(f"{len(added)} added to the team, {len(removed)} removed from it.")
+
+
 def _categories(names: list[str] | None, option: str) -> list[str]:
     known = {c.value for c in access.Category}
     for name in names or []:
@@ -147,6 +173,20 @@ def contract(
         ends_at=ends_at,
     )
     out.print(contract_id)
+
+
+@organisations_app.command("end-contract")
+def end_contract(
+    ctx: typer.Context,
+    contract: Annotated[str, typer.Argument(help="The contract's id.")],
+) -> None:
+    """End a subcontractor's contract now, before its term: the subcontractor no longer
+    reads the client's patients (within seconds for a server's tokens)."""
+    coffre = state(ctx).coffre()
+    with coffre.reader() as uow:
+        client = identity.contract_parties(uow, contract).client_id
+    ended = records.end_contract(coffre.uow(), local_operator(client), contract)
+    out.print(f"The contract ended at {ended.isoformat(timespec='seconds')}.")
 
 
 @organisations_app.command()

@@ -196,6 +196,53 @@ def list_care_teams(
     return [CareTeam(t.id, t.organisation_id, t.name, tuple(members[t.id])) for t in teams]
 
 
+def change_care_team_members(
+    uow: UnitOfWork, team_id: str, add: Iterable[str], remove: Iterable[str]
+) -> tuple[list[str], list[str]]:
+    """Add and remove member accounts (ids) of a care team; return the ids added and
+    removed. Raises IdentityError (no such team, an account both added and removed, one
+    added that is a member already or not of the team's organisation, one removed that is
+    not a member, nothing to change)."""
+    organisation_id = team_organisation(uow, team_id)
+    if organisation_id is None:
+        raise IdentityError(f"There is no care team with id {team_id}.")
+    added, removed = sorted(set(add)), sorted(set(remove))
+    if not added and not removed:
+        raise IdentityError("Name at least one member to add or remove.")
+    if set(added) & set(removed):
+        raise IdentityError("An account cannot be both added to and removed from a team.")
+    members = set(
+        uow.connection.execute(
+            sa.select(care_team_members.c.account_id).where(care_team_members.c.team_id == team_id)
+        ).scalars()
+    )
+    if set(added) & members:
+        raise IdentityError("An account to add is a member of the team already.")
+    if set(removed) - members:
+        raise IdentityError("An account to remove is not a member of the team.")
+    if added:
+        found = uow.connection.execute(
+            sa.select(sa.func.count()).where(
+                accounts.c.id.in_(added), accounts.c.organisation_id == organisation_id
+            )
+        ).scalar_one()
+        if found != len(added):
+            raise IdentityError(
+                "Every member of a care team must be an account of its organisation."
+            )
+        uow.connection.execute(
+            care_team_members.insert(), [{"team_id": team_id, "account_id": a} for a in added]
+        )
+    if removed:
+        uow.connection.execute(
+            care_team_members.delete().where(
+                care_team_members.c.team_id == team_id,
+                care_team_members.c.account_id.in_(removed),
+            )
+        )
+    return added, removed
+
+
 def team_organisation(uow: UnitOfWork, team_id: str) -> str | None:
     """The organisation a care team belongs to, or None if there is no such team."""
     return uow.connection.execute(
@@ -254,6 +301,45 @@ def add_contract(
         )
     )
     return contract_id
+
+
+@dataclass(frozen=True)
+class ContractParties:
+    """Who a contract binds."""
+
+    subcontractor_id: str
+    client_id: str
+
+
+def contract_parties(uow: UnitOfWork, contract_id: str) -> ContractParties:
+    """Who a contract binds. Raises IdentityError if there is no such contract."""
+    row = uow.connection.execute(
+        sa.select(contracts.c.subcontractor_id, contracts.c.client_id).where(
+            contracts.c.id == contract_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise IdentityError(f"There is no contract with id {contract_id}.")
+    return ContractParties(row.subcontractor_id, row.client_id)
+
+
+def end_contract(uow: UnitOfWork, contract_id: str, at: datetime) -> datetime:
+    """End a contract at `at`: it is not in force from then on; return its end (its start,
+    if it had not started). Raises IdentityError (no such contract, one that has ended by
+    then already)."""
+    row = uow.connection.execute(
+        sa.select(contracts.c.started_at, contracts.c.ended_at).where(contracts.c.id == contract_id)
+    ).one_or_none()
+    if row is None:
+        raise IdentityError(f"There is no contract with id {contract_id}.")
+    if row.ended_at is not None and row.ended_at <= at:
+        raise IdentityError("That contract has ended already.")
+    # A contract that has not started yet ends as it starts: it is never in force.
+    ends_at: datetime = max(at, row.started_at)
+    uow.connection.execute(
+        contracts.update().where(contracts.c.id == contract_id).values(ended_at=ends_at)
+    )
+    return ends_at
 
 
 def contracts_in_force(

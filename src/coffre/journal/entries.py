@@ -71,8 +71,10 @@ class EventKind(StrEnum):
     TOKEN_UPDATE = "identity:token:update"  # noqa: S105 (an event name)
     ORGANISATION_CREATE = "identity:organisation:create"
     TEAM_CREATE = "identity:team:create"  # a care team formed, with its members
+    TEAM_UPDATE = "identity:team:update"  # members added to or removed from a care team
     MATRIX_UPDATE = "access:matrix:update"  # an organisation's own matrix set or cleared
     CONTRACT_CREATE = "access:contract:create"  # a subcontractor's contract with a client
+    CONTRACT_UPDATE = "access:contract:update"  # a contract ended before its term
     ALERT_CREATE = "watch:alert:create"  # a detection rule fired: an alert was opened
     ALERT_UPDATE = "watch:alert:update"  # an alert acknowledged or closed (or refused)
     ALERT_READ = "watch:alert:read"  # the officer's notes on an alert opened (or refused)

@@ -1,5 +1,6 @@
-"""Setting organisations up: adding one, its own matrix, its care teams, its
-subcontractors' contracts, its accounts and their holders' personal digests.
+"""Setting organisations up: adding one, its own matrix, its care teams and their members,
+its subcontractors' contracts (and ending them), its accounts and their holders' personal
+digests.
 
 Each changes who may see patient data, so each is decided by `access.decide_setup` and
 journaled in the same transaction as the change, refusals included (docs/access.md §1).
@@ -111,6 +112,44 @@ def add_care_team(
     return team_id
 
 
+def change_care_team(
+    uow: UnitOfWork,
+    actor: Actor,
+    team_id: str,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+) -> tuple[list[str], list[str]]:
+    """Add and remove members (usernames or ids) of a care team; return the ids of the
+    accounts added and removed. A member removed no longer reads the team's patients
+    (within the few seconds an actor is kept, see `signin.ActorCache`). Raises
+    AccessDenied, AccountNotFound or IdentityError (no such team, a member added twice or
+    of another organisation, one removed who is not a member, nothing to change)."""
+    event = EventKind.TEAM_UPDATE
+    with uow:
+        organisation_id = identity.team_organisation(uow, team_id)
+        if organisation_id is None:
+            raise IdentityError(f"There is no care team with id {team_id}.")
+        resources = [f"organisation:{organisation_id}", f"team:{team_id}"]
+        decision = _decide(uow, actor, SetupChange.TEAM_MEMBERS, organisation_id, event, resources)
+        added, removed = identity.change_care_team_members(
+            uow,
+            team_id,
+            [identity.find_account(uow, member).id for member in add],
+            [identity.find_account(uow, member).id for member in remove],
+        )
+        resources += [f"account:{i}" for i in sorted({*added, *removed})]
+        _done(
+            uow,
+            actor,
+            decision,
+            event,
+            resources,
+            added=",".join(added) or "none",
+            removed=",".join(removed) or "none",
+        )
+    return added, removed
+
+
 def _categories(names: Iterable[str]) -> list[str]:
     known = {c.value for c in Category}
     chosen = sorted(set(names))
@@ -162,6 +201,32 @@ def add_contract(
             ends=ends_at.isoformat(timespec="seconds") if ends_at else "none",
         )
     return contract_id
+
+
+def end_contract(
+    uow: UnitOfWork, actor: Actor, contract_id: str, *, at: datetime | None = None
+) -> datetime:
+    """End a subcontractor's contract now (or at `at`), before its term; return when it
+    ends (as it starts, if it had not). Decided on the client, as the contract was. The
+    subcontractor's tokens lose what it opened within the few seconds an actor is kept
+    (see `signin.ActorCache`). Raises AccessDenied or IdentityError (no such contract, one
+    ended already)."""
+    event = EventKind.CONTRACT_UPDATE
+    with uow:
+        # Read before the decision, which is on the client; the update happens after it.
+        parties = identity.contract_parties(uow, contract_id)
+        resources = [
+            f"contract:{contract_id}",
+            f"organisation:{parties.subcontractor_id}",
+            f"organisation:{parties.client_id}",
+        ]
+        decision = _decide(
+            uow, actor, SetupChange.END_CONTRACT, parties.client_id, event, resources
+        )
+        ends_at = identity.end_contract(uow, contract_id, at or datetime.now(UTC))
+        ended = ends_at.isoformat(timespec="seconds")
+        _done(uow, actor, decision, event, resources, ends=ended)
+    return ends_at
 
 
 def add_account(

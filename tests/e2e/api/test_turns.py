@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Any
 
 import anyio
 import pytest
@@ -81,29 +82,39 @@ def _database_held(coffre):  # type: ignore[no-untyped-def]
         thread.join(5)
 
 
+class _Reader:
+    """Reads of world's patient by dr.martin with a token, their answers kept."""
+
+    def __init__(self, client, coffre, world) -> None:  # type: ignore[no-untyped-def]
+        self.client = client
+        self.secret = personal_token(coffre, world.clinic, "dr.martin", "user/Patient.rs")
+        self.path = f"/fhir/Patient/{world.patient_id}"
+        self.answers: list[Any] = []
+
+    async def get(self) -> Any:
+        return await self.client.get(self.path, headers=bearer(self.secret))
+
+    async def read(self) -> None:
+        self.answers.append(await self.get())
+
+
 async def test_a_call_that_finds_the_database_held_waits_in_a_thread_and_the_loop_goes_on(
     client, sqlite_coffre, world
 ):
     """A call's work runs on the event loop; when the write turn is taken it has done
     nothing yet, and waits in a worker thread instead: other requests are answered
     meanwhile, and the call is answered and journaled once when the turn comes."""
-    secret = personal_token(sqlite_coffre, world.clinic, "dr.martin", "user/Patient.rs")
-    path = f"/fhir/Patient/{world.patient_id}"
+    reader = _Reader(client, sqlite_coffre, world)
     before = len(journal_records(sqlite_coffre))
-    answers = []
-
-    async def read() -> None:
-        answers.append(await client.get(path, headers=bearer(secret)))
-
     with _database_held(sqlite_coffre) as release:
         async with anyio.create_task_group() as group:
-            group.start_soon(read)
+            group.start_soon(reader.read)
             await anyio.sleep(0.2)
-            assert not answers  # waiting, in a thread
+            assert not reader.answers  # waiting, in a thread
             metadata = await client.get("/fhir/metadata")
             assert metadata.status_code == 200  # the loop was not held
             release.set()
-    [answer] = answers
+    [answer] = reader.answers
     assert answer.status_code == 200
     reads = [
         e for e in journal_records(sqlite_coffre)[before:] if e.action == "records:patient:read"
@@ -115,22 +126,16 @@ async def test_a_call_kept_waiting_too_long_is_told_to_come_back(
     client, sqlite_coffre, world, monkeypatch
 ):
     monkeypatch.setattr(calls, "TURN_WAIT_SECONDS", 0.2)
-    secret = personal_token(sqlite_coffre, world.clinic, "dr.martin", "user/Patient.rs")
-    path = f"/fhir/Patient/{world.patient_id}"
-    answers = []
-
-    async def first() -> None:
-        answers.append(await client.get(path, headers=bearer(secret)))
-
+    reader = _Reader(client, sqlite_coffre, world)
     with _database_held(sqlite_coffre) as release:
         async with anyio.create_task_group() as group:
-            group.start_soon(first)
+            group.start_soon(reader.read)
             await anyio.sleep(0.1)  # the first call holds its turn, waiting in a thread
-            waited = await client.get(path, headers=bearer(secret))
+            waited = await reader.get()
             release.set()
     problem(waited, 503, "transient")
     assert waited.headers["Retry-After"] == "5"
-    [served] = answers
+    [served] = reader.answers
     assert served.status_code == 200
     # The turn was given back: the next call is served.
-    assert (await client.get(path, headers=bearer(secret))).status_code == 200
+    assert (await reader.get()).status_code == 200

@@ -32,6 +32,9 @@ def test_each_change_is_journaled_as_the_operators(tmp_path: Path):
     assert "removed" in ok(run(home, "organisations", "matrix", clinic, "--clear"))
     team = ok(run(home, "organisations", "team", clinic, "Cardio", "--member", "dr.port"))
     contract = ok(run(home, "organisations", "contract", lab, clinic, "--read", "results")).strip()
+    changed = run(home, "organisations", "members", team.strip(), "--remove", "dr.port")
+    assert "0 added to the team, 1 removed from it." in ok(changed)
+    assert "The contract ended at" in ok(run(home, "organisations", "end-contract", contract))
 
     rows = journal(home)
     assert [row["action"] for row in rows] == [
@@ -42,6 +45,8 @@ def test_each_change_is_journaled_as_the_operators(tmp_path: Path):
         "access:matrix:update",
         "identity:team:create",
         "access:contract:create",
+        "identity:team:update",
+        "access:contract:update",
     ]
     assert {(row["actor_kind"], row["decision"], row["outcome"]) for row in rows} == {
         ("operator", "allow", "success")
@@ -64,4 +69,14 @@ def test_a_failed_change_is_one_sentence_and_journals_nothing(tmp_path: Path):
     assert "There is no organisation with id no-such-org." in assert_one_sentence_error(unknown)
     country = run(home, "organisations", "add", "Cabinet", "--country", "FRA")
     assert "two-letter code" in assert_one_sentence_error(country)
+    team = ok(run(home, "organisations", "team", clinic, "Cardio")).strip()
+    before = journal(home)
+    outsider = run(home, "organisations", "members", team, "--remove", "admin")
+    assert "There is no account 'admin'" in assert_one_sentence_error(outsider)
+    nothing = run(home, "organisations", "members", team)
+    assert "--add" in assert_one_sentence_error(nothing, code=2)
+    no_team = run(home, "organisations", "members", "no-such-team", "--add", "x")
+    assert "There is no care team with id no-such-team." in assert_one_sentence_error(no_team)
+    no_contract = run(home, "organisations", "end-contract", "no-such-contract")
+    assert "There is no contract" in assert_one_sentence_error(no_contract)
     assert journal(home) == before

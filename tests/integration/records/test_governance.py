@@ -1,6 +1,7 @@
 """Setting organisations up, on SQLite and PostgreSQL: each change (an organisation, its
-matrix, a care team, a contract) is decided and journaled with it; a refusal changes nothing
-and is journaled as denied; a failure changes nothing and journals nothing."""
+matrix, a care team and its members, a contract and its end) is decided and journaled with
+it; a refusal changes nothing and is journaled as denied; a failure changes nothing and
+journals nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from careworld import World, account, build_world
 from coffre import identity, records
-from coffre.access import AccessDenied, Category, InvalidMatrix
+from coffre.access import AccessDenied, Category, InvalidMatrix, Purpose, RelationshipKind
 from coffre.identity import (
     AccountNotFound,
     Actor,
@@ -58,6 +59,19 @@ def refused_actor(coffre, world: World, who: str) -> Actor:  # type: ignore[no-u
 
 def new_entries(coffre, before: int):  # type: ignore[no-untyped-def]
     return journal_records(coffre)[before:]
+
+
+def assert_allowed(coffre, before: int, actor: Actor, action: str, *resources: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The one new entry: the change allowed and done, naming `resources`; its facts."""
+    [entry] = new_entries(coffre, before)
+    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+        action,
+        actor.id,
+        "allow",
+        "success",
+    )
+    assert entry.resource_ids == resources
+    return dict(entry.facts)
 
 
 def assert_denied(coffre, before: int, actor: Actor, action: str, *resources: str) -> None:  # type: ignore[no-untyped-def]
@@ -231,6 +245,105 @@ def test_a_team_with_a_wrong_member_changes_and_journals_nothing(coffre, world, 
     assert new_entries(coffre, before) == []
 
 
+def _team_of(coffre, world: World, *members: str) -> str:  # type: ignore[no-untyped-def]
+    return records.add_care_team(coffre.uow(), world.operator, world.clinic, "Soins", members)
+
+
+def _members(coffre, team_id: str) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    with coffre.reader() as uow:
+        [team] = identity.list_care_teams(uow, team_id=team_id)
+    return team.member_ids
+
+
+def test_the_administrator_changes_a_teams_members_and_it_is_journaled(coffre, world, admin):
+    team_id = _team_of(coffre, world, "dr.martin")
+    before = len(journal_records(coffre))
+    added, removed = records.change_care_team(
+        coffre.uow(), admin, team_id, add=["dr.bernard"], remove=[world.physician.id]
+    )
+    assert (added, removed) == ([world.colleague.id], [world.physician.id])
+    assert _members(coffre, team_id) == (world.colleague.id,)
+    accounts = sorted([world.colleague.id, world.physician.id])
+    facts = assert_allowed(
+        coffre,
+        before,
+        admin,
+        "identity:team:update",
+        f"organisation:{world.clinic}",
+        f"team:{team_id}",
+        *(f"account:{a}" for a in accounts),
+    )
+    assert (facts["change"], facts["added"], facts["removed"]) == (
+        "change-team-members",
+        world.colleague.id,
+        world.physician.id,
+    )
+
+
+def test_a_member_removed_from_a_team_no_longer_reads_its_patients(coffre, world):
+    """The patient is in the team's care; the colleague reads them as its member, and not
+    once removed (a new actor: an actor is kept a few seconds per session or token)."""
+    team_id = _team_of(coffre, world, "dr.bernard")
+    records.start_relationship(
+        coffre.uow(),
+        coffre.vault,
+        world.operator,
+        world.patient_id,
+        RelationshipKind.ADMISSION,
+        Purpose.PATIENT_REQUEST,
+        care_team=team_id,
+    )
+
+    def read() -> object:
+        with coffre.reader() as uow:
+            colleague = identity.actor_for(uow, "dr.bernard", source="test")
+        return records.read_patient(
+            coffre.uow(), coffre.vault, colleague, world.patient_id, Purpose.CARE
+        )
+
+    assert read()
+    records.change_care_team(coffre.uow(), world.operator, team_id, remove=["dr.bernard"])
+    with pytest.raises(AccessDenied) as refused:
+        read()
+    assert refused.value.rule == "no-care-relationship"
+
+
+@pytest.mark.parametrize("who", ["physician", "other_admin"])
+def test_a_refused_team_change_changes_nothing_and_is_journaled(coffre, world, who):
+    team_id = _team_of(coffre, world, "dr.martin")
+    actor = refused_actor(coffre, world, who)
+    before = len(journal_records(coffre))
+    with pytest.raises(AccessDenied):
+        records.change_care_team(coffre.uow(), actor, team_id, add=["dr.bernard"])
+    assert _members(coffre, team_id) == (world.physician.id,)
+    resources = (f"organisation:{world.clinic}", f"team:{team_id}")
+    assert_denied(coffre, before, actor, "identity:team:update", *resources)
+
+
+@pytest.mark.parametrize(
+    ("add", "remove", "error", "message"),
+    [
+        (["dr.nobody"], [], AccountNotFound, "dr.nobody"),
+        (["agent.mutuelle"], [], IdentityError, "account of its organisation"),
+        (["dr.martin"], [], IdentityError, "a member of the team already"),
+        ([], ["dr.bernard"], IdentityError, "not a member"),
+        (["dr.bernard"], ["dr.bernard"], IdentityError, "both added to and removed"),
+        ([], [], IdentityError, "at least one member"),
+    ],
+)
+def test_a_wrong_team_change_changes_and_journals_nothing(
+    coffre, world, add, remove, error, message
+):
+    team_id = _team_of(coffre, world, "dr.martin")
+    before = len(journal_records(coffre))
+    with pytest.raises(error, match=message):
+        records.change_care_team(coffre.uow(), world.operator, team_id, add=add, remove=remove)
+    with pytest.raises(IdentityError, match="no care team"):
+        records.change_care_team(coffre.uow(), world.operator, "no-such-team", add=["dr.bernard"])
+    assert _members(coffre, team_id) == (world.physician.id,)
+    assert new_entries(coffre, before) == []
+
+
 # Contracts
 
 
@@ -241,19 +354,15 @@ def test_the_clients_administrator_adds_a_contract_and_it_is_journaled(coffre, w
         coffre.uow(), admin, world.lab, world.clinic, ["results", "identity"], [], ends_at=ends
     )
     assert count(coffre, "contracts") == contracts + 1
-    [entry] = new_entries(coffre, before)
-    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
+    facts = assert_allowed(
+        coffre,
+        before,
+        admin,
         "access:contract:create",
-        admin.id,
-        "allow",
-        "success",
-    )
-    assert entry.resource_ids == (
         f"contract:{contract_id}",
         f"organisation:{world.lab}",
         f"organisation:{world.clinic}",
     )
-    facts = dict(entry.facts)
     assert (facts["change"], facts["read"], facts["write"], facts["ends"]) == (
         "create-contract",
         "identity,results",
@@ -292,6 +401,83 @@ def test_an_invalid_contract_changes_and_journals_nothing(coffre, world, read, c
             coffre.uow(), world.operator, world.lab, getattr(world, client), read, []
         )
     assert count(coffre, "contracts") == contracts
+    assert new_entries(coffre, before) == []
+
+
+def _lab_contract(coffre, world: World) -> str:  # type: ignore[no-untyped-def]
+    return records.add_contract(coffre.uow(), world.operator, world.lab, world.clinic, RESULTS, [])
+
+
+def _in_force(coffre, world: World) -> list[str]:  # type: ignore[no-untyped-def]
+    with coffre.reader() as uow:
+        found = identity.contracts_in_force(uow, world.lab, datetime.now(UTC))
+    return [c.client_organisation_id for c in found]
+
+
+def test_the_clients_administrator_ends_a_contract_and_it_is_journaled(coffre, world, admin):
+    with coffre.uow() as uow:  # the world's own contract is ended first, without a word
+        uow.connection.execute(sa.text("UPDATE contracts SET ended_at = started_at"))
+        uow.commit()
+    contract_id = _lab_contract(coffre, world)
+    assert _in_force(coffre, world) == [world.clinic]
+    before = len(journal_records(coffre))
+    ended = records.end_contract(coffre.uow(), admin, contract_id)
+    assert _in_force(coffre, world) == []
+    facts = assert_allowed(
+        coffre,
+        before,
+        admin,
+        "access:contract:update",
+        f"contract:{contract_id}",
+        f"organisation:{world.lab}",
+        f"organisation:{world.clinic}",
+    )
+    assert (facts["change"], facts["ends"]) == ("end-contract", ended.isoformat("T", "seconds"))
+    with pytest.raises(IdentityError, match="ended already"):
+        records.end_contract(coffre.uow(), admin, contract_id)
+    assert len(new_entries(coffre, before)) == 1
+
+
+def test_a_contract_ended_before_it_starts_is_never_in_force(coffre, world):
+    starts = datetime(2031, 1, 1, tzinfo=UTC)
+    contract_id = records.add_contract(
+        coffre.uow(), world.operator, world.lab, world.clinic, RESULTS, [], starts_at=starts
+    )
+    later = datetime(2032, 1, 1, tzinfo=UTC)
+
+    def in_force() -> int:
+        with coffre.reader() as uow:
+            return len(identity.contracts_in_force(uow, world.lab, later))
+
+    assert in_force() == 2  # the world's own, and this one
+    assert records.end_contract(coffre.uow(), world.operator, contract_id) == starts
+    assert in_force() == 1
+    assert dict(journal_records(coffre)[-1].facts)["ends"] == "2031-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("who", ["physician", "subcontractor_admin", "lab_technician"])
+def test_a_refused_contract_end_changes_nothing_and_is_journaled(coffre, world, who):
+    contract_id = _lab_contract(coffre, world)
+    if who == "subcontractor_admin":  # the subcontractor does not end its own contract
+        actor = account(coffre, world.lab, "admin.labo", "organisation-admin")
+    else:
+        actor = getattr(world, who)
+    before = len(journal_records(coffre))
+    with pytest.raises(AccessDenied):
+        records.end_contract(coffre.uow(), actor, contract_id)
+    assert _in_force(coffre, world) == [world.clinic, world.clinic]
+    resources = (
+        f"contract:{contract_id}",
+        f"organisation:{world.lab}",
+        f"organisation:{world.clinic}",
+    )
+    assert_denied(coffre, before, actor, "access:contract:update", *resources)
+
+
+def test_ending_no_contract_changes_and_journals_nothing(coffre, world):
+    before = len(journal_records(coffre))
+    with pytest.raises(IdentityError, match="no contract"):
+        records.end_contract(coffre.uow(), world.operator, "no-such-contract")
     assert new_entries(coffre, before) == []
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 import inspect
 import io
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from careworld import World, build_world
-from coffre import records
+from coffre import identity, records
 from coffre.access import AccessDenied, Category, EmergencyReason, Purpose, RelationshipKind
 from coffre.identity import NewAccount, OrganisationKind
 from coffre.records import ErasureReason, FindCriteria
@@ -25,6 +25,31 @@ from factories import journal_records, lines_of, patient
 
 CARE, REQUEST = Purpose.CARE, Purpose.PATIENT_REQUEST
 Call = Callable[[Any, Any, World], object]
+
+
+def _team(coffre, world: World) -> str:  # type: ignore[no-untyped-def]
+    """A care team of the clinic with dr.martin, made without a decision."""
+    with coffre.uow() as uow:
+        physician = identity.find_account(uow, "dr.martin").id
+        team_id = identity.create_care_team(uow, world.clinic, "Cardio", [physician])
+        uow.commit()
+    return team_id
+
+
+def _contract(coffre, world: World) -> str:  # type: ignore[no-untyped-def]
+    """A contract of the lab with the clinic, made without a decision."""
+    with coffre.uow() as uow:
+        contract_id = identity.add_contract(
+            uow,
+            world.lab,
+            world.clinic,
+            [Category.RESULTS.value],
+            [],
+            starts_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+        uow.commit()
+    return contract_id
+
 
 # name -> (the call, which actor of the world it is meant for)
 GATED: dict[str, tuple[Call, str]] = {
@@ -221,6 +246,14 @@ GATED: dict[str, tuple[Call, str]] = {
     ),
     "add_care_team": (
         lambda c, a, w: records.add_care_team(c.uow(), a, w.clinic, "Cardio", ["dr.martin"]),
+        "operator",
+    ),
+    "change_care_team": (
+        lambda c, a, w: records.change_care_team(c.uow(), a, _team(c, w), add=["dr.bernard"]),
+        "operator",
+    ),
+    "end_contract": (
+        lambda c, a, w: records.end_contract(c.uow(), a, _contract(c, w)),
         "operator",
     ),
     "add_contract": (
