@@ -15,6 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from coffre.access.policy import Decision, _officer_rule
+from coffre.access.tokens import decide_token
 from coffre.identity import Actor
 
 
@@ -61,9 +62,18 @@ _WHAT = {
 }
 
 
+# The changes made through the FHIR API: a token must allow them (resource, operation).
+_THROUGH_API = {SetupChange.TEAM_MEMBERS: ("CareTeam", "u")}
+
+
 def decide_setup(actor: Actor, change: SetupChange, organisation_id: str | None) -> Decision:
     """Whether the actor may make `change` to the organisation `organisation_id` (for a
-    contract, the client's; None for a new organisation, which only the operator adds)."""
+    contract, the client's; None for a new organisation, which only the operator adds).
+    A change the API makes needs a token (if any) whose scopes allow it."""
+    scoped = _THROUGH_API.get(change)
+    refused = decide_token(actor, (scoped[0],), scoped[1]) if scoped is not None else None
+    if refused is not None:
+        return refused
     anywhere, within = _WHAT[change]
     if change is SetupChange.ORGANISATION:
         organisation_id = None

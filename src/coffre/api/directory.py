@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from coffre import access, identity
+from coffre import access, identity, records
 from coffre.api.body import number, one, page_size, search_parameters
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem
@@ -88,6 +88,23 @@ def _professionals(api: Api, organisation_id: str | None = None) -> list[Account
         return [
             a for a in identity.list_accounts(uow, organisation_id) if a.role in PROFESSIONAL_ROLES
         ]
+
+
+def _members(resource: dict[str, Any]) -> set[str]:
+    """The account ids of a CareTeam's participants, each a Practitioner reference."""
+    found = set()
+    for n, participant in enumerate(resource.get("participant") or []):
+        reference = ((participant or {}).get("member") or {}).get("reference") or ""
+        kind, _, account_id = reference.partition("/")
+        if kind != "Practitioner" or not account_id or "/" in account_id:
+            raise Problem(
+                400,
+                "invalid",
+                "A care team's participant must be a Practitioner reference (Practitioner/ID).",
+                f"CareTeam.participant[{n}].member",
+            )
+        found.add(account_id)
+    return found
 
 
 def _reference(value: str | None, kind: str) -> str | None:
@@ -187,6 +204,26 @@ def add_routes(routes: APIRouter, api: Api) -> None:
             return care_team(found[0])
 
         return FhirResponse(await api.run(request, read))
+
+    @routes.put("/CareTeam/{team_id}", response_class=FhirResponse)
+    async def update_care_team(team_id: str, request: Request) -> FhirResponse:
+        """Replace the team's members by the participants sent (Practitioner references):
+        those left out are removed, and no longer read the team's patients."""
+        wanted = _members(await api.resource(request, ["CareTeam"], team_id))
+
+        def update(actor: Actor, _: object) -> dict[str, Any]:
+            with api.coffre.reader() as uow:
+                found = identity.list_care_teams(uow, team_id=team_id)
+            if not found:
+                raise Problem(404, "not-found", f"There is no care team with id {team_id}.")
+            current = set(found[0].member_ids)
+            records.change_care_team(
+                api.coffre.uow(), actor, team_id, sorted(wanted - current), sorted(current - wanted)
+            )
+            with api.coffre.reader() as uow:
+                return care_team(identity.list_care_teams(uow, team_id=team_id)[0])
+
+        return FhirResponse(await api.run(request, update))
 
     @routes.get("/CareTeam", response_class=FhirResponse)
     async def search_care_teams(request: Request) -> FhirResponse:

@@ -99,6 +99,8 @@ _SHAPES = {
 }
 # Types holding no patient data: no patient behind them to be missing, erased or metered.
 _DIRECTORY = frozenset({"Practitioner", "PractitionerRole", "Organization", "CareTeam"})
+# Types whose update may name the version it is based on (If-Match; 412 when stale).
+_VERSIONED = frozenset({"Patient", "Consent"})
 
 _ERRORS = {
     400: "The request is malformed or names something this call cannot take.",
@@ -307,7 +309,7 @@ def _errors(interaction: str, name: str | None, path: str, operation: dict[str, 
     named = instance or "patient" in reads or (interaction == "create" and name != "Patient")
     if named:
         codes |= {404, 410} if patient_data else {404}
-    if interaction == "update":
+    if interaction == "update" and name in _VERSIONED:
         codes.add(412)
     codes |= {c for c in _ALSO.get((interaction, name or ""), ()) if c >= 400}
     return sorted(codes)
@@ -324,7 +326,7 @@ def _describe(path: str, method: str, operation: dict[str, Any]) -> None:
         parameters += _search_parameters(name)
     elif interaction == "operation" and name is None:
         parameters += _operation_parameters(path.removeprefix(PREFIX))
-    elif interaction == "update":
+    elif interaction == "update" and name in _VERSIONED:
         parameters.append(_IF_MATCH)
     elif interaction == "delete" and name is not None:
         parameters += _DELETE_PARAMETERS.get(name, [])

@@ -35,7 +35,7 @@ _SUPPORTED: dict[str, list[str]] = {
     "Practitioner": ["read", "search-type"],
     "PractitionerRole": ["search-type"],
     "Organization": ["read", "search-type"],
-    "CareTeam": ["read", "search-type"],
+    "CareTeam": ["read", "search-type", "update"],
 }
 _PARAMETERS: dict[str, list[tuple[str, str]]] = {
     "Patient": [

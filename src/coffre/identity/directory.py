@@ -202,13 +202,11 @@ def change_care_team_members(
     """Add and remove member accounts (ids) of a care team; return the ids added and
     removed. Raises IdentityError (no such team, an account both added and removed, one
     added that is a member already or not of the team's organisation, one removed that is
-    not a member, nothing to change)."""
+    not a member)."""
     organisation_id = team_organisation(uow, team_id)
     if organisation_id is None:
         raise IdentityError(f"There is no care team with id {team_id}.")
     added, removed = sorted(set(add)), sorted(set(remove))
-    if not added and not removed:
-        raise IdentityError("Name at least one member to add or remove.")
     if set(added) & set(removed):
         raise IdentityError("An account cannot be both added to and removed from a team.")
     members = set(

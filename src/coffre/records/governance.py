@@ -123,7 +123,8 @@ def change_care_team(
     accounts added and removed. A member removed no longer reads the team's patients
     (within the few seconds an actor is kept, see `signin.ActorCache`). Raises
     AccessDenied, AccountNotFound or IdentityError (no such team, a member added twice or
-    of another organisation, one removed who is not a member, nothing to change)."""
+    of another organisation, one removed who is not a member). A change of nothing (the
+    FHIR API's update that keeps every member) is decided and journaled all the same."""
     event = EventKind.TEAM_UPDATE
     with uow:
         organisation_id = identity.team_organisation(uow, team_id)

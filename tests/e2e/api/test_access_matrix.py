@@ -127,6 +127,7 @@ RULES: dict[str, str | None] = {
     "reg": "registration-role",
     "regm": "registration-matrix",
     "pown": "patient-own-choice",
+    "setup": "organisation-setup",
 }
 
 # One row per endpoint, one column per caller. A cell is a status (401 for a missing or
@@ -162,6 +163,7 @@ consent-A     401   401   401   200   tok   pown  pown  pown  pown  excl  deny  
 consent-read  401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 consent-put   401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 episodes-A    401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
+care-team-put 401   401   401   setup tok   setup setup setup setup setup setup tok   tok   setup
 """
 
 
@@ -325,6 +327,16 @@ class Endpoint:
     upload: bool = False  # sends a PDF as itself for patient A (POST Binary), not JSON
 
 
+def _same_team(scene: Scene) -> dict[str, Any]:
+    """The scene's care team with its one member, dr.bernard, unchanged."""
+    member = {"reference": f"Practitioner/{scene.world.colleague.id}"}
+    return {
+        "resourceType": "CareTeam",
+        "id": scene.ids["team"],
+        "participant": [{"member": member}],
+    }
+
+
 ENDPOINTS: dict[str, Endpoint] = {
     "read-A": Endpoint("GET", "/fhir/Patient/{A}", check=_success_of("Patient", "A")),
     "read-B": Endpoint("GET", "/fhir/Patient/{B}", check=_success_of("Patient", "B")),
@@ -372,6 +384,9 @@ ENDPOINTS: dict[str, Endpoint] = {
     "episodes-A": Endpoint("GET", "/fhir/EpisodeOfCare?patient={A}", check=_episodes),
     "consent-read": Endpoint("GET", "/fhir/Consent/sharing-{A}", check=_consent),
     "consent-put": Endpoint("PUT", "/fhir/Consent/sharing-{A}", body=_consent_of_a, check=_consent),
+    # Nobody here administers the clinic: every caller is refused (test_fhir_care_team.py
+    # has the administrator's update).
+    "care-team-put": Endpoint("PUT", "/fhir/CareTeam/{team}", body=_same_team),
 }
 
 
@@ -478,6 +493,7 @@ def scene(matrix_coffre: Coffre) -> Scene:
         coffre.uow(), coffre.vault, operator, patient_b, True, Purpose.PATIENT_REQUEST
     )
     account(coffre, clinic, "dpo.parc", "data-protection-officer")
+    team = records.add_care_team(coffre.uow(), operator, clinic, "Soins", ["dr.bernard"])
     # A physician who read A's record, until A excluded him.
     excluded = _physician_with_a_relationship(coffre, world, "dr.morel")
     records.read_patient(coffre.uow(), coffre.vault, excluded, world.patient_id, Purpose.CARE)
@@ -545,6 +561,7 @@ def scene(matrix_coffre: Coffre) -> Scene:
             "res": entries[Category.RESULTS],
             "doc": world.document_id,
             "morel": excluded.id,
+            "team": team,
         },
         {"A": _identifying(patient_a), "B": _identifying(stored(patient_b))},
         headers,

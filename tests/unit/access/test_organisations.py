@@ -3,10 +3,12 @@ administrator its own matrix, care teams and contracts with it; nobody else."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from coffre.access import SetupChange, decide_setup
-from coffre.identity import Actor, ActorKind, local_operator
+from coffre.identity import Actor, ActorKind, local_operator, parse_scopes
 
 CLINIC = "org-clinic"
 WITHIN = [c for c in SetupChange if c is not SetupChange.ORGANISATION]
@@ -60,8 +62,26 @@ def test_only_the_local_operator_adds_an_organisation(organisation_id):
 )
 def test_anyone_else_is_refused_with_the_rule(actor, change):
     decision = decide_setup(actor, change, CLINIC)
+    if actor.kind is ActorKind.CLIENT and change is SetupChange.TEAM_MEMBERS:
+        # A change the API makes: a client's token is judged first (see below).
+        assert not decision.allowed and decision.rule == "token-scope"
+        return
     assert not decision.allowed and decision.rule == "organisation-setup"
     assert decision.explanation.startswith(
         "only the local operator or the organisation's administrator may "
     )
     assert "role" not in decision.facts
+
+
+def test_a_change_made_through_the_api_needs_a_token_that_allows_it():
+    admin = account("organisation-admin")
+    narrow = replace(admin, scopes=parse_scopes("user/CareTeam.rs"))
+    refused = decide_setup(narrow, SetupChange.TEAM_MEMBERS, CLINIC)
+    assert not refused.allowed and refused.rule == "token-scope"
+    assert "user/CareTeam.u" in refused.explanation
+    allowing = replace(admin, scopes=parse_scopes("user/CareTeam.u"))
+    assert decide_setup(allowing, SetupChange.TEAM_MEMBERS, CLINIC).allowed
+    # A token that allows it does not make a professional an administrator.
+    doctor = replace(account("practitioner"), scopes=parse_scopes("user/*.cruds"))
+    assert decide_setup(doctor, SetupChange.TEAM_MEMBERS, CLINIC).rule == "organisation-setup"
+    assert not decide_setup(doctor, SetupChange.TEAM_MEMBERS, CLINIC).allowed
