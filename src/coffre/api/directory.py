@@ -8,6 +8,7 @@ number, organisation), never a username, which would help guess sign-ins.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -220,8 +221,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
             records.change_care_team(
                 api.coffre.uow(), actor, team_id, sorted(wanted - current), sorted(current - wanted)
             )
-            with api.coffre.reader() as uow:
-                return care_team(identity.list_care_teams(uow, team_id=team_id)[0])
+            return care_team(replace(found[0], member_ids=tuple(sorted(wanted))))
 
         return FhirResponse(await api.run(request, update))
 

@@ -2,18 +2,20 @@
 
 from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind, local_operator
 from coffre.identity.clients import Client
+from coffre.identity.contracts import (
+    ContractParties,
+    add_contract,
+    contract_parties,
+    contracts_in_force,
+    end_contract,
+)
 from coffre.identity.directory import (
     Account,
     CareTeam,
-    ContractParties,
     account_of_patient,
     actor_for,
-    add_contract,
     change_care_team_members,
-    contract_parties,
-    contracts_in_force,
     create_care_team,
-    end_contract,
     find_account,
     is_suspended,
     list_accounts,

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from coffre.identity.actors import Actor, ActorKind, Contract, OrganisationKind
+from coffre.identity.actors import Actor, ActorKind, OrganisationKind
+from coffre.identity.contracts import contracts_in_force
 from coffre.identity.errors import AccountNotFound, IdentityError, OrganisationNotFound
 from coffre.identity.sessions import Session, session_from_row
 from coffre.identity.tables import (
     accounts,
     care_team_members,
     care_teams,
-    contracts,
     organisations,
     sessions,
 )
@@ -256,113 +256,6 @@ def set_organisation_matrix(uow: UnitOfWork, organisation_id: str, matrix: str |
     ).rowcount
     if not done:
         raise OrganisationNotFound(f"There is no organisation with id {organisation_id}.")
-
-
-def add_contract(
-    uow: UnitOfWork,
-    subcontractor_id: str,
-    client_id: str,
-    read: Iterable[str],
-    write: Iterable[str],
-    *,
-    starts_at: datetime,
-    ends_at: datetime | None = None,
-) -> str:
-    """A subcontractor's contract with a client organisation; return its id. The caller
-    checks the category names."""
-    kinds = dict(
-        uow.connection.execute(
-            sa.select(organisations.c.id, organisations.c.kind).where(
-                organisations.c.id.in_([subcontractor_id, client_id])
-            )
-        ).all()
-    )
-    if kinds.get(subcontractor_id) != OrganisationKind.SUBCONTRACTOR.value:
-        raise IdentityError("A contract's first party must be a subcontractor organisation.")
-    if client_id not in kinds or kinds[client_id] in (
-        OrganisationKind.SUBCONTRACTOR.value,
-        OrganisationKind.INSURER.value,
-    ):
-        raise IdentityError("A contract's client must be a care or telemedicine provider.")
-    if ends_at is not None and ends_at <= starts_at:
-        raise IdentityError("A contract must end after it starts.")
-    contract_id = str(uuid.uuid4())
-    uow.connection.execute(
-        contracts.insert().values(
-            id=contract_id,
-            subcontractor_id=subcontractor_id,
-            client_id=client_id,
-            read=",".join(sorted(set(read))),
-            write=",".join(sorted(set(write))),
-            started_at=starts_at,
-            ended_at=ends_at,
-        )
-    )
-    return contract_id
-
-
-@dataclass(frozen=True)
-class ContractParties:
-    """Who a contract binds."""
-
-    subcontractor_id: str
-    client_id: str
-
-
-def contract_parties(uow: UnitOfWork, contract_id: str) -> ContractParties:
-    """Who a contract binds. Raises IdentityError if there is no such contract."""
-    row = uow.connection.execute(
-        sa.select(contracts.c.subcontractor_id, contracts.c.client_id).where(
-            contracts.c.id == contract_id
-        )
-    ).one_or_none()
-    if row is None:
-        raise IdentityError(f"There is no contract with id {contract_id}.")
-    return ContractParties(row.subcontractor_id, row.client_id)
-
-
-def end_contract(uow: UnitOfWork, contract_id: str, at: datetime) -> datetime:
-    """End a contract at `at`: it is not in force from then on; return its end (its start,
-    if it had not started). Raises IdentityError (no such contract, one that has ended by
-    then already)."""
-    row = uow.connection.execute(
-        sa.select(contracts.c.started_at, contracts.c.ended_at).where(contracts.c.id == contract_id)
-    ).one_or_none()
-    if row is None:
-        raise IdentityError(f"There is no contract with id {contract_id}.")
-    if row.ended_at is not None and row.ended_at <= at:
-        raise IdentityError("That contract has ended already.")
-    # A contract that has not started yet ends as it starts: it is never in force.
-    ends_at: datetime = max(at, row.started_at)
-    uow.connection.execute(
-        contracts.update().where(contracts.c.id == contract_id).values(ended_at=ends_at)
-    )
-    return ends_at
-
-
-def contracts_in_force(
-    uow: UnitOfWork, subcontractor_id: str, now: datetime
-) -> tuple[Contract, ...]:
-    """The subcontractor's contracts started by `now` and not ended."""
-    rows = uow.connection.execute(
-        sa.select(contracts)
-        .where(contracts.c.subcontractor_id == subcontractor_id, contracts.c.started_at <= now)
-        .order_by(contracts.c.started_at)
-    )
-    found = []
-    for row in rows:
-        ends = row.ended_at
-        if ends is not None and ends <= now:
-            continue
-        found.append(
-            Contract(
-                row.client_id,
-                tuple(c for c in row.read.split(",") if c),
-                tuple(c for c in row.write.split(",") if c),
-                ends,
-            )
-        )
-    return tuple(found)
 
 
 def password_hash_of(uow: UnitOfWork, account_id: str) -> str:

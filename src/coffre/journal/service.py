@@ -49,7 +49,6 @@ _RESERVE = Lean(
     .returning(journal_head.c.size, journal_head.c.indexed)
 )
 _SIZE = sa.select(journal_head.c.size).where(journal_head.c.id == 1)
-_INSERT_LINKS = journal_patients.insert()
 _ENTRIES_IN = (
     sa.select(journal_entries.c.seq, journal_entries.c.entry)
     .where(
@@ -183,7 +182,7 @@ def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
             for patient in decode(bytes(data)).patient_ids
         )
         if links:
-            conn.execute(_INSERT_LINKS, [{"patient_id": p, "seq": s} for p, s in links])
+            run_many(conn, _insert_sql(conn, _LINK_COLUMNS), links)
         indexed = end
     if indexed != start:
         conn.execute(journal_head.update().where(journal_head.c.id == 1).values(indexed=indexed))
