@@ -221,10 +221,10 @@ def all_entry_bytes(inst: Installation) -> list[bytes]:
         return [bytes(d) for (d,) in conn.execute("SELECT entry FROM journal_entries ORDER BY seq")]
 
 
-def timed_verify(inst: Installation, outside_note: str, size: int) -> float:
+def timed_verify(inst: Installation, outside_note: str, size: int, workers: int = 1) -> float:
     coffre = inst.coffre
     start = time.perf_counter()
-    report = journal.verify(coffre.reader(), coffre.signer.verifier, outside_note)
+    report = journal.verify(coffre.reader(), coffre.signer.verifier, outside_note, workers=workers)
     elapsed = time.perf_counter() - start
     if not report.ok or report.entries != size:
         raise RuntimeError(f"the journal did not verify: {report.problems[:3]}")
@@ -248,17 +248,26 @@ def verify_throughput(inst: Installation, results: Results) -> None:
         raise RuntimeError("the checkpoint was not published")
     datas = all_entry_bytes(inst)
     size = len(datas)
-    log(f"journal: verify {size:,} entries, {VERIFY_ROUNDS} rounds")
+    workers = journal.default_workers()  # as `coffre journal verify` does
+    log(f"journal: verify {size:,} entries ({workers} processes, and 1), {VERIFY_ROUNDS} rounds")
     timed_leaf_hashes(datas)  # warm-up
     median = interleaved(
         {
-            "verify": lambda _: size / timed_verify(inst, outside_note, size),
+            "verify": lambda _: size / timed_verify(inst, outside_note, size, workers),
+            "verify_1": lambda _: size / timed_verify(inst, outside_note, size),
             "hash": lambda _: size / timed_leaf_hashes(datas),
         },
         range(VERIFY_ROUNDS),
     )
     value, baseline = median["verify"], median["hash"]
     ratio = value / baseline
+    results.add(
+        "journal.verify_one_process_per_s",
+        median["verify_1"],
+        "entries/s",
+        baseline=baseline,
+        ratio=median["verify_1"] / baseline,
+    )
     results.add(
         "journal.verify_per_s",
         value,

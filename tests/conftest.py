@@ -6,6 +6,8 @@ Personas: `operator` (the local operator at the CLI, allowed the vault's operati
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from coffre import identity
+from coffre import identity, journal
 from coffre.bootstrap import Coffre, initialise, open_coffre
 from coffre.config import Environment, Settings, load_settings
 from coffre.identity import Actor, ActorKind, OrganisationKind, local_operator
@@ -111,6 +113,23 @@ def stranger(organisation: str) -> Actor:
         profession="physician",
         source="203.0.113.7",
     )
+
+
+@pytest.fixture(params=[1, 3], ids=["one-process", "three-processes"])
+def verify_spread(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[int]:
+    """`journal.verify` in one process, or over three (the journal cut into spans of a
+    few hundred entries, two of them checked by worker processes, none failing)."""
+    workers = int(request.param)
+    if workers > 1:
+        module = importlib.import_module("coffre.journal.verify")
+        monkeypatch.setattr(module, "SPAN_MIN", 100)
+        monkeypatch.setattr(journal, "verify", functools.partial(module.verify, workers=workers))
+    yield workers
+    assert "worker failed" not in caplog.text
 
 
 @pytest.fixture

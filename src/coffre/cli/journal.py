@@ -122,6 +122,14 @@ def verify(
             "(default: the newest in the checkpoint folder).",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes that share a large journal (default: the cores available, at most 8).",
+        ),
+    ] = None,
 ) -> None:
     """Recompute every entry, stored hash and checkpoint; exit 0 only if all agree."""
     current = state(ctx)
@@ -143,6 +151,7 @@ def verify(
             coffre.signer.verifier,
             outside,
             progress=lambda n: bar.advance(task, n),
+            workers=workers or journal.default_workers(),
         )
     if report.ok:
         outside_size = report.outside.size if report.outside else 0

@@ -28,7 +28,7 @@ from coffre.journal.service import (
     size,
     tree,
 )
-from coffre.journal.verify import Problem, Report, verify
+from coffre.journal.verify import Problem, Report, default_workers, verify
 
 __all__ = [
     "LINKED_AT_ONCE",
@@ -55,6 +55,7 @@ __all__ = [
     "checkpoints",
     "count_records",
     "decode",
+    "default_workers",
     "entry_bytes",
     "leaf_hash",
     "make_checkpoint",

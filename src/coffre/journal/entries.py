@@ -205,21 +205,6 @@ def decode(data: bytes) -> Record:
         raise ValueError(f"not a journal entry ({type(exc).__name__})") from None
 
 
-def projection_prefix(action: str, actor_id: str) -> bytes:
-    """How the canonical bytes of an entry with this action and actor begin."""
-    return f'{{"action":{_string(action)},"actor":{{"id":{_string(actor_id)},'.encode("ascii")
-
-
-def projection_suffix(seq: int, time: str) -> bytes:
-    """How the canonical bytes of entry `seq` recorded at `time` end."""
-    return f',"seq":{seq:d},"time":{_string(time)},"v":1}}'.encode("ascii")
-
-
-def projection_patients(patient_ids: list[str] | tuple[str, ...]) -> bytes:
-    """The patients member as it stands in the canonical bytes (ids sorted, no repeats)."""
-    return ('"patients":' + _strings(patient_ids) + ",").encode("ascii")
-
-
 def leaf_hash(entry_bytes: bytes) -> bytes:
     """RFC 6962 2.1: MTH({d(0)}) = SHA-256(0x00 || d(0))."""
     return hashlib.sha256(b"\x00" + entry_bytes).digest()

@@ -1,31 +1,47 @@
 """Recomputing the whole journal: every entry, every stored hash, every checkpoint.
 
-One pass over the entries in order checks, for each entry, that its number is the next one,
-that its lookup columns and patient links agree with its canonical bytes, and hashes it.
-Level-0 tiles are compared with the recomputed leaf hashes, higher tiles with the subtree
-hashes recomputed on the way, and the root at every checkpoint's size with the checkpoint,
-whose signature is checked as well. The newest checkpoint kept outside the database is the
-reference that catches a truncated journal.
+The entries are read in order, a span at a time (see coffre.journal.spans): each entry's
+number must be the next one, its lookup columns and patient links must agree with its
+canonical bytes, and its leaf hash must be the stored one. Higher tiles are compared with
+the subtree hashes recomputed from the leaves, and the root at every checkpoint's size with
+the checkpoint, whose signature is checked as well. The newest checkpoint kept outside the
+database is the reference that catches a truncated journal.
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from collections.abc import Callable, Iterator
+import itertools
+import json
+import logging
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any, cast
 
 import sqlalchemy as sa
 
 from coffre.journal.checkpoints import Checkpoint, CheckpointInvalid, Verifier, stored
-from coffre.journal.entries import projection_patients, projection_prefix, projection_suffix
-from coffre.journal.merkle import EMPTY_ROOT, HASH_SIZE, TILE_WIDTH, fold, node_hash, split
+from coffre.journal.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    fold,
+    node_hash,
+    split,
+)
 from coffre.journal.service import size as journal_size
-from coffre.journal.tables import journal_head, journal_tiles
-from coffre.store import UnitOfWork
+from coffre.journal.spans import MAX_PROBLEMS, SpanResult, check_span, compare_tile
+from coffre.journal.tables import journal_tiles
+from coffre.store import UnitOfWork, driver_target
 
-_MAX_PROBLEMS = 20
+logger = logging.getLogger(__name__)
+
+SPAN_MIN = 16 * 1024  # fewer entries a worker and the journal is checked in one span
 
 
 @dataclass(frozen=True)
@@ -48,34 +64,38 @@ class Report:
         return not self.problems
 
     def add(self, seq: int | None, what: str) -> None:
-        if len(self.problems) < _MAX_PROBLEMS:
+        if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(seq, what))
 
 
 class _Frontier:
-    """The perfect subtrees of the leaves seen so far (RFC 6962's compact range), from which
-    the root of the tree of every size is folded as the leaves stream by."""
+    """The perfect subtrees seen so far, left to right (RFC 6962's compact range), from
+    which the root of the tree of every size is folded as the subtrees stream by."""
 
     def __init__(self) -> None:
         self.stack: list[tuple[int, bytes]] = []  # (height, hash), left to right
-        self.count = 0
 
-    def add(self, leaf: bytes) -> None:
-        height, value = 0, leaf
+    def add(self, value: bytes, height: int = 0) -> None:
         while self.stack and self.stack[-1][0] == height:
             _, left = self.stack.pop()
             value = node_hash(left, value)
             height += 1
         self.stack.append((height, value))
-        self.count += 1
 
-    def root(self) -> bytes:
-        if not self.stack:
+    def root(self, smaller: Sequence[tuple[int, bytes]] = ()) -> bytes:
+        """The root with `smaller` subtrees (each lower than any added) at the right."""
+        stack = [*self.stack, *smaller]
+        if not stack:
             return EMPTY_ROOT
-        value = self.stack[-1][1]
-        for _, left in reversed(self.stack[:-1]):
+        value = stack[-1][1]
+        for _, left in reversed(stack[:-1]):
             value = node_hash(left, value)
         return value
+
+
+def default_workers() -> int:
+    """Processes for verifying a large journal: the cores this process may use, at most 8."""
+    return max(1, min(8, len(os.sched_getaffinity(0))))
 
 
 def verify(
@@ -84,121 +104,230 @@ def verify(
     outside_note: str | None,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Report:
-    """Recompute everything; the report lists what disagrees, first problem first."""
+    """Recompute everything; the report lists what disagrees, first problem first.
+
+    With `workers` above 1, a journal of at least twice SPAN_MIN entries is split into spans
+    (one per worker at most, each of at least SPAN_MIN entries) checked side by side: the
+    last by this process in `uow`'s transaction, the others by worker processes, each in a
+    read-only transaction of its own (the entries below the head's size never change, so
+    every span sees the same ones).
+    """
     report = Report()
     with uow:
-        conn = uow.connection
         report.size = journal_size(uow)
-        indexed = int(conn.execute(sa.select(journal_head.c.indexed)).scalar_one())
         checkpoints = _checkpoints(uow, verifier, outside_note, report)
         tiles = {
             (int(level), int(idx)): bytes(hashes)
-            for level, idx, hashes in conn.execute(sa.select(journal_tiles))
+            for level, idx, hashes in uow.connection.execute(sa.select(journal_tiles))
         }
-        frontier = _Frontier()
-        links = _stream(
-            conn, "SELECT seq, patient_id FROM journal_patients ORDER BY seq, patient_id"
-        )
-        pending_link = next(links, None)
-        level0: list[bytes] = []
-        expected = 0
-        rows = _stream(
-            conn,
-            "SELECT seq, recorded_at, actor_id, action, entry FROM journal_entries ORDER BY seq",
-        )
-        for seq, recorded_at, actor_id, action, entry in rows:
-            data = bytes(entry)
-            if seq != expected:
-                what = (
-                    f"entries {expected} to {seq - 1} are missing"
-                    if seq > expected
-                    else f"entry {seq} is out of order or repeated"
-                )
-                report.add(expected, what)
-                break
-            while pending_link is not None and pending_link[0] < seq:
-                report.add(int(pending_link[0]), "a patient link points at no entry")
-                pending_link = next(links, None)
-            patients: list[str] = []
-            while pending_link is not None and pending_link[0] == seq:
-                patients.append(pending_link[1])
-                pending_link = next(links, None)
-            if not (
-                data.startswith(projection_prefix(action, actor_id))
-                and data.endswith(projection_suffix(seq, recorded_at))
-            ):
-                report.add(seq, f"entry {seq}: its stored fields and its canonical bytes differ")
-            elif seq >= indexed and patients:
-                report.add(seq, f"entry {seq}: patient links exist beyond the indexed part")
-            elif seq < indexed and projection_patients(patients) not in data:
-                report.add(seq, f"entry {seq}: its patient links and its canonical bytes differ")
-            leaf = hashlib.sha256(b"\x00" + data).digest()
-            level0.append(leaf)
-            frontier.add(leaf)
-            if len(level0) == TILE_WIDTH:
-                _compare_tile(report, tiles, 0, seq // TILE_WIDTH, level0, full=True)
-                level0 = []
-            if frontier.count in checkpoints:
-                _compare_root(report, checkpoints.pop(frontier.count), frontier.root())
-            expected += 1
-            if progress is not None and expected % 4096 == 0:
-                progress(4096)
-        report.entries = expected
-        if progress is not None:
-            progress(expected % 4096)
-        if pending_link is not None and expected == report.size:
-            report.add(int(pending_link[0]), "a patient link points at no entry")
-        if expected == report.size:
-            for level, tile in sorted(
-                t for t in tiles if t[0] == 0 and t[1] >= expected // TILE_WIDTH
-            ):
-                report.add(
-                    tile * TILE_WIDTH,
-                    f"stored leaf hashes exist for entries that do not (tile {level}/{tile})",
-                )
-            missing = [t for t in range(expected // TILE_WIDTH) if (0, t) not in tiles]
-            for t in missing[:1]:
-                report.add(
-                    t * TILE_WIDTH,
-                    f"the stored leaf hashes of entries {t * TILE_WIDTH} "
-                    f"to {(t + 1) * TILE_WIDTH - 1} are missing",
-                )
-            _check_tile_chain(report, tiles, expected)
-            report.tiles = len(tiles)
-        elif expected != report.size and not report.problems:
-            report.add(expected, f"the journal head says {report.size} entries, {expected} found")
-        if report.size == 0 and 0 in checkpoints:
-            _compare_root(report, checkpoints.pop(0), EMPTY_ROOT)
-        for size in sorted(checkpoints):
+        spans = _check_spans(uow, report.size, tuple(checkpoints), workers, progress)
+    roots: list[bytes] = []
+    unmatched: set[int] = set()
+    partials: dict[int, list[tuple[int, bytes]]] = {}
+    for span in spans:
+        for seq, what in span.problems:
+            report.add(seq, what)
+        roots.extend(span.roots)
+        unmatched.update(span.unmatched)
+        partials.update(span.partials)
+        report.entries = span.start + span.entries
+        if span.stopped or (span.end is not None and report.entries < span.end):
+            break
+    expected = report.entries
+    _compare_roots(report, checkpoints, roots, partials, expected)
+    if span.stray_link is not None and expected == report.size:
+        report.add(span.stray_link, "a patient link points at no entry")
+    if expected == report.size:
+        for level, tile in sorted(t for t in tiles if t[0] == 0 and t[1] >= expected // TILE_WIDTH):
             report.add(
-                min(size, report.entries),
-                f"a checkpoint covers {size} entries but the journal holds {report.entries}: "
-                f"entries {report.entries} to {size - 1} were removed",
+                tile * TILE_WIDTH,
+                f"stored leaf hashes exist for entries that do not (tile {level}/{tile})",
             )
+        missing = [t for t in range(expected // TILE_WIDTH) if (0, t) not in tiles]
+        for t in missing[:1]:
+            report.add(
+                t * TILE_WIDTH,
+                f"the stored leaf hashes of entries {t * TILE_WIDTH} "
+                f"to {(t + 1) * TILE_WIDTH - 1} are missing",
+            )
+        _check_tile_chain(report, tiles, roots, unmatched)
+        report.tiles = len(tiles)
+    elif not report.problems:
+        report.add(expected, f"the journal head says {report.size} entries, {expected} found")
+    for size in sorted(checkpoints):
+        report.add(
+            min(size, expected),
+            f"a checkpoint covers {size} entries but the journal holds {expected}: "
+            f"entries {expected} to {size - 1} were removed",
+        )
     # The first bad entry first; problems that name no entry (a checkpoint's) after.
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return report
 
 
-def _stream(conn: sa.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
-    """Rows as plain tuples straight from the driver, streamed: verification reads every
-    entry once, and row objects would cost more than hashing them."""
+def _compare_roots(
+    report: Report,
+    checkpoints: dict[int, Checkpoint],
+    roots: list[bytes],
+    partials: dict[int, list[tuple[int, bytes]]],
+    entries: int,
+) -> None:
+    """Fold the tiles' roots into the tree of each checkpoint's size up to `entries`, and
+    compare; the checkpoints compared are taken out of `checkpoints`."""
+    frontier = _Frontier()
+    pending = sorted(size for size in checkpoints if size <= entries)
+    tiles_below = 0
+    for size in pending:
+        while tiles_below < size // TILE_WIDTH:
+            frontier.add(roots[tiles_below], TILE_HEIGHT)
+            tiles_below += 1
+        _compare_root(report, checkpoints.pop(size), frontier.root(partials.get(size, ())))
+
+
+def _check_spans(
+    uow: UnitOfWork,
+    size: int,
+    sizes: tuple[int, ...],
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> list[SpanResult]:
+    """Check the journal as one span here, or as several side by side (see verify)."""
+    conn = uow.connection
+    postgres = conn.dialect.name == "postgresql"
     dbapi: Any = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name=f"coffre_verify_{uuid.uuid4().hex}")  # server-side
-        cursor.itersize = 10_000
-    else:
-        cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql)
-        while True:
-            chunk = cursor.fetchmany(10_000)
-            if not chunk:
-                return
-            yield from chunk
-    finally:
-        cursor.close()
+    count = min(workers, size // SPAN_MIN)
+    target = driver_target(conn.engine) if count > 1 else None
+    if target is None:
+        return [
+            check_span(
+                dbapi,
+                postgres=postgres,
+                start=0,
+                end=None,
+                open_start=True,
+                sizes=sizes,
+                progress=progress,
+            )
+        ]
+    cuts = sorted({round(size * k / count / TILE_WIDTH) * TILE_WIDTH for k in range(count)})
+    jobs = [
+        {**target, "start": start, "end": end, "open_start": start == 0, "sizes": list(sizes)}
+        for start, end in itertools.pairwise(cuts)
+    ]
+    with _Workers(jobs) as running:
+        own = check_span(
+            dbapi,
+            postgres=postgres,
+            start=cuts[-1],
+            end=None,
+            open_start=False,
+            sizes=sizes,
+            progress=lambda n: running.poll(n, progress),
+        )
+        results = running.finish(progress)
+    spans = []
+    for job, result in zip(jobs, results, strict=True):
+        if result is None:
+            logger.warning("a journal verification worker failed; its span is checked here")
+            result = check_span(
+                dbapi,
+                postgres=postgres,
+                start=job["start"],
+                end=job["end"],
+                open_start=job["open_start"],
+                sizes=sizes,
+                progress=progress,
+            )
+        spans.append(result)
+    return [*spans, own]
+
+
+_PYTHON = sys.executable
+
+# The worker's program: `coffre` and `coffre.journal` made bare packages over their folders,
+# so that importing spans runs neither package's __init__ (nor their many imports).
+_WORKER = """\
+import sys, types
+for name, folder in (("coffre", sys.argv[1]), ("coffre.journal", sys.argv[2])):
+    package = types.ModuleType(name)
+    package.__path__ = [folder]
+    sys.modules[name] = package
+from coffre.journal.spans import serve
+serve()
+"""
+
+
+class _Workers:
+    """Worker processes, one per job: each reads its job on stdin and writes its progress
+    and then its result as JSON lines (see spans.serve)."""
+
+    def __init__(self, jobs: list[dict[str, Any]]) -> None:
+        self.jobs = jobs
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.pending: list[bytes] = [b""] * len(jobs)
+        self.results: list[SpanResult | None] = [None] * len(jobs)
+        self.selector = selectors.DefaultSelector()
+
+    def __enter__(self) -> _Workers:
+        package = Path(__file__).resolve().parent
+        for index, job in enumerate(self.jobs):
+            try:
+                process = subprocess.Popen(  # noqa: S603 (this interpreter, our own program)
+                    [_PYTHON, "-I", "-c", _WORKER, str(package.parent), str(package)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    bufsize=0,
+                )
+            except OSError:  # no process to be had: this job's span is checked here
+                continue
+            self.processes.append(process)
+            stdin, stdout = cast(IO[bytes], process.stdin), cast(IO[bytes], process.stdout)
+            try:
+                stdin.write(json.dumps(job).encode() + b"\n")
+            except BrokenPipeError:  # a worker gone at once: it gives no result
+                pass
+            finally:
+                stdin.close()
+            os.set_blocking(stdout.fileno(), False)
+            self.selector.register(stdout, selectors.EVENT_READ, index)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.selector.close()
+        for process in self.processes:
+            if process.poll() is None:  # left early, by an error here
+                process.kill()
+            process.wait()
+            cast(IO[bytes], process.stdout).close()
+
+    def poll(self, count: int, progress: Callable[[int], None] | None, timeout: float = 0) -> None:
+        """Tell `count` entries checked here, then what the workers have told meanwhile."""
+        if progress is not None and count:
+            progress(count)
+        for key, _ in self.selector.select(timeout):
+            index = key.data
+            data = os.read(key.fd, 1 << 16)
+            if not data:
+                self.selector.unregister(key.fileobj)
+                continue
+            *lines, self.pending[index] = (self.pending[index] + data).split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                if "result" in message:
+                    self.results[index] = SpanResult.from_json(message["result"])
+                elif progress is not None:
+                    progress(int(message["progress"]))
+
+    def finish(self, progress: Callable[[int], None] | None) -> list[SpanResult | None]:
+        """Wait for every worker; one that ended without its result gets None."""
+        while self.selector.get_map():
+            self.poll(0, progress, timeout=1.0)
+        for process in self.processes:
+            process.wait()
+        return self.results
 
 
 def _checkpoints(
@@ -234,24 +363,37 @@ def _checkpoints(
     return found
 
 
-def _check_tile_chain(report: Report, tiles: dict[tuple[int, int], bytes], size: int) -> None:
-    """Each stored hash above level 0 must be the subtree hash of the stored tile below it."""
+def _check_tile_chain(
+    report: Report, tiles: dict[tuple[int, int], bytes], roots: list[bytes], unmatched: set[int]
+) -> None:
+    """Each stored hash above level 0 must be the subtree hash of the stored tile below it
+    (at level 8, the recomputed root of a level-0 tile stored as recomputed), so that a
+    problem is named where it lies."""
     level = 1
-    lower_count = size // TILE_WIDTH  # complete tiles one level down
+    below = [
+        roots[index] if index not in unmatched else _stored_root(tiles, 0, index)
+        for index in range(len(roots))
+    ]
     top = max((lvl for lvl, _ in tiles), default=0)
     while level <= top:
         wanted: dict[int, list[bytes]] = {}
-        for lower in range(lower_count):
-            below = tiles.get((level - 1, lower))
-            if below is None or len(below) != TILE_WIDTH * HASH_SIZE:
-                continue  # reported at its own level
-            wanted.setdefault(lower // TILE_WIDTH, []).append(fold(split(below)))
+        for index, value in enumerate(below):
+            if value is not None:  # else reported at its own level
+                wanted.setdefault(index // TILE_WIDTH, []).append(value)
         for lvl, tile in sorted(t for t in tiles if t[0] == level and t[1] not in wanted):
             report.add(None, f"stored hashes exist for nodes that do not (tile {lvl}/{tile})")
         for tile, values in sorted(wanted.items()):
             _compare_tile(report, tiles, level, tile, values, full=len(values) == TILE_WIDTH)
-        lower_count = lower_count // TILE_WIDTH
+        below = [_stored_root(tiles, level, index) for index in range(len(below) // TILE_WIDTH)]
         level += 1
+
+
+def _stored_root(tiles: dict[tuple[int, int], bytes], level: int, index: int) -> bytes | None:
+    """The root of a complete stored tile, or None."""
+    stored = tiles.get((level, index))
+    if stored is None or len(stored) != TILE_WIDTH * HASH_SIZE:
+        return None
+    return fold(split(stored))
 
 
 def _compare_root(report: Report, checkpoint: Checkpoint, root: bytes) -> None:
@@ -272,31 +414,4 @@ def _compare_tile(
     *,
     full: bool,
 ) -> None:
-    span = TILE_WIDTH ** (stratum + 1)
-    first = tile * span
-    stored_hashes = tiles.get((stratum, tile))
-    recomputed = b"".join(values)
-    if stored_hashes is None:
-        if full or stratum > 0:
-            report.add(
-                first, f"the stored hashes of entries {first} to {first + span - 1} are missing"
-            )
-        return
-    if stored_hashes != recomputed:
-        bad = next(
-            (
-                i
-                for i in range(min(len(values), len(stored_hashes) // HASH_SIZE))
-                if stored_hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE] != values[i]
-            ),
-            min(len(values), len(stored_hashes) // HASH_SIZE),
-        )
-        width = TILE_WIDTH**stratum
-        seq = first + bad * width
-        what = (
-            f"entry {seq}: its stored leaf hash does not match its contents"
-            if stratum == 0
-            else f"entries {seq} to {seq + width - 1}: their stored subtree hash does not match "
-            "their contents (an entry there was changed along with its leaf hash)"
-        )
-        report.add(seq, what)
+    compare_tile(report, tiles.get((stratum, tile)), stratum, tile, values, full=full)

@@ -316,6 +316,19 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"The database URL {redact(url)} is not one Coffre can use.") from None
 
 
+def driver_target(engine: Engine) -> dict[str, str] | None:
+    """How another process reaches the same database with the driver alone: {"sqlite":
+    path} or {"postgresql": connection string, password included}; None for an in-memory
+    database. Hand it over a pipe, never on a command line or in a log."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return {"sqlite": str(Path(database).resolve())}
+    return {"postgresql": url.set(drivername="postgresql").render_as_string(hide_password=False)}
+
+
 def redact(url: str) -> str:
     """The URL with any password hidden, fit for a message or a log."""
     try:

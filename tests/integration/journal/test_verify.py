@@ -18,6 +18,8 @@ from coffre.journal.entries import encode, timestamp
 from coffre.journal.merkle import TILE_WIDTH
 from conftest import make_settings
 
+pytestmark = pytest.mark.usefixtures("verify_spread")
+
 SIZE = 600
 ALLOW = Decision(True, "operator-subject-access-read", "the local operator may read")
 
