@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffre.journal import merkle
-from coffre.journal.entries import Entry, Record, decode, encode, leaf_hash, timestamp
+from coffre.journal.entries import Entry, Record, decode, leaf_hash
+from coffre.journal.entries import rows as entry_rows
 from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import (
     journal_entries,
@@ -117,10 +118,7 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
         )
         size = int(reserved)
         first = size - count
-        rows = []
-        for seq, entry in enumerate(entries, start=first):
-            time = timestamp(entry.recorded_at)
-            rows.append((seq, time, entry.actor.id, entry.kind.value, encode(seq, entry, time)))
+        rows = entry_rows(first, entries)
         leaves = [leaf_hash(row[4]) for row in rows]
         run_many(conn, _insert_sql(conn, _ENTRY_COLUMNS), rows)
         if int(indexed) == size:

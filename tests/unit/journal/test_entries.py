@@ -1,0 +1,112 @@
+"""Canonical bytes: `encode` and `rows` against a spelling built here with the standard
+json module (keys sorted, no whitespace, ASCII), and times against strftime."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coffre.access import Decision, Purpose
+from coffre.identity import Actor, ActorKind
+from coffre.journal import Entry, EventKind, Outcome
+from coffre.journal.entries import encode, rows, timestamp
+
+texts = st.text(max_size=24)
+ids = st.text(min_size=1, max_size=24)
+actors = st.builds(
+    Actor,
+    kind=st.sampled_from(list(ActorKind)),
+    id=ids,
+    organisation_id=st.none() | ids,
+    session_id=st.none() | ids,
+    source=texts,
+)
+decisions = st.builds(
+    Decision,
+    allowed=st.booleans(),
+    rule=ids,
+    explanation=texts,
+    facts=st.dictionaries(ids, texts, max_size=4),
+)
+zones = st.sampled_from(
+    [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5, minutes=-30))]
+)
+moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.none() | zones
+)
+
+
+def _reference(seq: int, entry: Entry, time: str) -> bytes:
+    actor, decision = entry.actor, entry.decision
+    document = {
+        "action": str(entry.kind),
+        "actor": {
+            "id": actor.id,
+            "kind": str(actor.kind),
+            "organisation": actor.organisation_id,
+            "session": actor.session_id,
+            "source": actor.source,
+        },
+        "decision": {
+            "facts": dict(decision.facts),
+            "result": "allow" if decision.allowed else "deny",
+            "rule": decision.rule,
+            "why": decision.explanation,
+        },
+        "outcome": str(entry.outcome),
+        "patients": sorted(set(entry.patient_ids)),
+        "purpose": None if entry.purpose is None else str(entry.purpose),
+        "resources": list(entry.resource_ids),
+        "seq": seq,
+        "time": time,
+        "v": 1,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+@given(moment=moments)
+def test_a_time_is_spelt_in_utc_with_microseconds(moment: datetime) -> None:
+    utc = moment if moment.tzinfo is None else moment.astimezone(UTC)
+    assert timestamp(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@given(
+    first=st.integers(0, 10**9),
+    shared=st.tuples(actors, decisions),
+    entries=st.lists(
+        st.tuples(
+            st.none() | actors,  # None: the batch's shared actor
+            st.none() | decisions,
+            st.sampled_from(list(EventKind)),
+            st.sampled_from(list(Outcome)),
+            st.none() | st.sampled_from(list(Purpose)),
+            st.lists(ids, max_size=3),
+            st.lists(ids, max_size=3),
+            moments,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_rows_spell_each_entry_as_the_reference_does(first, shared, entries) -> None:  # type: ignore[no-untyped-def]
+    batch = [
+        Entry(
+            kind,
+            actor or shared[0],
+            decision or shared[1],
+            outcome,
+            purpose,
+            tuple(patients),
+            tuple(resources),
+            moment,
+        )
+        for actor, decision, kind, outcome, purpose, patients, resources, moment in entries
+    ]
+    found = rows(first, batch)
+    for seq, entry, row in zip(range(first, first + len(batch)), batch, found, strict=True):
+        time = timestamp(entry.recorded_at)
+        assert row == (seq, time, entry.actor.id, str(entry.kind), encode(seq, entry, time))
+        assert row[4] == _reference(seq, entry, time)
