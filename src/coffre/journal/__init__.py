@@ -28,7 +28,8 @@ from coffre.journal.service import (
     size,
     tree,
 )
-from coffre.journal.verify import Problem, Report, default_workers, verify
+from coffre.journal.verify import Problem, Report, verify
+from coffre.journal.workers import default_workers
 
 __all__ = [
     "LINKED_AT_ONCE",

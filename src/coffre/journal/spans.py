@@ -3,9 +3,10 @@ leaf hashes.
 
 `coffre.journal.verify` checks a small journal as a single span, in its own transaction, and
 splits a large one over worker processes, one span each (see `serve`). A worker loads this
-module and coffre.journal.merkle alone, not the packages around them and their many
-imports, so it starts in a few tens of milliseconds: this module uses the standard library
-and the database's driver only, and names the journal's tables in plain SQL.
+module, coffre.journal.projections and coffre.journal.merkle alone, not the packages around
+them and their many imports, so it starts in a few tens of milliseconds: these modules use
+the standard library and the database's driver only, and name the journal's tables in
+plain SQL.
 
 A span starts on a tile boundary, so that every complete level-0 tile lies in one span; the
 span reports the root of each (the tree above is folded by `verify`) and, for a tree size
@@ -19,25 +20,16 @@ import itertools
 import json
 import sqlite3
 import sys
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any
 
 from coffre.journal.merkle import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, fold, leaf_hashes
+from coffre.journal.projections import LinkPatterns, Problems, check_rows
 
 CHUNK = 16 * TILE_WIDTH  # entries read and checked at once; progress is told per chunk
 MAX_PROBLEMS = 20
 
-# The C-accelerated string encoder of the canonical bytes (see entries.encode).
-_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-_seq_of = itemgetter(0)
-_patient_of = itemgetter(1)
 _cursors = itertools.count()
-
-
-class Problems(Protocol):
-    def add(self, seq: int | None, what: str) -> None: ...
 
 
 class SpanResult:
@@ -91,37 +83,6 @@ class SpanResult:
         }
         result.stray_link = data["stray_link"]
         return result
-
-
-# -- the canonical bytes' projections ---------------------------------------------------------
-
-
-def projection_prefix(action: str, actor_id: str) -> bytes:
-    """How the canonical bytes of an entry with this action and actor begin."""
-    return f'{{"action":{_string(action)},"actor":{{"id":{_string(actor_id)},'.encode("ascii")
-
-
-def projection_suffix(seq: int, time: str) -> bytes:
-    """How the canonical bytes of entry `seq` recorded at `time` end."""
-    return f',"seq":{seq:d},"time":{_string(time)},"v":1}}'.encode("ascii")
-
-
-def projection_patients(patient_ids: list[str] | tuple[str, ...]) -> bytes:
-    """The patients member as it stands in the canonical bytes (ids sorted, no repeats)."""
-    return ('"patients":[' + ",".join(map(_string, patient_ids)) + "],").encode("ascii")
-
-
-_NO_PATIENTS = projection_patients(())
-_ONE = '"patients":[{}],'  # with one encoded id
-
-
-def _fields_agree(seq: int, time: Any, actor: Any, action: Any, data: bytes) -> bool:
-    try:
-        return data.startswith(projection_prefix(action, actor)) and data.endswith(
-            projection_suffix(seq, time)
-        )
-    except (TypeError, ValueError, UnicodeError):  # a column rewritten with another type
-        return False
 
 
 # -- tiles -----------------------------------------------------------------------------------------
@@ -213,50 +174,6 @@ def _where(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
 
-class _Links:
-    """The patient links of the span, in (seq, patient) order, taken a chunk at a time."""
-
-    def __init__(self, chunks: Iterator[list[Any]]) -> None:
-        self.chunks = chunks
-        self.buffer: list[Any] = []
-        self.at = 0
-
-    def below(self, end: int) -> dict[int, bytes]:
-        """The patients member (projection_patients) that the links of each entry numbered
-        below `end` call for, by entry."""
-        taken: list[Any] = []
-        while True:
-            cut = bisect_left(self.buffer, end, lo=self.at, key=_seq_of)
-            taken.extend(self.buffer[self.at : cut])
-            self.at = cut
-            if cut < len(self.buffer):
-                break
-            self.buffer, self.at = next(self.chunks, []), 0
-            if not self.buffer:
-                break
-        try:  # one patient an entry, the usual case: built without a Python call each
-            patients = map(_string, map(_patient_of, taken))
-            patterns = dict(
-                zip(map(_seq_of, taken), map(str.encode, map(_ONE.format, patients)), strict=True)
-            )
-        except TypeError:  # a patient id rewritten with another type
-            patterns = {seq: projection_patients((str(patient),)) for seq, patient in taken}
-        if len(patterns) < len(taken):  # some entries name several patients
-            grouped: dict[int, list[str]] = {}
-            for seq, patient in taken:
-                grouped.setdefault(seq, []).append(str(patient))
-            patterns.update(
-                (seq, projection_patients(ids)) for seq, ids in grouped.items() if len(ids) > 1
-            )
-        return patterns
-
-    def first(self) -> int | None:
-        """The number of the next link not yet taken, if any."""
-        if self.at == len(self.buffer):
-            self.buffer, self.at = next(self.chunks, []), 0
-        return int(self.buffer[self.at][0]) if self.buffer else None
-
-
 # -- the check -----------------------------------------------------------------------------------
 
 
@@ -290,7 +207,7 @@ def check_span(
         f"{where} ORDER BY seq",
         params,
     )
-    links = _Links(
+    links = LinkPatterns(
         _rows(
             conn,
             postgres,
@@ -310,7 +227,7 @@ def check_span(
             chunk = chunk[:count]
         if postgres:
             chunk = [(s, t, a, c, bytes(d)) for s, t, a, c, d in chunk]
-        _check_rows(result, chunk, links.below(expected + count), indexed, expected)
+        check_rows(result, chunk, links.below(expected + count), indexed, expected)
         leaves.extend(leaf_hashes([row[4] for row in chunk]))
         expected += count
         while len(leaves) >= TILE_WIDTH:
@@ -349,56 +266,6 @@ def _next_entry(conn: Any, postgres: bool, seq: int) -> int | None:
     finally:
         cursor.close()
     return None if row is None else int(row[0])
-
-
-def _check_rows(
-    result: SpanResult, chunk: list[Any], patterns: dict[int, bytes], indexed: int, first: int
-) -> None:
-    """Every entry's lookup columns and patient links against its canonical bytes: in one
-    comprehension for the entries that agree, one by one for those that do not."""
-    for seq in patterns:
-        if seq >= first:
-            break
-        result.add(int(seq), "a patient link points at no entry")
-    # The two projections are spelled out inline: a call each would cost a third of the check.
-    string, pattern = _string, patterns.get
-    try:
-        if chunk and chunk[-1][0] < indexed:  # every entry is indexed: the usual case
-            suspects = [
-                seq
-                for seq, time, actor, action, data in chunk
-                if not (
-                    data.startswith(
-                        f'{{"action":{string(action)},"actor":{{"id":{string(actor)},'.encode()
-                    )
-                    and data.endswith(f',"seq":{seq:d},"time":{string(time)},"v":1}}'.encode())
-                    and pattern(seq, _NO_PATIENTS) in data
-                )
-            ]
-        else:
-            suspects = [
-                seq
-                for seq, time, actor, action, data in chunk
-                if not (
-                    data.startswith(
-                        f'{{"action":{string(action)},"actor":{{"id":{string(actor)},'.encode()
-                    )
-                    and data.endswith(f',"seq":{seq:d},"time":{string(time)},"v":1}}'.encode())
-                    and (
-                        pattern(seq, _NO_PATIENTS) in data if seq < indexed else seq not in patterns
-                    )
-                )
-            ]
-    except (TypeError, ValueError, UnicodeError):  # a column rewritten with another type
-        suspects = [row[0] for row in chunk]
-    for seq in suspects:
-        _, time, actor, action, data = chunk[seq - first]
-        if not _fields_agree(seq, time, actor, action, data):
-            result.add(seq, f"entry {seq}: its stored fields and its canonical bytes differ")
-        elif seq >= indexed and seq in patterns:
-            result.add(seq, f"entry {seq}: patient links exist beyond the indexed part")
-        elif seq < indexed and patterns.get(seq, _NO_PATIENTS) not in data:
-            result.add(seq, f"entry {seq}: its patient links and its canonical bytes differ")
 
 
 def _close_tile(

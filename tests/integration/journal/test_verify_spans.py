@@ -24,10 +24,12 @@ from coffre.bootstrap import initialise, open_coffre
 from coffre.identity import Actor, ActorKind
 from coffre.journal import Entry, EventKind, Outcome, spans
 from coffre.journal.spans import check_span
+from coffre.journal.workers import Workers
 from coffre.store import driver_target, make_engine
 from conftest import make_settings
 
 verify_module = importlib.import_module("coffre.journal.verify")
+workers = importlib.import_module("coffre.journal.workers")
 
 SIZE = 1_000
 ALLOW = Decision(True, "operator-subject-access-read", "the local operator may read")
@@ -120,7 +122,7 @@ def test_a_worker_checks_its_span_as_this_process_does(coffre):
         "open_start": False,
         "sizes": [300, 777],
     }
-    with verify_module._Workers([job]) as running:
+    with Workers([job]) as running:
         (result,) = running.finish(None)
     assert result is not None
     with coffre.reader() as uow:
@@ -140,7 +142,7 @@ def test_a_worker_checks_its_span_as_this_process_does(coffre):
 
 def test_a_failed_worker_s_span_is_checked_here(pristine, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(verify_module, "SPAN_MIN", 100)
-    monkeypatch.setattr(verify_module, "_WORKER", "import sys; sys.exit(3)")
+    monkeypatch.setattr(workers, "_WORKER", "import sys; sys.exit(3)")
     settings = _copy(pristine, tmp_path)
     with sqlite3.connect(settings.home / "coffre.db") as conn:
         conn.execute("UPDATE journal_entries SET actor_id = 'operator:mallory@host' WHERE seq = 5")
@@ -279,7 +281,7 @@ def test_workers_that_cannot_start_leave_their_spans_to_this_process(
     pristine, tmp_path, monkeypatch, caplog
 ):
     monkeypatch.setattr(verify_module, "SPAN_MIN", 100)
-    monkeypatch.setattr(verify_module, "_PYTHON", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(workers, "_PYTHON", str(tmp_path / "no-such-python"))
     settings = _copy(pristine, tmp_path)
     coffre = open_coffre(settings)
     try:
@@ -294,7 +296,7 @@ def test_workers_that_cannot_start_leave_their_spans_to_this_process(
 
 def test_workers_left_early_are_stopped(pristine):
     job = {"sqlite": str(pristine / "coffre.db"), "start": 0, "end": 256, "open_start": True}
-    with verify_module._Workers([{**job, "sizes": []}]) as running:
+    with Workers([{**job, "sizes": []}]) as running:
         process = running.processes[0]
     assert process.returncode is not None
 
