@@ -112,32 +112,17 @@ def check_rows(
     # The two projections are spelled out inline: a call each would cost a third of the check.
     string, pattern = _string, patterns.get
     try:
-        if chunk and chunk[-1][0] < indexed:  # every entry is indexed: the usual case
-            suspects = [
-                seq
-                for seq, time, actor, action, data in chunk
-                if not (
-                    data.startswith(
-                        f'{{"action":{string(action)},"actor":{{"id":{string(actor)},'.encode()
-                    )
-                    and data.endswith(f',"seq":{seq:d},"time":{string(time)},"v":1}}'.encode())
-                    and pattern(seq, _NO_PATIENTS) in data
+        suspects = [
+            seq
+            for seq, time, actor, action, data in chunk
+            if not (
+                data.startswith(
+                    f'{{"action":{string(action)},"actor":{{"id":{string(actor)},'.encode()
                 )
-            ]
-        else:
-            suspects = [
-                seq
-                for seq, time, actor, action, data in chunk
-                if not (
-                    data.startswith(
-                        f'{{"action":{string(action)},"actor":{{"id":{string(actor)},'.encode()
-                    )
-                    and data.endswith(f',"seq":{seq:d},"time":{string(time)},"v":1}}'.encode())
-                    and (
-                        pattern(seq, _NO_PATIENTS) in data if seq < indexed else seq not in patterns
-                    )
-                )
-            ]
+                and data.endswith(f',"seq":{seq:d},"time":{string(time)},"v":1}}'.encode())
+                and (pattern(seq, _NO_PATIENTS) in data if seq < indexed else seq not in patterns)
+            )
+        ]
     except (TypeError, ValueError, UnicodeError):  # a column rewritten with another type
         suspects = [row[0] for row in chunk]
     for seq in suspects:

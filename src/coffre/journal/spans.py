@@ -177,6 +177,21 @@ def _where(
 # -- the check -----------------------------------------------------------------------------------
 
 
+def check_job(
+    conn: Any, postgres: bool, job: dict[str, Any], progress: Callable[[int], None] | None
+) -> SpanResult:
+    """check_span for a worker's job: its start, end, open_start and sizes."""
+    return check_span(
+        conn,
+        postgres=postgres,
+        start=job["start"],
+        end=job["end"],
+        open_start=job["open_start"],
+        sizes=tuple(job["sizes"]),
+        progress=progress,
+    )
+
+
 def check_span(
     conn: Any,
     *,
@@ -189,7 +204,57 @@ def check_span(
 ) -> SpanResult:
     """Check entries from `start` (from the first one found if `open_start`) up to `end`
     (exclusive; None: to the last), inside the caller's transaction on `conn`, a DB-API
-    connection. `sizes` are the tree sizes whose partial tile is wanted."""
+    connection. `sizes` are the tree sizes whose partial tile is wanted.
+
+    SQLite keeps whatever bytes a text column is given: should one not be UTF-8, the span is
+    read again with such text decoded leniently, and it then fails the checks like any
+    other change (progress is not told twice)."""
+    told = _Told(progress)
+    try:
+        return _check_span(conn, postgres, start, end, open_start, sizes, told)
+    except sqlite3.OperationalError as exc:
+        if postgres or "decode" not in str(exc):
+            raise
+    strict = conn.text_factory
+    conn.text_factory = _lenient
+    told.again()
+    try:
+        return _check_span(conn, postgres, start, end, open_start, sizes, told)
+    finally:
+        conn.text_factory = strict
+
+
+def _lenient(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+class _Told:
+    """Progress told once for each entry: a second reading of a span tells only what goes
+    beyond the first one's."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.count = self.before = 0
+
+    def again(self) -> None:
+        self.before, self.count = self.count, 0
+
+    def __call__(self, count: int) -> None:
+        beyond = self.count + count - max(self.count, self.before)
+        self.count += count
+        if beyond > 0 and self.progress is not None:
+            self.progress(beyond)
+
+
+def _check_span(
+    conn: Any,
+    postgres: bool,
+    start: int,
+    end: int | None,
+    open_start: bool,
+    sizes: tuple[int, ...],
+    progress: Callable[[int], None],
+) -> SpanResult:
     result = SpanResult(start, end)
     (indexed,) = next(_rows(conn, postgres, "SELECT indexed FROM journal_head", ()))[0]
     last_tile = None if end is None else -(-end // TILE_WIDTH)
@@ -233,8 +298,7 @@ def check_span(
         while len(leaves) >= TILE_WIDTH:
             _close_tile(result, tiles, tile_start, leaves[:TILE_WIDTH], wanted)
             leaves, tile_start = leaves[TILE_WIDTH:], tile_start + TILE_WIDTH
-        if progress is not None:
-            progress(count)
+        progress(count)
         if misplaced is not None:
             result.add(
                 expected,
@@ -312,15 +376,7 @@ def serve() -> None:
         sys.stdout.flush()
 
     try:
-        result = check_span(
-            conn,
-            postgres=postgres,
-            start=job["start"],
-            end=job["end"],
-            open_start=job["open_start"],
-            sizes=tuple(job["sizes"]),
-            progress=tell,
-        )
+        result = check_job(conn, postgres, job, tell)
     finally:
         conn.rollback() if postgres else conn.execute("ROLLBACK")
         conn.close()

@@ -29,7 +29,7 @@ from coffre.journal.merkle import (
     split,
 )
 from coffre.journal.service import size as journal_size
-from coffre.journal.spans import MAX_PROBLEMS, SpanResult, check_span, compare_tile
+from coffre.journal.spans import MAX_PROBLEMS, SpanResult, check_job, check_span, compare_tile
 from coffre.journal.tables import journal_tiles
 from coffre.journal.workers import Workers
 from coffre.store import UnitOfWork, driver_target
@@ -221,15 +221,7 @@ def _check_spans(
     for job, result in zip(jobs, results, strict=True):
         if result is None:
             logger.warning("a journal verification worker failed; its span is checked here")
-            result = check_span(
-                dbapi,
-                postgres=postgres,
-                start=job["start"],
-                end=job["end"],
-                open_start=job["open_start"],
-                sizes=sizes,
-                progress=progress,
-            )
+            result = check_job(dbapi, postgres, job, progress)
         spans.append(result)
     return [*spans, own]
 

@@ -9,7 +9,7 @@ import logging
 import shutil
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -101,6 +101,33 @@ def _copy(pristine: Path, where: Path):  # type: ignore[no-untyped-def]
     return make_settings(home, f"sqlite:///{home / 'coffre.db'}")
 
 
+def _verify_copy(
+    pristine: Path,
+    where: Path,
+    *changes: str,
+    workers: tuple[int, ...] = (1,),
+    outside: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[journal.Report]:
+    """Copy the pristine journal, change it with `changes` (SQL), and verify it once with
+    each number of workers."""
+    settings = _copy(pristine, where)
+    with sqlite3.connect(settings.home / "coffre.db") as conn:
+        for change in changes:
+            conn.execute(change)
+    coffre = open_coffre(settings)
+    try:
+        note = coffre.publisher.newest() if outside else None
+        return [
+            journal.verify(
+                coffre.uow(), coffre.signer.verifier, note, workers=count, progress=progress
+            )
+            for count in workers
+        ]
+    finally:
+        coffre.close()
+
+
 @pytest.mark.usefixtures("small_spans")
 def test_the_journal_verifies_in_spans_on_either_database(coffre):
     _grow(coffre)
@@ -143,15 +170,9 @@ def test_a_worker_checks_its_span_as_this_process_does(coffre):
 def test_a_failed_worker_s_span_is_checked_here(pristine, tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(verify_module, "SPAN_MIN", 100)
     monkeypatch.setattr(workers, "_WORKER", "import sys; sys.exit(3)")
-    settings = _copy(pristine, tmp_path)
-    with sqlite3.connect(settings.home / "coffre.db") as conn:
-        conn.execute("UPDATE journal_entries SET actor_id = 'operator:mallory@host' WHERE seq = 5")
-    coffre = open_coffre(settings)
-    try:
-        with caplog.at_level(logging.WARNING, logger="coffre.journal.verify"):
-            report = _verify(coffre, 4)
-    finally:
-        coffre.close()
+    change = "UPDATE journal_entries SET actor_id = 'operator:mallory@host' WHERE seq = 5"
+    with caplog.at_level(logging.WARNING, logger="coffre.journal.verify"):
+        (report,) = _verify_copy(pristine, tmp_path, change, workers=(4,))
     assert report.problems == [
         journal.Problem(5, "entry 5: its stored fields and its canonical bytes differ")
     ]
@@ -177,21 +198,17 @@ _COLUMNS = ("entry", "recorded_at", "actor_id", "action")
 def test_any_changed_byte_is_reported_alike_by_one_process_and_by_spans(
     pristine, tmp_path, seq, column, at, byte
 ):
-    settings = _copy(pristine, tmp_path)
-    with sqlite3.connect(settings.home / "coffre.db") as conn:
+    with sqlite3.connect(pristine / "coffre.db") as conn:
         (value,) = conn.execute(
             f"SELECT CAST({column} AS BLOB) FROM journal_entries WHERE seq = ?", (seq,)
         ).fetchone()
-        changed = bytearray(value)
-        at %= len(changed)
-        changed[at] = byte if byte != changed[at] else (byte + 1) % 256
-        stored = bytes(changed) if column == "entry" else bytes(changed).decode("latin-1")
-        conn.execute(f"UPDATE journal_entries SET {column} = ? WHERE seq = ?", (stored, seq))
-    coffre = open_coffre(settings)
-    try:
-        one, spread = _verify(coffre, 1), _verify(coffre, 4)
-    finally:
-        coffre.close()
+    changed = bytearray(value)
+    at %= len(changed)
+    changed[at] = byte if byte != changed[at] else (byte + 1) % 256
+    literal = "X'" + bytes(changed).hex() + "'"
+    stored = literal if column == "entry" else f"CAST({literal} AS TEXT)"
+    change = f"UPDATE journal_entries SET {column} = {stored} WHERE seq = {seq}"
+    one, spread = _verify_copy(pristine, tmp_path, change, workers=(1, 4))
     assert not one.ok
     assert one.problems[0].seq == seq
     assert spread.problems == one.problems
@@ -225,7 +242,7 @@ def test_the_worker_program_reports_its_span_as_json_lines(coffre, monkeypatch):
 
 
 def test_a_span_whose_last_entries_are_missing_names_them(pristine, tmp_path):
-    settings = _copy(pristine, tmp_path)
+    settings = _copy(pristine, tmp_path)  # checked span by span, without verify
     with sqlite3.connect(settings.home / "coffre.db") as conn:
         conn.execute("DELETE FROM journal_patients WHERE seq IN (766, 767)")
         conn.execute("DELETE FROM journal_entries WHERE seq IN (766, 767)")
@@ -249,30 +266,27 @@ def test_a_span_whose_last_entries_are_missing_names_them(pristine, tmp_path):
             "UPDATE journal_patients SET patient_id = X'41' WHERE seq = 4",
             journal.Problem(4, "entry 4: its patient links and its canonical bytes differ"),
         ),
+        (
+            "UPDATE journal_entries SET actor_id = CAST(X'FF' AS TEXT) WHERE seq = 11",
+            journal.Problem(11, "entry 11: its stored fields and its canonical bytes differ"),
+        ),
+        (
+            "UPDATE journal_patients SET patient_id = CAST(X'C3' AS TEXT) WHERE seq = 4",
+            journal.Problem(4, "entry 4: its patient links and its canonical bytes differ"),
+        ),
     ],
-    ids=["time", "patient"],
+    ids=["time", "patient", "actor-not-utf-8", "patient-not-utf-8"],
 )
 def test_a_column_rewritten_with_another_type_is_reported(pristine, tmp_path, change, problem):
-    settings = _copy(pristine, tmp_path)
-    with sqlite3.connect(settings.home / "coffre.db") as conn:
-        conn.execute(change)
-    coffre = open_coffre(settings)
-    try:
-        report = _verify(coffre, 1)
-    finally:
-        coffre.close()
+    told: list[int] = []
+    (report,) = _verify_copy(pristine, tmp_path, change, progress=told.append)
     assert report.problems == [problem]
+    assert sum(told) == SIZE  # once, though text that is not UTF-8 makes a second reading
 
 
 def test_no_more_than_twenty_problems_reach_the_report(pristine, tmp_path):
-    settings = _copy(pristine, tmp_path)
-    with sqlite3.connect(settings.home / "coffre.db") as conn:
-        conn.execute("UPDATE journal_entries SET actor_id = 'operator:eve@host' WHERE seq < 40")
-    coffre = open_coffre(settings)
-    try:
-        report = journal.verify(coffre.uow(), coffre.signer.verifier, None)
-    finally:
-        coffre.close()
+    change = "UPDATE journal_entries SET actor_id = 'operator:eve@host' WHERE seq < 40"
+    (report,) = _verify_copy(pristine, tmp_path, change, outside=False)
     assert len(report.problems) == 20
     assert report.problems[-1].what.startswith("no checkpoint outside the database")
 
@@ -282,13 +296,8 @@ def test_workers_that_cannot_start_leave_their_spans_to_this_process(
 ):
     monkeypatch.setattr(verify_module, "SPAN_MIN", 100)
     monkeypatch.setattr(workers, "_PYTHON", str(tmp_path / "no-such-python"))
-    settings = _copy(pristine, tmp_path)
-    coffre = open_coffre(settings)
-    try:
-        with caplog.at_level(logging.WARNING, logger="coffre.journal.verify"):
-            report = _verify(coffre, 4)
-    finally:
-        coffre.close()
+    with caplog.at_level(logging.WARNING, logger="coffre.journal.verify"):
+        (report,) = _verify_copy(pristine, tmp_path, workers=(4,))
     assert report.ok, report.problems
     assert report.entries == SIZE
     assert caplog.text.count("worker failed") == 3
@@ -303,3 +312,11 @@ def test_workers_left_early_are_stopped(pristine):
 
 def test_as_many_workers_as_cores_at_most_eight():
     assert 1 <= journal.default_workers() <= 8
+
+
+def test_a_driver_error_other_than_text_is_raised(pristine, tmp_path):
+    settings = _copy(pristine, tmp_path)
+    with sqlite3.connect(settings.home / "coffre.db") as conn:
+        conn.execute("DROP TABLE journal_patients")
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            check_span(conn, postgres=False, start=0, end=None, open_start=True)
