@@ -178,9 +178,15 @@ def _where(
 
 
 def check_job(
-    conn: Any, postgres: bool, job: dict[str, Any], progress: Callable[[int], None] | None
+    conn: Any,
+    postgres: bool,
+    job: dict[str, Any],
+    progress: Callable[[int], None] | None,
+    *,
+    told: int = 0,
 ) -> SpanResult:
-    """check_span for a worker's job: its start, end, open_start and sizes."""
+    """check_span for a worker's job: its start, end, open_start and sizes. `told`: how
+    many of its entries progress has been told of already (by a worker that then failed)."""
     return check_span(
         conn,
         postgres=postgres,
@@ -188,7 +194,7 @@ def check_job(
         end=job["end"],
         open_start=job["open_start"],
         sizes=tuple(job["sizes"]),
-        progress=progress,
+        progress=_Told(progress, told),
     )
 
 
@@ -230,11 +236,11 @@ def _lenient(data: bytes) -> str:
 
 class _Told:
     """Progress told once for each entry: a second reading of a span tells only what goes
-    beyond the first one's."""
+    beyond the first one's (or beyond what was told `before` it)."""
 
-    def __init__(self, progress: Callable[[int], None] | None) -> None:
+    def __init__(self, progress: Callable[[int], None] | None, before: int = 0) -> None:
         self.progress = progress
-        self.count = self.before = 0
+        self.count, self.before = 0, before
 
     def again(self) -> None:
         self.before, self.count = self.count, 0

@@ -218,10 +218,10 @@ def _check_spans(
         )
         results = running.finish(progress)
     spans = []
-    for job, result in zip(jobs, results, strict=True):
+    for index, (job, result) in enumerate(zip(jobs, results, strict=True)):
         if result is None:
             logger.warning("a journal verification worker failed; its span is checked here")
-            result = check_job(dbapi, postgres, job, progress)
+            result = check_job(dbapi, postgres, job, progress, told=running.told[index])
         spans.append(result)
     return [*spans, own]
 

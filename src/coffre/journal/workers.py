@@ -50,6 +50,7 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.pending: list[bytes] = [b""] * len(jobs)
         self.results: list[SpanResult | None] = [None] * len(jobs)
+        self.told = [0] * len(jobs)  # entries each worker has told it checked
         self.selector = selectors.DefaultSelector()
 
     def __enter__(self) -> Workers:
@@ -100,8 +101,10 @@ class Workers:
                 message = json.loads(line)
                 if "result" in message:
                     self.results[index] = SpanResult.from_json(message["result"])
-                elif progress is not None:
-                    progress(int(message["progress"]))
+                else:
+                    self.told[index] += int(message["progress"])
+                    if progress is not None:
+                        progress(int(message["progress"]))
 
     def finish(self, progress: Callable[[int], None] | None) -> list[SpanResult | None]:
         """Wait for every worker; one that ended without its result gets None."""
