@@ -19,11 +19,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from coffre.watch.correlation import Adder, Many, Match, Windows
+from coffre.watch.correlation import Adder, Windows
 from coffre.watch.errors import WatchError
 from coffre.watch.rules import CorrelationRule, DetectionRule, Response, Rule
 from coffre.watch.ruleset import RuleSet
 from coffre.watch.values import MISSING, Event, getter, path_of
+from coffre.watch.window import Many, Match
 
 
 class Firing(NamedTuple):
