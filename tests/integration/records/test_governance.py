@@ -61,27 +61,27 @@ def new_entries(coffre, before: int):  # type: ignore[no-untyped-def]
     return journal_records(coffre)[before:]
 
 
-def assert_allowed(coffre, before: int, actor: Actor, action: str, *resources: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    """The one new entry: the change allowed and done, naming `resources`; its facts."""
+def _the_new_entry(coffre, before: int, actor: Actor, action: str, decision: str, outcome: str):  # type: ignore[no-untyped-def]
+    """The one entry journaled since `before`, by `actor`, with that action and result."""
     [entry] = new_entries(coffre, before)
     assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
         action,
         actor.id,
-        "allow",
-        "success",
+        decision,
+        outcome,
     )
+    return entry
+
+
+def assert_allowed(coffre, before: int, actor: Actor, action: str, *resources: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The one new entry: the change allowed and done, naming `resources`; its facts."""
+    entry = _the_new_entry(coffre, before, actor, action, "allow", "success")
     assert entry.resource_ids == resources
     return dict(entry.facts)
 
 
 def assert_denied(coffre, before: int, actor: Actor, action: str, *resources: str) -> None:  # type: ignore[no-untyped-def]
-    [entry] = new_entries(coffre, before)
-    assert (entry.action, entry.actor_id, entry.decision, entry.outcome) == (
-        action,
-        actor.id,
-        "deny",
-        "denied",
-    )
+    entry = _the_new_entry(coffre, before, actor, action, "deny", "denied")
     assert entry.rule == "organisation-setup" and entry.resource_ids == resources
     assert entry.patient_ids == ()
 
