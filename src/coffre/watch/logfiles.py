@@ -1,12 +1,17 @@
 """Reading other systems' log files line by line into events (`formats` maps each line):
-every line that cannot be read is reported by its number, with a one-sentence reason."""
+every line that cannot be read is reported by its number, with a one-sentence reason.
+
+JSON lines are parsed with orjson: several times faster than the standard library's parser,
+and strict where it is lenient (NaN and Infinity are not JSON), and a line nested too deep
+is reported like any other bad line instead of stopping the read."""
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+
+import orjson
 
 from coffre.watch.formats import (
     BadLine,
@@ -52,8 +57,8 @@ def parse(
             if not text.strip():
                 continue
             try:
-                source = json.loads(text)
-            except ValueError:
+                source = orjson.loads(text)
+            except orjson.JSONDecodeError:
                 parsed.problems.append((number, "it is not a JSON object"))
                 continue
             try:

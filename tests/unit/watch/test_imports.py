@@ -208,6 +208,24 @@ def test_jsonl_keys_are_mapped_by_dotted_paths():
     assert "Marie" not in json.dumps(event, default=str)
 
 
+def test_jsonl_lines_that_are_not_strict_json_are_reported_and_the_rest_kept():
+    good = {"time": "2026-11-23T10:00:00Z", "actor_id": "u1"}
+    parsed = parse(
+        lines(
+            good,
+            '{"time": "2026-11-23T10:00:00Z", "n": NaN}',
+            "[" * 100_000 + "]" * 100_000,  # the standard library's parser overflows here
+            '{"time": "2026-11-23T10:00:00Z", "actor_id": "\\ud800"}',
+            '{"time": "2026-11-23T10:00:00Z", "actor_id": "u1"} trailing',
+            good,
+        ),
+        Format.JSONL,
+        Pseudonyms(KEY),
+    )
+    assert [n for n, _ in parsed.events] == [1, 6]
+    assert parsed.problems == [(n, "it is not a JSON object") for n in (2, 3, 4, 5)]
+
+
 def test_a_time_with_an_offset_is_kept_as_that_moment():
     zone = timezone(timedelta(hours=-5))
     [(_, event)] = parse(
