@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse
 
 from coffre import records, signin
@@ -21,7 +22,17 @@ FHIR_JSON = "application/fhir+json"
 
 
 class FhirResponse(JSONResponse):
+    """A FHIR resource as compact UTF-8 JSON, written by orjson (the standard library's
+    encoder, with the same output, for the rare content orjson refuses: keys that are not
+    text, integers beyond 64 bits)."""
+
     media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except orjson.JSONEncodeError:
+            return super().render(content)
 
 
 class Problem(Exception):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from coffre.access import Durations
 from coffre.crypto import BlindIndex, DataKey, Keyring
@@ -40,6 +43,19 @@ class Vault:
         return [PatientBox(k, organisation_id) for k in self.keyring.new_data_keys(patient_ids)]
 
 
+# Nineteen digits in a row may be an integer beyond 64 bits, which orjson would read as a
+# float: such a text is read by the json module, losing nothing.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _loads(data: bytes) -> Any:
+    """What seal_json wrote (UTF-8 JSON), read as the json module reads it: by orjson,
+    several times faster on every read of a patient, unless it may hold a large integer."""
+    if _LONG_DIGITS.search(data) is None:
+        return orjson.loads(data)
+    return json.loads(data)
+
+
 class PatientBox:
     """Seals and opens one patient's fields, each bound to its table, column and row."""
 
@@ -59,7 +75,7 @@ class PatientBox:
         return self._sealer.seal(data, self._aad(table, column, row_id))
 
     def open_json(self, table: str, column: str, row_id: str, sealed: bytes) -> Any:
-        return json.loads(self._sealer.open(sealed, self._aad(table, column, row_id)))
+        return _loads(self._sealer.open(sealed, self._aad(table, column, row_id)))
 
     def seal_stream(self, table: str, row_id: str, chunks: Iterable[bytes]) -> Iterator[bytes]:
         return self._sealer.seal_stream(chunks, self._aad(table, "data", row_id))

@@ -141,8 +141,12 @@ def token_actor(
     TokenRefused. Reads only."""
     now = _now(now)
     info = tokens.check_token(uow, token, now)
-    actor = _actors.get(info.id_hash, lambda: _read_holder(uow, info, now))
-    return replace(actor, source=source[:120])
+    source = source[:120]
+    # Kept with the source it calls from: a token's calls mostly come from one place.
+    return _actors.get(
+        info.id_hash + b"@" + source.encode(),
+        lambda: replace(_read_holder(uow, info, now), source=source),
+    )
 
 
 def _read_holder(uow: UnitOfWork, info: TokenInfo, now: datetime) -> Actor:

@@ -18,8 +18,8 @@ so a statement that cannot be run this way fails in the tests, not in production
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,8 +39,8 @@ class Lean:
     def rows(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every row, as named tuples of the statement's columns."""
         compiled = self._compiled(conn)
-        with _cursor(conn, compiled.sql, compiled.parameters(params or {})) as cursor:
-            return compiled.rows(cursor.fetchall())
+        values = compiled.parameters(params or {})
+        return compiled.rows(_run(conn, compiled.sql, values, _FETCH_ALL))
 
     def first(
         self, conn: sa.Connection, params: Mapping[str, Any] | None = None, *, alone: bool = False
@@ -49,15 +49,14 @@ class Lean:
         (see `UnitOfWork.read_alone`), not run in the connection's."""
         compiled = self._compiled(conn)
         values = compiled.parameters(params or {})
-        with _cursor(conn, compiled.sql, values, alone=alone) as cursor:
-            row = cursor.fetchone()
+        row = _run(conn, compiled.sql, values, _FETCH_ONE, alone=alone)
         return None if row is None else compiled.rows([row])[0]
 
     def run(self, conn: sa.Connection, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement that returns no rows; the count of rows it changed."""
         compiled = self._compiled(conn)
-        with _cursor(conn, compiled.sql, compiled.parameters(params or {})) as cursor:
-            return int(cursor.rowcount)
+        values = compiled.parameters(params or {})
+        return int(_run(conn, compiled.sql, values, _ROW_COUNT))
 
     def _compiled(self, conn: sa.Connection) -> _Compiled:
         dialect = conn.dialect
@@ -96,7 +95,8 @@ class _Compiled:
         self.results: list[_Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
-        self.converted = any(processor is not None for processor in self.results)
+        # The columns whose values the driver's differ from the type's: (index, processor).
+        self.converters = [(n, f) for n, f in enumerate(self.results) if f is not None]
         self.row = namedtuple("LeanRow", list(columns.keys())) if columns else None  # type: ignore[misc]
 
     def parameters(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
@@ -111,33 +111,46 @@ class _Compiled:
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
         make = self.row
         assert make is not None, "the statement returns no rows"
-        if not self.converted:
+        converters = self.converters
+        if not converters:
             return [make._make(row) for row in raw]
-        processors = self.results
-        return [
-            make._make(
-                value if processor is None else processor(value)
-                for processor, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        made = []
+        for row in raw:
+            values = list(row)
+            for index, processor in converters:
+                values[index] = processor(values[index])
+            made.append(make._make(values))
+        return made
 
 
 def run_many(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
     """Run `sql`, written in the driver's own parameter style, once for each row of plain
     values, on the driver's cursor in the connection's transaction: what
     `Connection.exec_driver_sql(sql, rows)` does, without its machinery."""
-    with _cursor(conn, sql, rows, many=True):
-        pass
+    _run(conn, sql, rows, _NOTHING, many=True)
 
 
-@contextmanager
-def _cursor(
-    conn: sa.Connection, sql: str, values: Any, *, many: bool = False, alone: bool = False
-) -> Iterator[Any]:
-    """The driver's cursor once `sql` has run, closed on the way out; the driver's errors,
-    while running or fetching, raised as SQLAlchemy's (a lost connection is invalidated,
-    as SQLAlchemy does)."""
+# What `_run` takes from the driver's cursor once the statement has run.
+_FETCH_ALL = 0
+_FETCH_ONE = 1
+_ROW_COUNT = 2
+_NOTHING = 3
+
+
+def _run(
+    conn: sa.Connection,
+    sql: str,
+    values: Any,
+    take: int,
+    *,
+    many: bool = False,
+    alone: bool = False,
+) -> Any:
+    """Run `sql` on a cursor of the driver and take what `take` says from it (the rows, the
+    first row, the count of rows changed, or nothing), then close the cursor; the driver's
+    errors, while running or fetching, raised as SQLAlchemy's (a lost connection is
+    invalidated, as SQLAlchemy does). A plain function, not a context manager: it runs
+    several times on every request's path."""
     if not alone and not conn.in_transaction():
         raise RuntimeError("a lean statement runs inside a unit of work's transaction")
     dbapi_connection = conn.connection.dbapi_connection
@@ -149,7 +162,11 @@ def _cursor(
             cursor.executemany(sql, values)
         else:
             cursor.execute(sql, values)
-        yield cursor
+        if take == _FETCH_ALL:
+            return cursor.fetchall()
+        if take == _FETCH_ONE:
+            return cursor.fetchone()
+        return cursor.rowcount if take == _ROW_COUNT else None
     except dbapi.Error as error:
         lost = conn.dialect.is_disconnect(error, dbapi_connection, cursor)
         wrapped = sa.exc.DBAPIError.instance(

@@ -200,6 +200,23 @@ def test_field_aad_is_injective(
     assert (field_aad(*first) == field_aad(*second)) == (first == second)
 
 
+@examples
+@given(context=contexts)
+def test_field_aad_is_each_part_behind_its_two_byte_big_endian_length(
+    context: tuple[str, str, str, str, int],
+) -> None:
+    organisation, table, column, row_id, version = context
+    parts = [b"coffre-field/1", *(t.encode() for t in context[:4]), str(version).encode()]
+    expected = b"".join(len(part).to_bytes(2, "big") + part for part in parts)
+    assert field_aad(organisation, table, column, row_id, version) == expected
+
+
+def test_field_aad_refuses_a_part_over_65535_bytes() -> None:
+    field_aad("o", "t", "c", "r" * 0xFFFF, 1)  # the most a part may be
+    with pytest.raises(ValueError, match="65,535"):
+        field_aad("o", "t", "c", "r" * 0x10000, 1)
+
+
 def test_field_aad_is_length_prefixed_and_tagged() -> None:
     assert field_aad("o", "t", "c", "r", 7) == (
         b"\x00\x0ecoffre-field/1\x00\x01o\x00\x01t\x00\x01c\x00\x01r\x00\x017"
