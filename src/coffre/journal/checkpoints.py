@@ -254,24 +254,45 @@ def stored(uow: UnitOfWork) -> list[tuple[int, bytes, str]]:
 
 
 def make_checkpoint(uow: UnitOfWork, signer: Signer, publisher: Publisher) -> Checkpoint:
-    """Sign the current tree, store the checkpoint and publish it outside; return it."""
-    with uow:
-        current = journal_size(uow)
-        found = latest(uow)
-        if found is not None and found[0] == current:
-            checkpoint = signer.verifier.open(found[1])
-        else:
-            checkpoint = signer.sign(current, tree(uow, current).root())
-            uow.connection.execute(
-                journal_checkpoints.insert().values(
-                    size=current,
-                    root=checkpoint.root,
-                    note=checkpoint.note,
-                    created_at=timestamp(datetime.now(UTC)),
-                )
-            )
-            uow.commit()
+    """Sign the current tree, store the checkpoint and publish it outside; return it.
+
+    The tree is read and signed without the write lock: entries and complete subtrees never
+    change, so the tree of a given size is the same whenever it is read, and the calls that
+    write wait only while the checkpoint's row is stored (on a busy server, a checkpoint
+    falls due every second or so)."""
+    with uow.reading() as reader:
+        current = journal_size(reader)
+        found = latest(reader)
+        root = None if found is not None and found[0] == current else tree(reader, current).root()
+    if found is not None and root is None:
+        checkpoint = signer.verifier.open(found[1])
+    else:
+        assert root is not None
+        checkpoint = _stored(uow, signer, signer.sign(current, root))
     publisher.publish(checkpoint)
+    return checkpoint
+
+
+def _stored(uow: UnitOfWork, signer: Signer, checkpoint: Checkpoint) -> Checkpoint:
+    """Store a new checkpoint; if another process stored one of the same size meanwhile,
+    that one is kept and returned."""
+    with uow:
+        note = uow.connection.execute(
+            sa.select(journal_checkpoints.c.note).where(
+                journal_checkpoints.c.size == checkpoint.size
+            )
+        ).scalar()
+        if note is not None:
+            return signer.verifier.open(note)
+        uow.connection.execute(
+            journal_checkpoints.insert().values(
+                size=checkpoint.size,
+                root=checkpoint.root,
+                note=checkpoint.note,
+                created_at=timestamp(datetime.now(UTC)),
+            )
+        )
+        uow.commit()
     return checkpoint
 
 
@@ -285,10 +306,11 @@ def checkpoint_if_due(
     now: datetime,
 ) -> Checkpoint | None:
     """Make a checkpoint if the journal grew by `every_entries` since the last one, or grew at
-    all and the last one is `every_seconds` old; return it, or None when none was due."""
-    with uow:
-        current = journal_size(uow)
-        found = latest(uow)
+    all and the last one is `every_seconds` old; return it, or None when none was due.
+    Whether one is due is read without the write lock."""
+    with uow.reading() as reader:
+        current = journal_size(reader)
+        found = latest(reader)
     last_size = found[0] if found else 0
     if current == last_size:
         return None

@@ -233,3 +233,33 @@ def test_a_checkpoint_is_due_after_enough_entries_or_enough_time(sqlite_coffre):
     assert by_entries is not None and by_entries.size == 9
     assert _stored_sizes(sqlite_coffre) == [2, 5, 9]
     assert sqlite_coffre.signer.verifier.open(sqlite_coffre.publisher.newest()).size == 9
+
+
+def test_whether_a_checkpoint_is_due_is_read_while_another_writer_holds_the_lock(sqlite_coffre):
+    _grow(sqlite_coffre, 2)
+    sqlite_coffre.checkpoint()
+    with sqlite_coffre.uow() as writer:  # the write lock, held as a call would hold it
+        journal.append(writer, [Entry(EventKind.PATIENT_READ, ACTOR, ALLOW, Outcome.SUCCESS)])
+        started = datetime.now(UTC)
+        assert _if_due(sqlite_coffre, started, every_entries=4) is None
+        assert datetime.now(UTC) - started < timedelta(seconds=1)  # did not wait for it
+
+
+def test_a_checkpoint_stored_meanwhile_by_another_process_is_kept(sqlite_coffre):
+    _grow(sqlite_coffre, 4)
+    coffre = sqlite_coffre
+    signer = coffre.signer
+
+    class Racing:
+        """Signs as the installation does, but another maker stores the same size first."""
+
+        verifier = signer.verifier
+
+        def sign(self, size, root):  # type: ignore[no-untyped-def]
+            journal.make_checkpoint(coffre.uow(), signer, coffre.publisher)
+            return signer.sign(size, root)
+
+    made = journal.make_checkpoint(coffre.uow(), Racing(), coffre.publisher)  # type: ignore[arg-type]
+    assert made.size == 4
+    assert _stored_sizes(coffre) == [4]
+    assert coffre.publisher.newest() == made.note
