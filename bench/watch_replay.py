@@ -5,7 +5,8 @@ The events are written once to a temporary file, one JSON document a line; every
 in a fresh child process that reads the file line by line, parses each line and hands the
 event to one `watch.Detector`, so nothing holds the million events at once. The baseline is
 the same read loop, parsing each line and reading the event's 14 fields, and nothing else.
-Both sides parse with orjson, as the watch reads other systems' JSON lines.
+Both sides parse with orjson, as the watch reads other systems' JSON lines (these hold no
+number of nineteen digits, which it would read with the json module).
 
 Figures: events per second of the replay (median round, parsing included), and the child's
 peak memory (VmHWM: the interpreter, the rules and the windows). The attacks hidden in

@@ -49,10 +49,14 @@ _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _loads(data: bytes) -> Any:
-    """What seal_json wrote (UTF-8 JSON), read as the json module reads it: by orjson,
-    several times faster on every read of a patient, unless it may hold a large integer."""
+    """What seal_json wrote, read as the json module reads it: by orjson, several times
+    faster on every read of a patient, unless it may hold a large integer or holds what
+    orjson refuses and json.dumps may write (Infinity, NaN)."""
     if _LONG_DIGITS.search(data) is None:
-        return orjson.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
     return json.loads(data)
 
 

@@ -3,13 +3,18 @@ every line that cannot be read is reported by its number, with a one-sentence re
 
 JSON lines are parsed with orjson: several times faster than the standard library's parser,
 and strict where it is lenient (NaN and Infinity are not JSON), and a line nested too deep
-is reported like any other bad line instead of stopping the read."""
+is reported like any other bad line instead of stopping the read. orjson reads an integer
+beyond 64 bits as a float, which would change an id given as a number: a line with nineteen
+digits in a row is read by the json module, which keeps it exact."""
 
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -23,6 +28,19 @@ from coffre.watch.formats import (
     event_of,
     mapped,
 )
+
+_LONG_DIGITS = re.compile("[0-9]{19}")
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _json(text: str) -> Any:
+    """The line's JSON value; raise ValueError (or RecursionError) if it has none."""
+    if _LONG_DIGITS.search(text) is None:
+        return orjson.loads(text)
+    return json.loads(text, parse_constant=_refuse)
 
 
 def _decoded(lines: Iterable[bytes], problems: list[tuple[int, str]]) -> Iterator[str]:
@@ -57,8 +75,8 @@ def parse(
             if not text.strip():
                 continue
             try:
-                source = orjson.loads(text)
-            except orjson.JSONDecodeError:
+                source = _json(text)
+            except (ValueError, RecursionError):
                 parsed.problems.append((number, "it is not a JSON object"))
                 continue
             try:

@@ -226,6 +226,24 @@ def test_jsonl_lines_that_are_not_strict_json_are_reported_and_the_rest_kept():
     assert parsed.problems == [(n, "it is not a JSON object") for n in (2, 3, 4, 5)]
 
 
+def test_jsonl_ids_given_as_large_numbers_are_kept_exact():
+    pseudonyms = Pseudonyms(KEY)
+    big = 123456789012345678901234  # beyond 64 bits
+    parsed = parse(
+        lines(
+            {"time": "2026-11-23T10:00:00Z", "actor_id": big, "patient_id": big},
+            '{"time": "2026-11-23T10:00:00Z", "actor_id": 12345678901234567890, "n": NaN}',
+            "[" * 100_000 + "1234567890123456789" + "]" * 100_000,
+        ),
+        Format.JSONL,
+        pseudonyms,
+    )
+    [(_, event)] = parsed.events
+    assert event["actor_id"] == str(big)
+    assert event["patient_id"] == [pseudonyms.patient(str(big))]
+    assert parsed.problems == [(2, "it is not a JSON object"), (3, "it is not a JSON object")]
+
+
 def test_a_time_with_an_offset_is_kept_as_that_moment():
     zone = timezone(timedelta(hours=-5))
     [(_, event)] = parse(
