@@ -40,7 +40,9 @@ def _json(text: str) -> Any:
     """The line's JSON value; raise ValueError (or RecursionError) if it has none."""
     if _LONG_DIGITS.search(text) is None:
         return orjson.loads(text)
-    return json.loads(text, parse_constant=_refuse)
+    value = json.loads(text, parse_constant=_refuse)
+    json.dumps(value, ensure_ascii=False).encode()  # a lone surrogate is not text, as in orjson
+    return value
 
 
 def _decoded(lines: Iterable[bytes], problems: list[tuple[int, str]]) -> Iterator[str]:

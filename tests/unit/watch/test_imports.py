@@ -234,6 +234,7 @@ def test_jsonl_ids_given_as_large_numbers_are_kept_exact():
             {"time": "2026-11-23T10:00:00Z", "actor_id": big, "patient_id": big},
             '{"time": "2026-11-23T10:00:00Z", "actor_id": 12345678901234567890, "n": NaN}',
             "[" * 100_000 + "1234567890123456789" + "]" * 100_000,
+            '{"time": "2026-11-23T10:00:00Z", "n": 12345678901234567890, "patient_id": "\\ud800"}',
         ),
         Format.JSONL,
         pseudonyms,
@@ -241,7 +242,7 @@ def test_jsonl_ids_given_as_large_numbers_are_kept_exact():
     [(_, event)] = parsed.events
     assert event["actor_id"] == str(big)
     assert event["patient_id"] == [pseudonyms.patient(str(big))]
-    assert parsed.problems == [(2, "it is not a JSON object"), (3, "it is not a JSON object")]
+    assert parsed.problems == [(n, "it is not a JSON object") for n in (2, 3, 4)]
 
 
 def test_a_time_with_an_offset_is_kept_as_that_moment():
