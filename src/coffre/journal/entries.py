@@ -138,11 +138,9 @@ def timestamp(moment: datetime) -> str:
     return text[:-6] + "Z" if moment.microsecond else text[:-6] + ".000000Z"
 
 
-def _nullable(value: str | None) -> str:
-    return "null" if value is None else _string(value)
-
-
 def _strings(values: tuple[str, ...] | list[str]) -> str:
+    if len(values) == 1:  # the usual case on the hot path: no join, no map
+        return "[" + _string(values[0]) + "]"
     return "[" + ",".join(map(_string, values)) + "]"
 
 
@@ -160,10 +158,14 @@ def _facts(facts: dict[str, str]) -> str:
 
 
 def _actor(actor: Actor) -> str:
+    # Each null spelled out inline, not by a call: this runs for every entry of a batch of
+    # many actors.
+    organisation, session = actor.organisation_id, actor.session_id
     return (
         f'{{"id":{_string(actor.id)},"kind":{_string(actor.kind)},'
-        f'"organisation":{_nullable(actor.organisation_id)},'
-        f'"session":{_nullable(actor.session_id)},"source":{_string(actor.source)}}}'
+        f'"organisation":{"null" if organisation is None else _string(organisation)},'
+        f'"session":{"null" if session is None else _string(session)},'
+        f'"source":{_string(actor.source)}}}'
     )
 
 
@@ -177,11 +179,13 @@ def _decision(decision: Decision) -> str:
 
 def _encode(seq: int, entry: Entry, time: str, actor: str, decision: str) -> bytes:
     purpose = entry.purpose  # a StrEnum member is a str: no .value lookup on the hot path
+    patients = entry.patient_ids
     text = (
         f'{{"action":{_string(entry.kind)},"actor":{actor},"decision":{decision},'
         f'"outcome":{_string(entry.outcome)},'
-        f'"patients":{_patients(entry.patient_ids)},'
-        f'"purpose":{_nullable(purpose)},"resources":{_strings(entry.resource_ids)},'
+        f'"patients":{_strings(patients) if len(patients) == 1 else _patients(patients)},'
+        f'"purpose":{"null" if purpose is None else _string(purpose)},'
+        f'"resources":{_strings(entry.resource_ids)},'
         f'"seq":{seq:d},"time":{_string(time)},"v":1}}'
     )
     return text.encode("ascii")
