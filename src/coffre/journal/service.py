@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from coffre.journal import merkle
-from coffre.journal.entries import Entry, Record, decode, leaf_hash
+from coffre.journal.entries import Entry, Record, decode, leaf_hash, timestamp
 from coffre.journal.entries import rows as entry_rows
 from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import (
+    journal_checkpoints,
     journal_entries,
     journal_head,
     journal_patients,
@@ -228,6 +230,14 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
         )
     if where.since is not None:
         query = query.where(journal_entries.c.recorded_at >= where.since)
+        cut = since_bound(where.since)
+        if cut is not None:  # the times are not indexed: start after what is surely older
+            first = sa.select(sa.func.max(journal_checkpoints.c.size)).where(
+                journal_checkpoints.c.created_at < cut
+            )
+            query = query.where(
+                journal_entries.c.seq >= sa.func.coalesce(first.scalar_subquery(), 0)
+            )
     if where.actor_id is not None:
         query = query.where(journal_entries.c.actor_id == where.actor_id)
     if where.before_seq is not None:
@@ -235,6 +245,33 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
     if where.from_seq is not None:
         query = query.where(journal_entries.c.seq >= where.from_seq)
     return query
+
+
+# How far ahead of the clock of the process that made a checkpoint an entry's time may be:
+# both are read from the clock of the process that wrote them, and with several servers
+# those clocks may disagree a little.
+CLOCKS_APART = timedelta(hours=1)
+
+
+def since_bound(since: str) -> str | None:
+    """The time before which a checkpoint's entries are all older than `since` (a time
+    prefix such as 2026-11-01 or 2026-11-01T10:30): every entry in a checkpoint's tree was
+    appended before the checkpoint was made, and its time is when the entry was made, earlier
+    still.
+    None when `since` is not a time this can read (the selection then scans from the start)."""
+    text = since.removesuffix("Z")
+    for candidate in (text, text[:10]):
+        try:
+            moment = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        try:
+            return timestamp(moment - CLOCKS_APART)
+        except OverflowError:  # in the first hour of year 1: nothing is older
+            return None
+    return None
 
 
 def select_records(

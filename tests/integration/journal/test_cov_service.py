@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from coffre import journal
 from coffre.access import Decision, Purpose
@@ -60,6 +61,66 @@ def _count(coffre, where: Filter) -> int:  # type: ignore[no-untyped-def]
 def test_selection_and_count_apply_the_time_and_actor_filters(filled, where, expected):
     assert _seqs(filled, where) == expected
     assert _count(filled, where) == len(expected)
+
+
+@pytest.fixture
+def checkpointed(coffre):  # type: ignore[no-untyped-def]
+    """Three entries on 1, 2 and 3 May, a checkpoint of them, three more on 5, 6, 7 May."""
+    with coffre.uow() as uow:
+        journal.append(uow, [_read(ANA, DAY + timedelta(days=n)) for n in range(3)])
+        uow.commit()
+    coffre.checkpoint()
+    with coffre.uow() as uow:
+        journal.append(uow, [_read(BOB, DAY + timedelta(days=n)) for n in range(4, 7)])
+        uow.commit()
+    return coffre
+
+
+def _made(coffre, made: str) -> None:  # type: ignore[no-untyped-def]
+    with coffre.uow() as uow:
+        uow.connection.execute(
+            sa.text("UPDATE journal_checkpoints SET created_at = :made WHERE size = 3"),
+            {"made": made},
+        )
+        uow.commit()
+
+
+@pytest.mark.parametrize(
+    ("made", "since", "expected"),
+    [
+        ("2026-05-04T00:00:00.000000Z", "2026-05-06", [4, 5]),
+        ("2026-05-04T00:00:00.000000Z", "2026-05-03", [2, 3, 4, 5]),
+        # The checkpoint's clock half an hour behind the entries' (less than CLOCKS_APART).
+        ("2026-05-02T23:30:00.000000Z", "2026-05-03", [2, 3, 4, 5]),
+        # Over a day behind: the checkpoint says entries 0 to 2 came before 2 May, and the
+        # scan starts after them (entry 2, recorded on 3 May, is not seen).
+        ("2026-05-02T00:00:00.000000Z", "2026-05-03", [3, 4, 5]),
+    ],
+    ids=["after", "before", "clocks-within-margin", "clocks-apart"],
+)
+def test_a_selection_since_a_time_starts_at_a_checkpoint_made_before_it(
+    checkpointed, made, since, expected
+):  # type: ignore[no-untyped-def]
+    _made(checkpointed, made)
+    assert _seqs(checkpointed, Filter(since=since)) == expected
+    assert _count(checkpointed, Filter(since=since)) == len(expected)
+    bobs = [seq for seq in expected if seq >= 3]  # Bob's entries are 3, 4 and 5
+    assert _seqs(checkpointed, Filter(since=since, actor_id=BOB.id)) == bobs
+
+
+@pytest.mark.parametrize(
+    ("since", "cut"),
+    [
+        ("2026-11-01", "2026-10-31T23:00:00.000000Z"),
+        ("2026-11-01T10:30", "2026-11-01T09:30:00.000000Z"),
+        ("2026-11-01T10:30:05.1Z", "2026-11-01T09:30:05.100000Z"),
+        ("2026-11-01T25", "2026-10-31T23:00:00.000000Z"),  # read as its date: earlier, safe
+        ("2026", None),
+        ("0001-01-01", None),
+    ],
+)
+def test_the_bound_of_a_time_is_an_hour_before_it(since, cut):  # type: ignore[no-untyped-def]
+    assert journal.service.since_bound(since) == cut
 
 
 def test_newest_first_pages_below_a_sequence_number_with_a_limit(filled):
