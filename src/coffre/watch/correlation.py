@@ -7,8 +7,9 @@ fires with every match of the window, and the group starts afresh. A rule whose 
 lt, lte or eq can only be judged once a window is over: a group's window opens with its first
 match and closes a timespan later; it is judged when the detector's clock passes its end.
 
-A group that has seen nothing for a timespan is forgotten, so the memory held is bounded by
-the matches of the last timespan.
+A group that has seen nothing for a timespan is forgotten (with gt or gte, up to one more
+timespan later when events came late: see `Windows._track`), so the memory held is bounded
+by the matches of the last two timespans.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import heapq
 import itertools
 import math
 import operator
+from collections import deque
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -27,6 +29,10 @@ from coffre.watch.window import Match, Window, in_order, uncount
 # Breaks ties between equal deadlines on the heap, so that it never compares the rest.
 _tickets = itertools.count()
 
+# On the detector's heap, in place of a group's key: the first of a rule's queued deadlines
+# (see Windows._track).
+_QUEUE = object()
+
 
 # Adds a match of one source rule: the event (or a firing's group as a mapping), its time,
 # its id (or Many ids); returns the firing it causes, if any.
@@ -35,7 +41,9 @@ Adder = Callable[[Event, float, Any], Match | None]
 
 class Windows:
     """The state of one correlation rule. Deadlines (when a group's window may have to be
-    judged or forgotten) go to the detector's heap, shared by every correlation."""
+    judged or forgotten) go to the detector's heap, shared by every correlation: each
+    window's own when it is judged once over (lt, lte, eq); else only the first of the
+    rule's queue (see `_track`)."""
 
     def __init__(self, rule: CorrelationRule, deadlines: list[Any]) -> None:
         self.rule = rule
@@ -49,6 +57,10 @@ class Windows:
         count = rule.condition.count
         self._at_least = math.floor(count) + 1 if rule.condition.op == "gt" else math.ceil(count)
         self._tagged = rule.kind is not CorrelationKind.EVENT_COUNT  # matches have tags
+        self._ordered = rule.kind is CorrelationKind.TEMPORAL_ORDERED
+        # Judged on arrival, a window needs a deadline only to be forgotten once its group
+        # went quiet: these wait here, flat (deadline, key, window), in the order they fall.
+        self._due: deque[Any] = deque()
 
     def held(self) -> int:
         """How many matches the windows hold."""
@@ -75,13 +87,8 @@ class Windows:
         values = values_reader(rule.condition.fields)
         if rule.kind is not CorrelationKind.VALUE_COUNT:
             values = None
-        groups, deadlines, span, on_arrival = (
-            self.groups,
-            self._deadlines,
-            self.span,
-            self.on_arrival,
-        )
-        push, tickets = heapq.heappush, _tickets
+        groups, track, span, on_arrival = self.groups, self._track, self.span, self.on_arrival
+        ordered = self._ordered
         measure = {CorrelationKind.EVENT_COUNT: 0, CorrelationKind.TEMPORAL_ORDERED: 2}.get(
             rule.kind, 1
         )
@@ -108,11 +115,14 @@ class Windows:
                     return None
                 if window.entries[0] < time - span:
                     window.drop_before(time - span)
-                if not window.entries or in_order(window, steps) == 0:
+                    if not window.entries:  # nothing left: the group is over
+                        del groups[key]
+                        return None
+                if in_order(window, steps) == 0:
                     return None
             if window is None:
-                window = groups[key] = Window(time, tagged)
-                push(deadlines, (time + span, next(tickets), self, key, window))
+                window = groups[key] = Window(time, tagged, True, ordered)
+                track(key, window, time + span)
             entries, counts, stride = window.entries, window.counts, window.stride
             if not entries or time >= entries[-stride]:
                 entries.append(time)
@@ -140,7 +150,7 @@ class Windows:
                 reached = in_order(window, steps)
             if reached < at_least:
                 return None
-            del groups[key]  # the heap's entry for it is now stale
+            del groups[key]  # its deadline, on the heap or queued, is now stale
             return self._fire(key, window)
 
         return add
@@ -169,8 +179,7 @@ class Windows:
         value_field = rule.condition.fields[0] if kind is CorrelationKind.VALUE_COUNT else None
         values = values_reader(rule.condition.fields)
         own_tags = () if by_count else (position,)
-        groups, deadlines, span, at_least = self.groups, self._deadlines, self.span, self._at_least
-        push, tickets = heapq.heappush, _tickets
+        groups, track, span, at_least = self.groups, self._track, self.span, self._at_least
 
         def add(event: Event, time: float, ident: Any) -> Match | None:
             tags, extra = own_tags, 0
@@ -190,8 +199,8 @@ class Windows:
                 key = hashable(key)
             window = groups.get(key)
             if window is None:
-                window = groups[key] = Window(time, not by_count, counting=False)
-                push(deadlines, (time + span, next(tickets), self, key, window))
+                window = groups[key] = Window(time, not by_count, False)
+                track(key, window, time + span)
             entries, counts = window.entries, window.counts
             if by_count:  # (time, id) a match
                 if not entries or time >= entries[-2]:
@@ -214,7 +223,8 @@ class Windows:
                     window.append(time, ident, tags)
                 oldest = entries[-3] - span
                 if counts is None:
-                    window.extra += extra
+                    if extra:
+                        window.extra += extra
                     while entries[0] < oldest:
                         entries.popleft()
                         entries.popleft()
@@ -231,28 +241,66 @@ class Windows:
                         uncount(counts, entries.popleft())
                 if len(counts) < at_least:
                     return None
-            del groups[key]  # the heap's entry for it is now stale
+            del groups[key]  # its deadline, on the heap or queued, is now stale
             return self._fire(key, window)
 
         return add
 
-    def expire(self, key: Any, window: Window, now: float) -> Match | None:
-        """The window's deadline passed at `now`: judge (lt, lte, eq) or forget it, or set a
-        later deadline if it saw matches since."""
-        if self.groups.get(key) is not window:
-            return None  # fired or closed already
+    def _track(self, key: Any, window: Window, deadline: float) -> None:
+        """Look at the group's new window again at `deadline`. A window judged once over
+        gets its own place on the heap; the others queue in `_due`, where a late event's
+        deadline is moved to the last one's (so that the queue stays in order: such a window
+        is forgotten a little later, never sooner), and only the queue's first deadline is
+        on the heap (the first of a queue that was empty pushes it; see `_forget`)."""
         if not self.on_arrival:
-            del self.groups[key]
-            if window.entries and self._holds(window):
-                return self._fire(key, window)
+            heapq.heappush(self._deadlines, (deadline, next(_tickets), self, key, window))
+            return
+        due = self._due
+        if not due:
+            heapq.heappush(self._deadlines, (deadline, next(_tickets), self, _QUEUE, None))
+        elif deadline < due[-3]:
+            deadline = due[-3]
+        due.append(deadline)
+        due.append(key)
+        due.append(window)
+
+    def expire(self, key: Any, window: Window | None, now: float) -> Match | None:
+        """A deadline on the heap passed at `now`: judge (lt, lte, eq) the window, or see to
+        the queue of the windows judged on arrival."""
+        if key is _QUEUE:
+            self._forget(now)
             return None
-        newest = window.entries[-window.stride] if window.entries else window.opened
-        if newest + self.span < now:
-            del self.groups[key]
-        else:
-            window.drop_before(newest - self.span)
-            heapq.heappush(self._deadlines, (newest + self.span, next(_tickets), self, key, window))
+        if window is None or self.groups.get(key) is not window:
+            return None  # closed already
+        del self.groups[key]
+        if window.entries and self._holds(window):
+            return self._fire(key, window)
         return None
+
+    def _forget(self, now: float) -> None:
+        """The queued deadlines that passed at `now`: forget each group that saw nothing
+        for a timespan, or drop its old matches and queue it again for when it will have
+        been quiet that long; then put the queue's new first deadline on the heap."""
+        due, groups, span = self._due, self.groups, self.span
+        while due and due[0] < now:
+            due.popleft()
+            key = due.popleft()
+            window = due.popleft()
+            if groups.get(key) is not window:
+                continue  # fired already: its group started afresh, or is gone
+            newest = window.entries[-window.stride] if window.entries else window.opened
+            if newest + span < now:
+                del groups[key]
+                continue
+            window.drop_before(newest - span)
+            later = newest + span  # at least `now`: the loop ends
+            if due and later < due[-3]:
+                later = due[-3]
+            due.append(later)
+            due.append(key)
+            due.append(window)
+        if due:
+            heapq.heappush(self._deadlines, (due[0], next(_tickets), self, _QUEUE, None))
 
     def _fire(self, key: Any, window: Window) -> Match:
         group = (key,) if self._single else key

@@ -79,6 +79,7 @@ class Detector:
         self._route_field = self._router.field
         self._routes = self._router.routes  # by the text the field holds, as it is spelled
         self._minutes: dict[str, float | None] = {}  # "YYYY-MM-DDTHH:MM" → epoch seconds
+        self._last_minute, self._last_base = "\0", 0.0  # the minute `_time_of` read last
         self._read_id = getter(id_field)
         self._read_time = getter(time_field)
         # A plain (undotted) id or time field is read inline, with `get`.
@@ -174,12 +175,18 @@ class Detector:
 
     def _time_of(self, event: Event) -> float:
         """The event's time in seconds since the epoch. The journal's own spelling,
-        2026-11-23T05:23:14.123456Z, is read here at once: the minute from the cache, the
-        seconds as a number; anything else goes through `_seconds`."""
+        2026-11-23T05:23:14.123456Z, is read here at once: the minute from the cache (most
+        often the last event's minute, compared in place), the seconds as a number; anything
+        else goes through `_seconds`."""
         key = self._time_key
         raw = event.get(key) if key is not None else self._read_time(event)
         if raw.__class__ is str and len(raw) == 27 and raw[26] == "Z" and raw[19] == ".":
-            base = self._minutes.get(raw[:16])
+            if raw.startswith(self._last_minute):
+                base: float | None = self._last_base
+            else:
+                base = self._minutes.get(raw[:16])
+                if base is not None:
+                    self._last_minute, self._last_base = raw[:16], base
             if base is not None and raw[16] == ":":
                 try:
                     second = float(raw[17:26])

@@ -43,7 +43,9 @@ class Window:
 
     __slots__ = ("chain", "counts", "entries", "extra", "opened", "stride")
 
-    def __init__(self, opened: float, tagged: bool, counting: bool = True) -> None:
+    def __init__(
+        self, opened: float, tagged: bool, counting: bool = True, ordered: bool = False
+    ) -> None:
         self.entries: deque[Any] = deque()
         self.stride = 3 if tagged else 2
         self.counts: dict[Any, int] | None = {} if counting and tagged else None
@@ -51,8 +53,8 @@ class Window:
         self.opened = opened
         # For temporal_ordered: the times of the earliest matches of the rules one after the
         # other (the first rule's earliest match, the second's earliest after it, …); None
-        # when it must be found again by going through the window.
-        self.chain: list[float] | None = []
+        # when it must be found again by going through the window (or is not wanted).
+        self.chain: list[float] | None = [] if ordered else None
 
     def size(self) -> int:
         """How many matches the window holds."""

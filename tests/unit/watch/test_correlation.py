@@ -281,6 +281,28 @@ def test_quiet_groups_are_forgotten_as_time_moves() -> None:
     assert feed.detector.held_events == 1
 
 
+def test_a_late_group_is_forgotten_within_two_timespans() -> None:
+    feed = Feed(DENIED, correlation("event_count", "denied_read", "{gte: 1000}"))
+    feed.denied(100, actor="early")
+    feed.denied(10, actor="late")  # behind the clock: looked at with the last one queued
+    assert feed.detector.held_events == 2
+    feed.detector.advance(T0 + timedelta(seconds=161))
+    assert feed.detector.held_events == 0
+
+
+def test_a_later_rule_emptying_its_window_ends_the_group() -> None:
+    feed = Feed(
+        DENIED, READ, correlation("temporal_ordered", "[denied_read, read]", "{gte: 2}", "2m")
+    )
+    feed.denied(100, actor="someone")
+    feed.denied(0)  # late: its group is looked at again only at 220
+    assert feed.read(130) == []  # the denial is too old: nothing left of the window
+    assert feed.read(131) == []
+    feed.denied(140)
+    (firing,) = feed.read(150)
+    assert firing.event_ids == (5, 6)
+
+
 def test_a_late_event_within_the_window_counts_and_a_stale_one_does_not() -> None:
     feed = Feed(DENIED, correlation("event_count", "denied_read", "{gte: 3}"))
     feed.denied(100), feed.denied(110)
