@@ -30,6 +30,10 @@ class Test:
     # False when the test also reads other fields of the event (fieldref): it cannot be
     # answered from its own field's value alone (see `fixed`).
     alone: bool = True
+    # For a test of the casefolded text of its field: the expression over that text `{h}`
+    # (and the operand {c}), for generated code that casefolds the field once for the
+    # several tests of it (see `selector`); what is not text is left to `inline`'s predicate.
+    folded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def selector(entries: Sequence[tuple[Any, Node | None]]) -> Callable[[Event], tu
     call."""
     code = _Code()
     lines = ["def select(e):", "    found = ()"]
+    lines += code.hoist([node for _, node in entries if node is not None])
     for item, node in entries:
         add = f"found += ({code.constant(item)},)"
         if node is None:
@@ -80,6 +85,24 @@ class _Code:
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {"_str": str, "_num": (int, float)}
+        self.folded: dict[str, str] = {}  # field → the local holding its casefolded text
+
+    def hoist(self, nodes: Sequence[Node]) -> list[str]:
+        """The lines casefolding, once, each field that several tests of `nodes` compare
+        casefolded (None when the field holds no text); their tests then read that."""
+        counts: dict[str, int] = {}
+        for test in _tests(nodes):
+            if test.folded is not None and test.field is not None:
+                counts[test.field] = counts.get(test.field, 0) + 1
+        lines = []
+        for field, count in counts.items():
+            if count > 1:
+                name = self.folded[field] = f"_h{len(self.folded)}"
+                lines.append(
+                    f"    {name} = _v.casefold() if (_v := e.get({field!r})).__class__ is _str"
+                    " else None"
+                )
+        return lines
 
     def constant(self, value: Any) -> str:
         name = f"_k{len(self.names)}"
@@ -88,6 +111,11 @@ class _Code:
 
     def expression(self, node: Node) -> str:
         if isinstance(node, Test):
+            name = self.folded.get(node.field or "")
+            if name is not None and node.folded is not None and node.inline is not None:
+                _, operand, slow = node.inline
+                test = node.folded.format(h=name, c=self.constant(operand))
+                return f"({test} if {name} is not None else {self.constant(slow)}(e))"
             if node.inline is not None and node.field is not None:
                 template, operand, slow = node.inline
                 return template.format(
@@ -102,6 +130,20 @@ class _Code:
     def function(self, source: str) -> Any:
         exec(compile(source, "<sigma rules>", "exec"), self.names)  # noqa: S102 (see _Code)
         return self.names[source[4 : source.index("(")]]
+
+
+def _tests(nodes: Sequence[Node]) -> list[Test]:
+    found: list[Test] = []
+    pending = list(nodes)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Test):
+            found.append(node)
+        elif isinstance(node, Not):
+            pending.append(node.part)
+        else:
+            pending.extend(node.parts)
+    return found
 
 
 def cost(node: Node) -> int:

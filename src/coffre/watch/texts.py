@@ -119,7 +119,8 @@ def text_test(
     """A text comparison; casefolded ones carry what generated code needs to inline them."""
     slow = v.text_slow(field, kind, target, fold)
     template = on_string(_TEXT[kind].replace("{v}", "_v.casefold()" if fold else "_v"))
-    return Test(field, slow, COST[kind], equals, inline=(template, target, slow))
+    folded = _TEXT[kind].replace("{v}", "{h}") if fold else None
+    return Test(field, slow, COST[kind], equals, inline=(template, target, slow), folded=folded)
 
 
 def merge_alternatives(field: str | None, tests: list[Node]) -> list[Node]:

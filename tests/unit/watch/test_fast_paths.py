@@ -64,8 +64,13 @@ ROUTED_EVENT = st.fixed_dictionaries(
     {},
     optional={
         "action": ACTION,
-        "decision": st.sampled_from(["deny", "allow", "DENY"]),
-        "actor": st.sampled_from(["a", "b", "read", "Read"]),
+        # several rules test these: casefolded once for all, unless they hold no text
+        "decision": st.one_of(
+            st.sampled_from(["deny", "allow", "DENY"]),
+            st.lists(st.sampled_from(["deny", "Allow"]), max_size=2),
+            st.none(),
+        ),
+        "actor": st.sampled_from(["a", "b", "read", "Read", None, 1]),
     },
 )
 
