@@ -97,7 +97,7 @@ class Detector:
 
     @property
     def held_events(self) -> int:
-        """How many matches the correlation windows hold (bounded by the last timespan's)."""
+        """How many matches the correlation windows hold (bounded by the last two timespans')."""
         return sum(windows.held() for windows in self._windows)
 
     def observe(self, event: Event) -> list[Firing]:
