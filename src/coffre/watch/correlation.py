@@ -186,9 +186,9 @@ class Windows:
             if value_field is not None:
                 value = event.get(value_field)
                 if value.__class__ is str:
-                    tags = (value,)
+                    tags = value  # one text: kept as it is, not in a tuple (see Window)
                 elif value.__class__ is list and len(value) == 1 and value[0].__class__ is str:
-                    tags = (value[0],)
+                    tags = value[0]
                 else:
                     tags = values(event)
                     if not tags:  # nothing to count
@@ -233,8 +233,11 @@ class Windows:
                         return None
                     counts = window.count()
                 else:
-                    for tag in tags:
-                        counts[tag] = counts.get(tag, 0) + 1
+                    if tags.__class__ is str:
+                        counts[tags] = counts.get(tags, 0) + 1
+                    else:
+                        for tag in tags:
+                            counts[tag] = counts.get(tag, 0) + 1
                     while entries[0] < oldest:
                         entries.popleft()
                         entries.popleft()

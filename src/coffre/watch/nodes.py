@@ -70,7 +70,7 @@ def selector(entries: Sequence[tuple[Any, Node | None]]) -> Callable[[Event], tu
     lines = ["def select(e):", "    found = ()"]
     lines += code.hoist([node for _, node in entries if node is not None])
     for item, node in entries:
-        add = f"found += ({code.constant(item)},)"
+        add = f"found += {code.constant((item,))}"  # () + (item,) is that very tuple
         if node is None:
             lines.append(f"    {add}")
         else:

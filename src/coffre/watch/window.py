@@ -35,7 +35,8 @@ class Window:
     its event id (or Many), and for the types that count something its tags (the values of
     a value_count, the rule's position for temporal types), which `counts` counts: `stride`
     items a match. A match so costs no tuple of its own, to build or to free, and a group no
-    more than one deque.
+    more than one deque. Tags are a tuple, or a lean window's one text as it is (the usual
+    value_count of one patient: no tuple either).
 
     A lean window (see `correlation.Windows._lean_adder`) counts its tags only once it
     holds enough of them to meet the condition: until then `counts` is None, and `extra` is
@@ -60,14 +61,14 @@ class Window:
         """How many matches the window holds."""
         return len(self.entries) // self.stride
 
-    def matches(self) -> Iterator[tuple[float, Any, tuple[Any, ...]]]:
+    def matches(self) -> Iterator[tuple[float, Any, tuple[Any, ...] | str]]:
         """The matches as (time, event id or Many, tags), in time order."""
         items = iter(self.entries)
         if self.stride == 3:
             return zip(items, items, items, strict=False)  # the same iterator: by threes
         return ((time, ident, ()) for time, ident in zip(items, items, strict=False))
 
-    def append(self, time: float, ident: Any, tags: tuple[Any, ...]) -> None:
+    def append(self, time: float, ident: Any, tags: tuple[Any, ...] | str) -> None:
         """Add a match, keeping the window in time order."""
         entries, stride = self.entries, self.stride
         position = len(entries)
@@ -96,6 +97,9 @@ class Window:
         """Start counting the tags of a lean window: `counts`, from its matches."""
         counts: dict[Any, int] = {}
         for _, _, tags in self.matches():
+            if tags.__class__ is str:
+                counts[tags] = counts.get(tags, 0) + 1
+                continue
             for tag in tags:
                 counts[tag] = counts.get(tag, 0) + 1
         self.counts = counts
@@ -112,8 +116,8 @@ class Window:
         return tuple(seen)
 
 
-def uncount(counts: dict[Any, int], tags: tuple[Any, ...]) -> None:
-    for tag in tags:
+def uncount(counts: dict[Any, int], tags: tuple[Any, ...] | str) -> None:
+    for tag in (tags,) if tags.__class__ is str else tags:
         left = counts[tag] - 1
         if left:
             counts[tag] = left

@@ -281,6 +281,15 @@ def test_quiet_groups_are_forgotten_as_time_moves() -> None:
     assert feed.detector.held_events == 1
 
 
+def test_distinct_values_are_counted_out_as_their_matches_leave() -> None:
+    feed = Feed(READ, correlation("value_count", "read", "{gte: 3, field: patient}"))
+    for second, patient in [(0, "p1"), (1, "p1"), (2, "p1"), (3, "p2"), (50, "p1")]:
+        assert feed.read(second, patient=patient) == []  # counted from the third on
+    assert feed.read(64, patient="p3") == []  # the first four left: p1 and p3 are in
+    (firing,) = feed.read(65, patient=["p4"])
+    assert firing.event_ids == (5, 6, 7)
+
+
 def test_a_late_group_is_forgotten_within_two_timespans() -> None:
     feed = Feed(DENIED, correlation("event_count", "denied_read", "{gte: 1000}"))
     feed.denied(100, actor="early")
