@@ -25,6 +25,11 @@ ENTRY_VERSION = 1
 _string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
+def string_literal(text: str) -> str:
+    """`text` as canonical bytes spell a text: '"…"', every non-ASCII character escaped."""
+    return _string(text)  # type: ignore[no-any-return]
+
+
 class EventKind(StrEnum):
     """`source:subject:action` names of what happened."""
 
@@ -196,10 +201,10 @@ def encode(seq: int, entry: Entry, time: str) -> bytes:
     return _encode(seq, entry, time, _actor(entry.actor), _decision(entry.decision))
 
 
-def rows(first: int, entries: Sequence[Entry]) -> list[tuple[int, str, str, str, bytes]]:
-    """The journal's rows for `entries` numbered from `first`: (seq, time, actor id, action,
-    canonical bytes). An actor or a decision that several entries share (a batch made by
-    one operation) is encoded once."""
+def rows(first: int, entries: Sequence[Entry]) -> list[tuple[int, bytes]]:
+    """The journal's rows for `entries` numbered from `first`: (seq, canonical bytes). An
+    actor or a decision that several entries share (a batch made by one operation) is
+    encoded once."""
     actors: dict[int, str] = {}
     decisions: dict[int, str] = {}
     out = []
@@ -212,9 +217,8 @@ def rows(first: int, entries: Sequence[Entry]) -> list[tuple[int, str, str, str,
         decision_text = decisions.get(id(decision))
         if decision_text is None:
             decision_text = decisions[id(decision)] = _decision(decision)
-        time = timestamp(entry.recorded_at)
-        data = _encode(seq, entry, time, actor_text, decision_text)
-        out.append((seq, time, actor.id, entry.kind.value, data))
+        data = _encode(seq, entry, timestamp(entry.recorded_at), actor_text, decision_text)
+        out.append((seq, data))
     return out
 
 

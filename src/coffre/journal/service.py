@@ -9,9 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from coffre.journal import merkle
-from coffre.journal.entries import Entry, Record, decode, leaf_hash, timestamp
+from coffre.journal.entries import Entry, Record, decode, leaf_hash, string_literal, timestamp
 from coffre.journal.entries import rows as entry_rows
 from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import (
@@ -121,7 +123,7 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
         size = int(reserved)
         first = size - count
         rows = entry_rows(first, entries)
-        leaves = [leaf_hash(row[4]) for row in rows]
+        leaves = [leaf_hash(data) for _, data in rows]
         run_many(conn, _insert_sql(conn, _ENTRY_COLUMNS), rows)
         if int(indexed) == size:
             # These entries' links are claimed (see LINKED_AT_ONCE): written here, in the
@@ -139,7 +141,7 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
     return list(range(first, size))
 
 
-_ENTRY_COLUMNS = ("journal_entries", ("seq", "recorded_at", "actor_id", "action", "entry"))
+_ENTRY_COLUMNS = ("journal_entries", ("seq", "entry"))
 _LINK_COLUMNS = ("journal_patients", ("patient_id", "seq"))
 
 
@@ -229,7 +231,7 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
             journal_patients.c.patient_id == where.patient_id
         )
     if where.since is not None:
-        query = query.where(journal_entries.c.recorded_at >= where.since)
+        query = query.where(_time_in_bytes() >= sa.literal(where.since.encode(), sa.LargeBinary))
         cut = since_bound(where.since)
         if cut is not None:  # the times are not indexed: start after what is surely older
             first = sa.select(sa.func.max(journal_checkpoints.c.size)).where(
@@ -239,12 +241,49 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
                 journal_entries.c.seq >= sa.func.coalesce(first.scalar_subquery(), 0)
             )
     if where.actor_id is not None:
-        query = query.where(journal_entries.c.actor_id == where.actor_id)
+        query = query.where(_Holds(journal_entries.c.entry, _actor_member(where.actor_id)))
     if where.before_seq is not None:
         query = query.where(journal_entries.c.seq < where.before_seq)
     if where.from_seq is not None:
         query = query.where(journal_entries.c.seq >= where.from_seq)
     return query
+
+
+def _time_in_bytes() -> sa.ColumnElement[Any]:
+    """The time member of an entry's canonical bytes, as bytes: its 27 characters are the
+    last ones but 8 (`"time":"2026-11-23T05:23:14.123456Z","v":1}`). Compared bytewise, as
+    text of ASCII digits would be."""
+    entry = journal_entries.c.entry
+    return sa.func.substr(entry, sa.func.length(entry) - 34, 27, type_=sa.LargeBinary)
+
+
+def _actor_member(actor_id: str) -> bytes:
+    """The actor's id as it begins the actor member of canonical bytes. No other place in
+    them can hold these bytes: a quote inside a text is escaped, and no other member is
+    named "actor"."""
+    return f'"actor":{{"id":{string_literal(actor_id)},'.encode("ascii")
+
+
+class _Holds(FunctionElement[bool]):
+    """Whether bytes (a column) hold a run of bytes (a value), compared bytewise."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+
+    def __init__(self, data: sa.ColumnElement[bytes], part: bytes) -> None:
+        super().__init__(data, sa.literal(part, sa.LargeBinary))
+
+
+@compiles(_Holds)
+def _holds(element: _Holds, compiler: Any, **kw: Any) -> str:
+    data, part = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(instr({data}, {part}) > 0)"
+
+
+@compiles(_Holds, "postgresql")
+def _holds_postgresql(element: _Holds, compiler: Any, **kw: Any) -> str:
+    data, part = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"(position({part} in {data}) > 0)"
 
 
 # How far ahead of the clock of the process that made a checkpoint an entry's time may be:

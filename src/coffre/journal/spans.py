@@ -212,9 +212,10 @@ def check_span(
     (exclusive; None: to the last), inside the caller's transaction on `conn`, a DB-API
     connection. `sizes` are the tree sizes whose partial tile is wanted.
 
-    SQLite keeps whatever bytes a text column is given: should one not be UTF-8, the span is
-    read again with such text decoded leniently, and it then fails the checks like any
-    other change (progress is not told twice)."""
+    SQLite keeps whatever a column is given: an entry stored as another type than bytes is
+    reported, and should text read (a patient link's id, an entry stored as text) not be
+    UTF-8, the span is read again with such text decoded leniently, and it then fails the
+    checks like any other change (progress is not told twice)."""
     told = _Told(progress)
     try:
         return _check_span(conn, postgres, start, end, open_start, sizes, told)
@@ -274,8 +275,7 @@ def _check_span(
     entries = _rows(
         conn,
         postgres,
-        "SELECT seq, recorded_at, actor_id, action, entry FROM journal_entries"
-        f"{where} ORDER BY seq",
+        f"SELECT seq, entry FROM journal_entries{where} ORDER BY seq",
         params,
     )
     links = LinkPatterns(
@@ -297,9 +297,14 @@ def _check_span(
             misplaced = int(chunk[count][0])
             chunk = chunk[:count]
         if postgres:
-            chunk = [(s, t, a, c, bytes(d)) for s, t, a, c, d in chunk]
+            chunk = [(seq, bytes(data)) for seq, data in chunk]
+        try:
+            hashes = leaf_hashes([data for _, data in chunk])
+        except TypeError:  # an entry rewritten with another type (SQLite keeps any)
+            chunk = _as_bytes(result, chunk)
+            hashes = leaf_hashes([data for _, data in chunk])
         check_rows(result, chunk, links.below(expected + count), indexed, expected)
-        leaves.extend(leaf_hashes([row[4] for row in chunk]))
+        leaves.extend(hashes)
         expected += count
         while len(leaves) >= TILE_WIDTH:
             _close_tile(result, tiles, tile_start, leaves[:TILE_WIDTH], wanted)
@@ -325,6 +330,18 @@ def _check_span(
     if not result.stopped:
         result.stray_link = links.first()
     return result
+
+
+def _as_bytes(result: SpanResult, chunk: list[Any]) -> list[tuple[Any, bytes]]:
+    """The chunk with each entry that is not bytes reported, and turned into the bytes of its
+    text, which are then checked as any entry's."""
+    rows = []
+    for seq, data in chunk:
+        if not isinstance(data, bytes):
+            result.add(int(seq), f"entry {seq}: its canonical bytes are stored as another type")
+            data = str(data).encode("utf-8", "surrogateescape")
+        rows.append((seq, data))
+    return rows
 
 
 def _next_entry(conn: Any, postgres: bool, seq: int) -> int | None:

@@ -14,13 +14,9 @@ journal_entries = sa.Table(
     "journal_entries",
     metadata,
     sa.Column("seq", BigInt, primary_key=True, autoincrement=False),
-    # None of these three is indexed: every append writes every index (the one on the time
-    # cost a fifth of an appended batch), and filters on them are for bulk exports, which scan.
-    # An export `since` a time starts its scan at a checkpoint made before that time (see
-    # coffre.journal.service.since_bound), not at the journal's start.
-    sa.Column("recorded_at", sa.String(27), nullable=False),
-    sa.Column("actor_id", sa.String(120), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
+    # The canonical bytes alone: no column repeats a member of them, so none can disagree
+    # with them, and an append writes no more than it hashes. Filters on the time or the
+    # actor, for bulk exports, read them in the bytes (see coffre.journal.service._filtered).
     sa.Column("entry", sa.LargeBinary, nullable=False),
 )
 

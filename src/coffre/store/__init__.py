@@ -15,7 +15,7 @@ from coffre.store.engine import (
     metadata,
 )
 from coffre.store.lean import Lean, run_many
-from coffre.store.migrate import current_revision, head_revision, upgrade
+from coffre.store.migrate import current_revision, downgrade, head_revision, upgrade
 from coffre.store.types import BigInt, Id, Timestamp
 from coffre.store.uow import UnitOfWork
 
@@ -29,6 +29,7 @@ __all__ = [
     "WouldWait",
     "at_once",
     "current_revision",
+    "downgrade",
     "driver_target",
     "flush_wal",
     "flush_wal_apart",

@@ -63,6 +63,36 @@ def test_selection_and_count_apply_the_time_and_actor_filters(filled, where, exp
     assert _count(filled, where) == len(expected)
 
 
+# Actor ids that begin, end or spell one another, and ones with characters that the canonical
+# bytes escape or that SQL patterns would read as wildcards.
+_LOOKALIKES = (
+    "account:ana",
+    "account:an",
+    "account:ana2",
+    "ACCOUNT:ANA",
+    'account:"ana"',
+    "account:ana\\",
+    "account:anä",
+    "account:an%",
+    "account:an_",
+)
+
+
+def test_the_actor_filter_selects_that_actor_alone(coffre):
+    def entry(n: int, actor_id: str) -> Entry:
+        actor = Actor(kind=ActorKind.ACCOUNT, id=actor_id, role="practitioner", source="::1")
+        # Another member that spells an actor member: the bytes escape its quotes.
+        why = Decision(True, "care-read", f'"actor":{{"id":"{_LOOKALIKES[0]}",')
+        return Entry(EventKind.PATIENT_READ, actor, why, Outcome.SUCCESS, None, (), (), DAY)
+
+    with coffre.uow() as uow:
+        journal.append(uow, [entry(n, actor_id) for n, actor_id in enumerate(_LOOKALIKES)])
+        uow.commit()
+    for n, actor_id in enumerate(_LOOKALIKES):
+        assert _seqs(coffre, Filter(actor_id=actor_id)) == [n], actor_id
+        assert _count(coffre, Filter(actor_id=actor_id)) == 1
+
+
 @pytest.fixture
 def checkpointed(coffre):  # type: ignore[no-untyped-def]
     """Three entries on 1, 2 and 3 May, a checkpoint of them, three more on 5, 6, 7 May."""

@@ -96,18 +96,18 @@ def _whats(report: Report) -> list[str]:
 
 
 def test_no_more_than_twenty_problems_are_listed(installed):
-    _sql(installed, "UPDATE journal_entries SET actor_id = 'operator:mallory@host' WHERE seq < 30")
+    _sql(installed, "UPDATE journal_patients SET patient_id = 'patient-ghost' WHERE seq < 30")
     report = _verify(installed)
     assert [p.seq for p in report.problems] == list(range(20))
-    assert all("stored fields and its canonical bytes differ" in w for w in _whats(report))
+    assert all("patient links and its canonical bytes differ" in w for w in _whats(report))
     assert report.entries == SIZE
 
 
 def test_an_entry_numbered_below_zero_stops_the_check_at_once(installed):
     _sql(
         installed,
-        "INSERT INTO journal_entries (seq, recorded_at, actor_id, action, entry) "
-        "SELECT -1, recorded_at, actor_id, action, entry FROM journal_entries WHERE seq = 0",
+        "INSERT INTO journal_entries (seq, entry) SELECT -1, entry FROM journal_entries "
+        "WHERE seq = 0",
     )
     report = _verify(installed)
     assert report.problems[0].seq == 0
@@ -364,14 +364,27 @@ def _execute(coffre, *statements: str) -> None:  # type: ignore[no-untyped-def]
             conn.execute(sa.text(statement))
 
 
-def test_a_journal_verifies_on_either_database_and_a_changed_field_is_caught(grown):
+def test_a_journal_verifies_on_either_database_and_a_changed_entry_is_caught(grown):
     report = _verify_open(grown)
     assert report.ok, report.problems
     assert (report.entries, report.tiles, report.checkpoints) == (300, 2, 2)
-    _execute(grown, "UPDATE journal_entries SET actor_id = 'operator:mallory@host' WHERE seq = 42")
+    read = sa.text("SELECT entry FROM journal_entries WHERE seq = 42")
+    with grown.engine.begin() as conn:
+        data = bytes(conn.execute(read).scalar_one()).replace(b"patient-9", b"patient-0")
+        change = sa.text("UPDATE journal_entries SET entry = :data WHERE seq = 42")
+        conn.execute(change.bindparams(sa.bindparam("data", data, sa.LargeBinary)))
+    report = _verify_open(grown)
+    assert report.problems[0] == Problem(
+        42, "entry 42: its patient links and its canonical bytes differ"
+    )
+    assert "stored leaf hash does not match" in report.problems[1].what
+
+
+def test_a_changed_patient_link_is_caught_on_either_database(grown):
+    _execute(grown, "UPDATE journal_patients SET patient_id = 'patient-ghost' WHERE seq = 42")
     report = _verify_open(grown)
     assert report.problems == [
-        Problem(42, "entry 42: its stored fields and its canonical bytes differ")
+        Problem(42, "entry 42: its patient links and its canonical bytes differ")
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -13,6 +15,10 @@ import coffre.notify.tables
 import coffre.records.tables
 import coffre.watch.tables  # noqa: F401  (registers the tables on the shared metadata)
 from coffre import store
+from coffre.access import Decision
+from coffre.identity import Actor, ActorKind
+from coffre.journal import Entry, EventKind, Outcome
+from coffre.journal.entries import encode, timestamp
 
 
 def test_migrated_schema_matches_the_declared_tables(database_url):
@@ -53,5 +59,47 @@ def test_a_unit_of_work_rolls_back_unless_committed(database_url):
             uow.commit()
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT size FROM journal_head")).scalar() == 42
+    finally:
+        engine.dispose()
+
+
+def test_the_journal_s_repeated_columns_go_and_come_back_from_the_bytes(database_url):
+    """0017 drops the columns that repeated an entry's time, actor and action; going back
+    fills them again from the canonical bytes, which stay as they were."""
+    actor = Actor(kind=ActorKind.ACCOUNT, id="account:anä", role="practitioner", source="::1")
+    allow = Decision(True, "care-read", "the practitioner treats the patient")
+    moment = datetime(2026, 5, 1, 10, 30, tzinfo=UTC)
+    entry = Entry(EventKind.PATIENT_READ, actor, allow, Outcome.SUCCESS, None, ("p",), (), moment)
+    data = [encode(seq, entry, timestamp(moment)) for seq in range(3)]
+    repeated = ("recorded_at", "actor_id", "action")
+    insert = sa.text(
+        "INSERT INTO journal_entries (seq, recorded_at, actor_id, action, entry) "
+        "VALUES (:seq, :t, :a, :c, :e)"
+    ).bindparams(sa.bindparam("e", type_=sa.LargeBinary))
+    engine = store.make_engine(database_url)
+    try:
+        store.upgrade(engine, "0016")
+        with engine.begin() as conn:
+            rows = [
+                {"seq": n, "t": timestamp(moment), "a": actor.id, "c": str(entry.kind), "e": d}
+                for n, d in enumerate(data)
+            ]
+            conn.execute(insert, rows)
+        store.upgrade(engine)
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("journal_entries")}
+        assert columns == {"seq", "entry"}
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT entry FROM journal_entries ORDER BY seq"))
+            assert [bytes(e) for (e,) in kept] == data
+        store.downgrade(engine, "0016")
+        with engine.connect() as conn:
+            back = conn.execute(
+                sa.text(f"SELECT {', '.join(repeated)}, entry FROM journal_entries ORDER BY seq")
+            ).all()
+        assert [tuple(row[:3]) for row in back] == [
+            (timestamp(moment), actor.id, str(entry.kind))
+        ] * 3
+        assert [bytes(row[3]) for row in back] == data
+        store.upgrade(engine)
     finally:
         engine.dispose()
