@@ -20,14 +20,17 @@ journal_entries = sa.Table(
     sa.Column("entry", sa.LargeBinary, nullable=False),
 )
 
-# One row per (entry, patient): a patient's own history is one indexed lookup. Derived from
-# the entries and kept current after the fact (see coffre.journal.service.catch_up), so the
-# append path writes no random-order index; journal_head.indexed says how far it reaches.
+# One row per (entry, patient), derived from the entries (see coffre.journal.service.append
+# and catch_up); journal_head.indexed says how far the links reach. Kept in entry order (on
+# SQLite, clustered by it: WITHOUT ROWID), so that verification reads a span's links as a
+# range, in order; a patient's own history is one lookup in the (patient, entry) index.
 journal_patients = sa.Table(
     "journal_patients",
     metadata,
-    sa.Column("patient_id", Id, primary_key=True),
     sa.Column("seq", BigInt, sa.ForeignKey("journal_entries.seq"), primary_key=True),
+    sa.Column("patient_id", Id, primary_key=True),
+    sa.Index("ix_journal_patients_patient_id_seq", "patient_id", "seq"),
+    sqlite_with_rowid=False,
 )
 
 journal_head = sa.Table(

@@ -65,7 +65,8 @@ def test_a_unit_of_work_rolls_back_unless_committed(database_url):
 
 def test_the_journal_s_repeated_columns_go_and_come_back_from_the_bytes(database_url):
     """0017 drops the columns that repeated an entry's time, actor and action; going back
-    fills them again from the canonical bytes, which stay as they were."""
+    fills them again from the canonical bytes, which stay as they were. 0018 keeps the
+    patient links, in entry order, and gives them back on the way down."""
     actor = Actor(kind=ActorKind.ACCOUNT, id="account:anä", role="practitioner", source="::1")
     allow = Decision(True, "care-read", "the practitioner treats the patient")
     moment = datetime(2026, 5, 1, 10, 30, tzinfo=UTC)
@@ -76,6 +77,7 @@ def test_the_journal_s_repeated_columns_go_and_come_back_from_the_bytes(database
         "INSERT INTO journal_entries (seq, recorded_at, actor_id, action, entry) "
         "VALUES (:seq, :t, :a, :c, :e)"
     ).bindparams(sa.bindparam("e", type_=sa.LargeBinary))
+    links = [{"p": "q", "s": 1}, *({"p": "p", "s": n} for n in range(3))]
     engine = store.make_engine(database_url)
     try:
         store.upgrade(engine, "0016")
@@ -85,7 +87,9 @@ def test_the_journal_s_repeated_columns_go_and_come_back_from_the_bytes(database
                 for n, d in enumerate(data)
             ]
             conn.execute(insert, rows)
+            conn.execute(sa.text("INSERT INTO journal_patients VALUES (:p, :s)"), links)
         store.upgrade(engine)
+        assert _links(engine) == [("p", 0), ("p", 1), ("q", 1), ("p", 2)]
         columns = {c["name"] for c in sa.inspect(engine).get_columns("journal_entries")}
         assert columns == {"seq", "entry"}
         with engine.connect() as conn:
@@ -100,6 +104,13 @@ def test_the_journal_s_repeated_columns_go_and_come_back_from_the_bytes(database
             (timestamp(moment), actor.id, str(entry.kind))
         ] * 3
         assert [bytes(row[3]) for row in back] == data
+        assert _links(engine) == [("p", 0), ("p", 1), ("q", 1), ("p", 2)]
         store.upgrade(engine)
     finally:
         engine.dispose()
+
+
+def _links(engine: sa.Engine) -> list[tuple[str, int]]:
+    with engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT patient_id, seq FROM journal_patients"))
+        return sorted(((p, s) for p, s in found), key=lambda link: (link[1], link[0]))

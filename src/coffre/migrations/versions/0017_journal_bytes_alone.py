@@ -20,16 +20,21 @@ depends_on = None
 _COLUMNS = (("recorded_at", 27), ("actor_id", 120), ("action", 64))
 
 
+# In place, on SQLite too (ALTER TABLE … DROP/ADD COLUMN, SQLite 3.35): a batch migration
+# would drop and recreate the table, which the patient links' foreign key forbids.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("journal_entries") as batch:
-        for name, _ in _COLUMNS:
-            batch.drop_column(name)
+    for name, _ in _COLUMNS:
+        op.execute(f"ALTER TABLE journal_entries DROP COLUMN {name}")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("journal_entries") as batch:
-        for name, length in _COLUMNS:
-            batch.add_column(sa.Column(name, sa.String(length), nullable=True))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for name, length in _COLUMNS:
+        # SQLite adds a NOT NULL column only with a default, and cannot change it later.
+        default = " NOT NULL DEFAULT ''" if sqlite else ""
+        op.execute(f"ALTER TABLE journal_entries ADD COLUMN {name} VARCHAR({length}){default}")
     conn = op.get_bind()
     entries = sa.table(
         "journal_entries",
@@ -57,6 +62,6 @@ def downgrade() -> None:
             values.append({"at": seq, "t": time, "a": actor, "c": action})
         conn.execute(fill, values)
         start = rows[-1][0] + 1
-    with op.batch_alter_table("journal_entries") as batch:
-        for name, length in _COLUMNS:
-            batch.alter_column(name, existing_type=sa.String(length), nullable=False)
+    if not sqlite:
+        for name, _ in _COLUMNS:
+            op.alter_column("journal_entries", name, nullable=False)
