@@ -225,7 +225,15 @@ class Filter:
     from_seq: int | None = None  # for following the journal by position
 
 
+def _position(where: Filter) -> sa.ColumnElement[int]:
+    """The entry number a filtered selection bounds and orders by: the patient links' when
+    it is the patient's, so that the index (patient_id, seq) gives the entries in order
+    and a page stops at its limit instead of sorting the patient's whole history."""
+    return journal_patients.c.seq if where.patient_id is not None else journal_entries.c.seq
+
+
 def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
+    seq = _position(where)
     if where.patient_id is not None:
         query = query.join(journal_patients, journal_patients.c.seq == journal_entries.c.seq).where(
             journal_patients.c.patient_id == where.patient_id
@@ -237,15 +245,13 @@ def _filtered(query: sa.Select[Any], where: Filter) -> sa.Select[Any]:
             first = sa.select(sa.func.max(journal_checkpoints.c.size)).where(
                 journal_checkpoints.c.created_at < cut
             )
-            query = query.where(
-                journal_entries.c.seq >= sa.func.coalesce(first.scalar_subquery(), 0)
-            )
+            query = query.where(seq >= sa.func.coalesce(first.scalar_subquery(), 0))
     if where.actor_id is not None:
         query = query.where(_Holds(journal_entries.c.entry, _actor_member(where.actor_id)))
     if where.before_seq is not None:
-        query = query.where(journal_entries.c.seq < where.before_seq)
+        query = query.where(seq < where.before_seq)
     if where.from_seq is not None:
-        query = query.where(journal_entries.c.seq >= where.from_seq)
+        query = query.where(seq >= where.from_seq)
     return query
 
 
@@ -318,7 +324,8 @@ def select_records(
 ) -> Iterator[Record]:
     """Decoded entries matching the filter, oldest first unless `newest_first`. A patient
     filter sees the entries the patient links reach: run `catch_up` first."""
-    order = journal_entries.c.seq.desc() if newest_first else journal_entries.c.seq
+    seq = _position(where)
+    order = seq.desc() if newest_first else seq
     query = _filtered(sa.select(journal_entries.c.entry), where).order_by(order)
     if limit is not None:
         query = query.limit(limit)

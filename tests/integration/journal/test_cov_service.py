@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -160,6 +161,31 @@ def test_newest_first_pages_below_a_sequence_number_with_a_limit(filled):
     assert _seqs(filled, Filter(before_seq=4, actor_id=ANA.id), newest_first=True) == [2, 0]
     assert _seqs(filled, Filter(before_seq=0)) == []
     assert _seqs(filled, Filter(), limit=0) == []
+
+
+def test_a_page_of_a_patient_s_history_is_read_in_order_from_the_index(sqlite_coffre):
+    with sqlite_coffre.uow() as uow:
+        journal.append(uow, [_read((ANA, BOB)[n % 2], DAY) for n in range(40)])
+        uow.commit()
+    sqlite_coffre.index_journal()
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "journal_patients" in statement and statement.lstrip().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    where = Filter(patient_id="p", before_seq=30)
+    sa.event.listen(sqlite_coffre.engine, "before_cursor_execute", capture)
+    try:
+        assert _seqs(sqlite_coffre, where, newest_first=True, limit=3) == [29, 28, 27]
+    finally:
+        sa.event.remove(sqlite_coffre.engine, "before_cursor_execute", capture)
+    ((statement, parameters),) = seen
+    with sqlite3.connect(sqlite_coffre.settings.home / "coffre.db") as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+    # The page stops at its limit: no sort of the patient's whole history first.
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert any("ix_journal_patients_patient_id_seq" in step for step in plan), plan
 
 
 @pytest.mark.parametrize("size", [-1, 7, 1000])
