@@ -102,11 +102,14 @@ class Coffre:
         store.flush_wal(self.engine)
 
     def checkpoint(self) -> journal.Checkpoint:
-        """Sign, store and publish a checkpoint of the journal as it is now."""
+        """Sign, store and publish a checkpoint of the journal as it is now (its stored
+        hashes brought up to date first, so that the tree is read, not recomputed)."""
+        self.index_journal()
         return journal.make_checkpoint(self.uow(), self.signer, self.publisher)
 
     def index_journal(self) -> int:
-        """Bring the journal's patient links up to date; return how many entries were added."""
+        """Bring the journal's patient links and stored hashes up to date; return how many
+        entries were linked."""
         with self.reader() as uow:
             if not journal.behind(uow):
                 return 0  # nothing to do: no write lock taken

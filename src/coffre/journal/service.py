@@ -13,7 +13,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from coffre.journal import merkle
-from coffre.journal.entries import Entry, Record, decode, leaf_hash, string_literal, timestamp
+from coffre.journal.entries import Entry, Record, decode, string_literal, timestamp
 from coffre.journal.entries import rows as entry_rows
 from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import (
@@ -101,7 +101,7 @@ class DatabaseHashes:
         rows = self.conn.execute(_ENTRIES_IN, {"start": start, "end": end}).all()
         if [seq for seq, _ in rows] != list(range(start, end)):
             raise JournalError(f"The journal is missing entries between {start} and {end - 1}.")
-        return [leaf_hash(bytes(entry)) for _, entry in rows]
+        return merkle.leaf_hashes([bytes(entry) for _, entry in rows])
 
 
 def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
@@ -123,7 +123,6 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
         size = int(reserved)
         first = size - count
         rows = entry_rows(first, entries)
-        leaves = [leaf_hash(data) for _, data in rows]
         run_many(conn, _insert_sql(conn, _ENTRY_COLUMNS), rows)
         if int(indexed) == size:
             # These entries' links are claimed (see LINKED_AT_ONCE): written here, in the
@@ -135,7 +134,6 @@ def append(uow: UnitOfWork, entries: Sequence[Entry]) -> list[int]:
             ]
             if links:
                 run_many(conn, _insert_sql(conn, _LINK_COLUMNS), links)
-        merkle.extend(DatabaseHashes(conn), first, leaves)
     except (SQLAlchemyError, ValueError, JournalError) as exc:
         raise JournalWriteFailed(_FAILED) from exc
     return list(range(first, size))
@@ -162,18 +160,34 @@ _LOCK_INDEX = (
 )
 
 
+_LOCK_HASHED = (
+    journal_head.update()
+    .where(journal_head.c.id == 1)
+    .values(hashed=journal_head.c.hashed)
+    .returning(journal_head.c.hashed, journal_head.c.size)
+)
+
+
 def behind(uow: UnitOfWork) -> int:
-    """How many entries the patient links do not reach yet."""
-    indexed, current = uow.connection.execute(
-        sa.select(journal_head.c.indexed, journal_head.c.size).where(journal_head.c.id == 1)
-    ).one()
-    return int(current) - int(indexed)
+    """How many entries the patient links, or the stored hashes of complete tiles, do not
+    reach yet."""
+    indexed, hashed, current = (
+        int(value)
+        for value in uow.connection.execute(
+            sa.select(journal_head.c.indexed, journal_head.c.hashed, journal_head.c.size).where(
+                journal_head.c.id == 1
+            )
+        ).one()
+    )
+    return max(current - indexed, current - current % merkle.TILE_WIDTH - hashed)
 
 
 def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
-    """Bring the patient links up to the journal's end in the open transaction (the caller
-    commits); return how many entries were indexed. Idempotent, safe to run concurrently."""
+    """Bring the patient links up to the journal's end, and the stored hashes up to its last
+    complete tile, in the open transaction (the caller commits); return how many entries
+    were indexed. Idempotent, safe to run concurrently."""
     conn = uow.connection
+    _hash_up(conn)
     indexed, current = (int(v) for v in conn.execute(_LOCK_INDEX).one())
     start = indexed
     while indexed < current:
@@ -189,6 +203,24 @@ def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
     if indexed != start:
         conn.execute(journal_head.update().where(journal_head.c.id == 1).values(indexed=indexed))
     return indexed - start
+
+
+def _hash_up(conn: sa.Connection, batch: int = 64 * merkle.TILE_WIDTH) -> None:
+    """Store the tiles of the complete level-0 tiles that have none yet, and the tiles above
+    them. Appending does not hash: a tile is a cache for proofs (merkle.Tree computes what
+    it does not find from the entries), and the signed checkpoints, not the tiles, make a
+    change evident."""
+    hashed, current = (int(value) for value in conn.execute(_LOCK_HASHED).one())
+    end = current - current % merkle.TILE_WIDTH
+    if hashed >= end:
+        return
+    store = DatabaseHashes(conn)
+    start = hashed
+    while start < end:
+        stop = min(end, start + batch)
+        merkle.extend(store, start, store.leaf_hashes(start, stop))
+        start = stop
+    conn.execute(journal_head.update().where(journal_head.c.id == 1).values(hashed=end))
 
 
 def size(uow: UnitOfWork) -> int:

@@ -263,7 +263,8 @@ def _check_span(
     progress: Callable[[int], None],
 ) -> SpanResult:
     result = SpanResult(start, end)
-    (indexed,) = next(_rows(conn, postgres, "SELECT indexed FROM journal_head", ()))[0]
+    head = "SELECT indexed, hashed FROM journal_head"
+    indexed, hashed = next(_rows(conn, postgres, head, ()))[0]
     last_tile = None if end is None else -(-end // TILE_WIDTH)
     where, params = _where(["level = 0"], "idx", start // TILE_WIDTH, last_tile)
     tiles = {
@@ -307,7 +308,7 @@ def _check_span(
         leaves.extend(hashes)
         expected += count
         while len(leaves) >= TILE_WIDTH:
-            _close_tile(result, tiles, tile_start, leaves[:TILE_WIDTH], wanted)
+            _close_tile(result, tiles, tile_start, leaves[:TILE_WIDTH], wanted, hashed)
             leaves, tile_start = leaves[TILE_WIDTH:], tile_start + TILE_WIDTH
         progress(count)
         if misplaced is not None:
@@ -320,7 +321,7 @@ def _check_span(
             result.stopped = True
             break
     if leaves:  # the span ends inside a tile
-        _close_tile(result, tiles, tile_start, leaves, wanted)
+        _close_tile(result, tiles, tile_start, leaves, wanted, hashed)
     result.entries = expected - start
     if end is not None and expected < end and not result.stopped:
         after = _next_entry(conn, postgres, expected)
@@ -361,15 +362,17 @@ def _close_tile(
     first: int,
     leaves: list[bytes],
     wanted: list[int],
+    hashed: int,
 ) -> None:
-    """Compare a complete tile with its stored leaf hashes and keep its root; keep the
-    partial subtrees of any wanted size inside it."""
+    """Compare a complete tile with its stored leaf hashes (which must exist below `hashed`,
+    as the journal's head says) and keep its root; keep the partial subtrees of any wanted
+    size inside it."""
     for size in wanted:
         if first < size < first + TILE_WIDTH and size - first <= len(leaves):
             result.partials[size] = compact_range(leaves[: size - first])
     if len(leaves) == TILE_WIDTH:
         index = first // TILE_WIDTH
-        if not compare_tile(result, tiles.get(index), 0, index, leaves, full=True):
+        if not compare_tile(result, tiles.get(index), 0, index, leaves, full=first < hashed):
             result.unmatched.append(index)
         result.roots.append(fold(leaves))
 

@@ -39,6 +39,9 @@ journal_head = sa.Table(
     sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("size", BigInt, nullable=False),
     sa.Column("indexed", BigInt, nullable=False),
+    # How many entries have their leaf hashes in stored tiles: a multiple of the tile width,
+    # brought up after the fact (see coffre.journal.service.catch_up).
+    sa.Column("hashed", BigInt, nullable=False, server_default="0"),
 )
 
 journal_tiles = sa.Table(

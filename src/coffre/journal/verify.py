@@ -30,7 +30,7 @@ from coffre.journal.merkle import (
 )
 from coffre.journal.service import size as journal_size
 from coffre.journal.spans import MAX_PROBLEMS, SpanResult, check_job, check_span, compare_tile
-from coffre.journal.tables import journal_tiles
+from coffre.journal.tables import journal_head, journal_tiles
 from coffre.journal.workers import Workers
 from coffre.store import UnitOfWork, driver_target
 
@@ -107,6 +107,7 @@ def verify(
     report = Report()
     with uow:
         report.size = journal_size(uow)
+        marked = _hashed(uow)
         checkpoints = _checkpoints(uow, verifier, outside_note, report)
         tiles = {
             (int(level), int(idx)): bytes(hashes)
@@ -126,6 +127,7 @@ def verify(
         if span.stopped or (span.end is not None and report.entries < span.end):
             break
     expected = report.entries
+    hashed = min(marked, expected)  # the tiles that must be stored (see `catch_up`)
     _compare_roots(report, checkpoints, roots, partials, expected)
     if span.stray_link is not None and expected == report.size:
         report.add(span.stray_link, "a patient link points at no entry")
@@ -135,14 +137,22 @@ def verify(
                 tile * TILE_WIDTH,
                 f"stored leaf hashes exist for entries that do not (tile {level}/{tile})",
             )
-        missing = [t for t in range(expected // TILE_WIDTH) if (0, t) not in tiles]
+        missing = [t for t in range(hashed // TILE_WIDTH) if (0, t) not in tiles]
         for t in missing[:1]:
             report.add(
                 t * TILE_WIDTH,
                 f"the stored leaf hashes of entries {t * TILE_WIDTH} "
                 f"to {(t + 1) * TILE_WIDTH - 1} are missing",
             )
-        _check_tile_chain(report, tiles, roots, unmatched)
+        complete = expected // TILE_WIDTH
+        beyond = any(level == 0 and marked <= t * TILE_WIDTH for level, t in tiles if t < complete)
+        if beyond or marked % TILE_WIDTH or marked > complete * TILE_WIDTH:
+            report.add(
+                None,
+                f"the journal head says the first {marked} entries have stored hashes; "
+                "its complete tiles and the stored ones say otherwise",
+            )
+        _check_tile_chain(report, tiles, roots[: hashed // TILE_WIDTH], unmatched)
         report.tiles = len(tiles)
     elif not report.problems:
         report.add(expected, f"the journal head says {report.size} entries, {expected} found")
@@ -155,6 +165,12 @@ def verify(
     # The first bad entry first; problems that name no entry (a checkpoint's) after.
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return report
+
+
+def _hashed(uow: UnitOfWork) -> int:
+    """How many entries the stored tiles must cover, as the journal's head says."""
+    found = uow.connection.execute(sa.select(journal_head.c.hashed)).scalar_one()
+    return int(found)
 
 
 def _compare_roots(

@@ -1,4 +1,4 @@
-"""Appending to the journal: gapless, ids only, canonical bytes, Merkle tiles kept current."""
+"""Appending to the journal: gapless, ids only, canonical bytes; Merkle tiles stored after."""
 
 from __future__ import annotations
 
@@ -72,6 +72,35 @@ def test_the_tree_stays_right_across_many_appends_and_tiles(coffre):
         leaves = [journal.leaf_hash(journal.entry_bytes(uow, s)) for s in range(journal.size(uow))]
         for size in (1, 256, 257, 1000, len(leaves)):
             assert journal.tree(uow, size).root() == _naive_root(leaves[:size])
+
+
+def _tiles(uow) -> dict[tuple[int, int], int]:  # type: ignore[no-untyped-def]
+    rows = uow.connection.execute(sa.text("SELECT level, idx, hashes FROM journal_tiles"))
+    return {(int(level), int(idx)): len(bytes(hashes)) // 32 for level, idx, hashes in rows}
+
+
+def test_tiles_are_stored_by_catch_up_not_by_appending(coffre):
+    with coffre.uow() as uow:
+        for batch in (1, 599):
+            journal.append(uow, [_entry(f"p{i}") for i in range(batch)])
+        uow.commit()
+    with coffre.uow() as uow:
+        assert _tiles(uow) == {}
+        root = journal.tree(uow).root()  # computed from the entries
+        assert journal.behind(uow) == 599  # the links of the large append
+        journal.catch_up(uow)
+        uow.commit()
+    with coffre.uow() as uow:
+        # The two complete level-0 tiles, and their roots one level up; not the third.
+        assert _tiles(uow) == {(0, 0): 256, (0, 1): 256, (1, 0): 2}
+        hashed = uow.connection.execute(sa.text("SELECT hashed FROM journal_head"))
+        assert hashed.scalar_one() == 512
+        assert journal.behind(uow) == 0
+        assert journal.tree(uow).root() == root
+        journal.append(uow, [_entry("p") for _ in range(200)])
+        assert journal.behind(uow) == 768 - 512  # the third tile is complete, not stored
+        assert journal.catch_up(uow) == 200
+        assert _tiles(uow) == {(0, 0): 256, (0, 1): 256, (0, 2): 256, (1, 0): 3}
 
 
 def test_a_patient_sees_every_entry_that_names_them_at_once(coffre):

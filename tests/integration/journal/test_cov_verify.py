@@ -88,6 +88,12 @@ def _sql(settings, *statements: str | tuple[str, tuple]) -> None:  # type: ignor
             conn.execute(sql, params)
 
 
+def _entry_bytes(settings, seq: int) -> bytes:  # type: ignore[no-untyped-def]
+    with sqlite3.connect(settings.home / "coffre.db") as conn:
+        (data,) = conn.execute("SELECT entry FROM journal_entries WHERE seq = ?", (seq,)).fetchone()
+    return bytes(data)
+
+
 def _whats(report: Report) -> list[str]:
     return [p.what for p in report.problems]
 
@@ -152,6 +158,47 @@ def test_a_missing_tile_of_leaf_hashes_is_reported(installed):
     assert "the stored hashes of entries 256 to 511 are missing" in _whats(report)
     assert "the stored leaf hashes of entries 256 to 511 are missing" in _whats(report)
     assert {p.seq for p in report.problems} == {256}
+
+
+def test_a_journal_whose_tiles_lag_behind_verifies(installed):
+    coffre = open_coffre(installed)
+    try:
+        with coffre.uow() as uow:  # two more complete tiles, not stored until catch_up
+            journal.append(uow, _entries(600))
+            uow.commit()
+    finally:
+        coffre.close()
+    report = _verify(installed)
+    assert report.ok, report.problems
+    assert report.entries == SIZE + 600
+
+
+@pytest.mark.parametrize("mark", [0, 256, 768, 300], ids=["none", "lowered", "raised", "inside"])
+def test_a_changed_mark_of_the_stored_hashes_is_reported(installed, mark):
+    _sql(installed, f"UPDATE journal_head SET hashed = {mark}")
+    report = _verify(installed)
+    assert (
+        Problem(
+            None,
+            f"the journal head says the first {mark} entries have stored hashes; "
+            "its complete tiles and the stored ones say otherwise",
+        )
+        in report.problems
+    )
+
+
+def test_tiles_deleted_and_their_mark_lowered_do_not_hide_a_changed_entry(installed):
+    data = _entry_bytes(installed, 10).replace(b"patient-10", b"patient-11")
+    _sql(
+        installed,
+        "UPDATE journal_head SET hashed = 0",
+        "DELETE FROM journal_tiles",
+        ("UPDATE journal_entries SET entry = ? WHERE seq = 10", (data,)),
+        "UPDATE journal_patients SET patient_id = 'patient-11' WHERE seq = 10",
+    )
+    report = _verify(installed)
+    assert [p.seq for p in report.problems] == [499, SIZE - 1]
+    assert all("does not match its signed checkpoint" in w for w in _whats(report))
 
 
 def test_a_shortened_tile_of_leaf_hashes_is_reported(installed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -114,3 +115,28 @@ def _links(engine: sa.Engine) -> list[tuple[str, int]]:
     with engine.connect() as conn:
         found = conn.execute(sa.text("SELECT patient_id, seq FROM journal_patients"))
         return sorted(((p, s) for p, s in found), key=lambda link: (link[1], link[0]))
+
+
+def test_the_mark_of_stored_hashes_starts_at_the_last_complete_tile(database_url):
+    """0019: appending no longer stores tiles; the mark starts where appending left them, and
+    going back is refused while stored hashes lag behind (the next append would need them)."""
+    head = sa.text("UPDATE journal_head SET size = :size, hashed = :hashed")
+    engine = store.make_engine(database_url)
+    try:
+        store.upgrade(engine, "0018")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE journal_head SET size = 600"))
+        store.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT hashed FROM journal_head")).scalar_one() == 512
+        with engine.begin() as conn:
+            conn.execute(head, {"size": 800, "hashed": 512})
+        with pytest.raises(RuntimeError, match="stored hashes lag behind"):
+            store.downgrade(engine, "0018")
+        with engine.begin() as conn:
+            conn.execute(head, {"size": 800, "hashed": 768})
+        store.downgrade(engine, "0018")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("journal_head")}
+        assert columns == {"id", "size", "indexed"}
+    finally:
+        engine.dispose()
