@@ -110,3 +110,26 @@ def test_rows_spell_each_entry_as_the_reference_does(first, shared, entries) -> 
         time = timestamp(entry.recorded_at)
         assert row == (seq, encode(seq, entry, time))
         assert row[1] == _reference(seq, entry, time)
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1, 1, 2),
+            max_value=datetime(9999, 12, 30),
+            timezones=st.none()
+            | st.sampled_from([UTC, timezone(timedelta(hours=-11, minutes=-30))])
+            | st.builds(timezone, st.timedeltas(timedelta(hours=-23), timedelta(hours=23))),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_times_are_spelled_as_utc_with_microseconds_however_often_a_second_recurs(moments):
+    for moment in [*moments, *moments]:  # the second time, each second comes from the cache
+        utc = moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+        reference = (
+            f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+            f"{utc.second:02d}.{utc.microsecond:06d}Z"
+        )
+        assert timestamp(moment) == reference
