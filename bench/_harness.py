@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from rich.console import Console
@@ -165,6 +165,41 @@ def plain_engine(path: Path) -> Engine:
     engine = sa.create_engine(f"sqlite:///{path}")
     sa.event.listen(engine, "connect", _plain_pragmas)
     return engine
+
+
+# Statements that only open or end a transaction, which `statements` leaves out.
+_TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})
+
+
+@contextmanager
+def statements(engine: Engine, *opened: Any) -> Iterator[list[str]]:
+    """The SQL statements SQLite runs while the block runs, transaction control left out,
+    each on one line: on the connections of the units of work `opened` before the block,
+    and on those the engine connects meanwhile (its idle connections are let go first, so
+    that every other connection the block uses is a new one). Read from the driver's trace,
+    so that the statements Coffre's hot paths run on the driver's cursor are counted too."""
+    sent: list[str] = []
+    traced: list[Any] = []
+
+    def trace(statement: str) -> None:
+        words = statement.split()
+        if words and words[0].upper() not in _TRANSACTION_CONTROL:
+            sent.append(" ".join(words))
+
+    def follow(dbapi_connection: Any, *_: object) -> None:
+        dbapi_connection.set_trace_callback(trace)
+        traced.append(dbapi_connection)
+
+    for uow in opened:
+        follow(uow.connection.connection.dbapi_connection)
+    engine.dispose()
+    sa.event.listen(engine, "checkout", follow)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "checkout", follow)
+        for dbapi_connection in traced:
+            dbapi_connection.set_trace_callback(None)
 
 
 # timing ----------------------------------------------------------------------

@@ -11,8 +11,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from _harness import Goal, Installation, Results, installation, interleaved, log, plain_engine
+from _harness import (
+    Goal,
+    Installation,
+    Results,
+    installation,
+    interleaved,
+    log,
+    plain_engine,
+    statements,
+)
 from coffre import access
 from coffre.access import (
     Action,
@@ -235,27 +243,12 @@ def fill_plain_facts(engine: Engine) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(plain_facts)).scalar_one())
 
 
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements the engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-
-
 def check_gate(inst: Installation, engine: Engine, physician: Actor, ids: Sequence[str]) -> float:
     """One load is one statement and fetches what the plain select fetches; return the share
     of the patients the physician may read."""
     query = sa.select(plain_facts).where(plain_facts.c.patient_id == ids[0])
     with inst.coffre.reader() as uow, engine.connect() as conn:
-        with statements(inst.coffre.engine) as sent:
+        with statements(inst.coffre.engine, uow) as sent:
             facts = access.load_patient_facts(uow, ids[0], NOW)
         if len(sent) != 1:
             raise RuntimeError(f"load_patient_facts sent {len(sent)} statements, not one")

@@ -16,13 +16,11 @@ import hashlib
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import argon2
 import pyotp
@@ -38,6 +36,7 @@ from _harness import (
     log,
     plain_engine,
     print_profile,
+    statements,
 )
 from coffre import identity, signin
 from coffre.identity import NewAccount, local_operator, mfa
@@ -320,21 +319,6 @@ def fill_plain_sessions(engine: Engine) -> int:
         )
 
 
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements the engine sends while the block runs."""
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split())[:60])
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-
-
 class Clock:
     """Moments that advance by a little on every call, from `start` to `start + window`."""
 
@@ -368,7 +352,8 @@ def session_check(
             actor = signin.session_actor(inst.coffre.uow(), ctx, tokens[0], clock.next())
         if actor.session_id is None or any(s.upper().startswith("UPDATE") for s in sent):
             raise RuntimeError(f"the session check wrote or lost its session: {sent}")
-        log(f"identity: one session check sends {len(sent)} statements: {' | '.join(sent)}")
+        shown = " | ".join(statement[:60] for statement in sent)
+        log(f"identity: one session check sends {len(sent)} statements: {shown}")
         query = sa.select(plain_sessions).where(plain_sessions.c.id_hash == sa.bindparam("id_hash"))
 
         def batch() -> list[Check]:
