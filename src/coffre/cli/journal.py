@@ -163,8 +163,8 @@ def verify(
         return
     for problem in report.problems[1:]:
         err.print(f"also: {problem.what}")
-    first = report.problems[0]
-    raise VerificationFailed(f"The journal does not verify: {first.what}.")
+    first = report.problems[0].what.rstrip(".")  # some end as a sentence of their own
+    raise VerificationFailed(f"The journal does not verify: {first}.")
 
 
 @journal_app.command("export")
@@ -195,12 +195,13 @@ def export_(
     try:
         with progress() as bar:
             task = bar.add_task("Exporting the journal", total=total)
-            advance = lambda n: bar.advance(task, n)  # noqa: E731
+            # The writers tell how many entries they have written so far.
+            written = lambda n: bar.update(task, completed=n)  # noqa: E731
             if format_ == "csv":
-                count = formats.write_csv(records, handle, progress=advance)
+                count = formats.write_csv(records, handle, progress=written)
             else:
                 observer = f"coffre:{coffre.signer.origin}"
-                count = formats.write_ndjson(records, handle, observer=observer, progress=advance)
+                count = formats.write_ndjson(records, handle, observer=observer, progress=written)
     except BrokenPipeError:
         # The reader of standard output went away (e.g. `| head`): stop quietly.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (keeps Python's exit flush quiet)

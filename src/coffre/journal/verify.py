@@ -157,11 +157,18 @@ def verify(
     elif not report.problems:
         report.add(expected, f"the journal head says {report.size} entries, {expected} found")
     for size in sorted(checkpoints):
-        report.add(
-            min(size, expected),
-            f"a checkpoint covers {size} entries but the journal holds {expected}: "
-            f"entries {expected} to {size - 1} were removed",
-        )
+        if expected < report.size:  # the check stopped at a problem, named above
+            report.add(
+                expected,
+                f"a checkpoint covers {size} entries; they could not be checked past entry "
+                f"{expected}",
+            )
+        else:
+            report.add(
+                expected,
+                f"a checkpoint covers {size} entries but the journal holds {expected}: "
+                f"entries {expected} to {size - 1} were removed",
+            )
     # The first bad entry first; problems that name no entry (a checkpoint's) after.
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return report
@@ -181,15 +188,30 @@ def _compare_roots(
     entries: int,
 ) -> None:
     """Fold the tiles' roots into the tree of each checkpoint's size up to `entries`, and
-    compare; the checkpoints compared are taken out of `checkpoints`."""
+    compare; the checkpoints compared are taken out of `checkpoints`. A tree that does not
+    match is narrowed down by the largest smaller one that does: the entries between the
+    two are where the change lies (an entry past the stored tiles has no stored hash of its
+    own to name it by)."""
     frontier = _Frontier()
     pending = sorted(size for size in checkpoints if size <= entries)
     tiles_below = 0
+    agreed = 0  # the size of the largest tree that matched its checkpoint so far
     for size in pending:
         while tiles_below < size // TILE_WIDTH:
             frontier.add(roots[tiles_below], TILE_HEIGHT)
             tiles_below += 1
-        _compare_root(report, checkpoints.pop(size), frontier.root(partials.get(size, ())))
+        checkpoint = checkpoints.pop(size)
+        if checkpoint.root == frontier.root(partials.get(size, ())):
+            agreed = size
+        elif size:
+            report.add(
+                size - 1,  # after any entry named in that range by its stored hash
+                f"the tree of the first {size} entries does not match its signed checkpoint"
+                + (f", though that of the first {agreed} does" if agreed else "")
+                + f": one of entries {agreed} to {size - 1} was changed, removed or reordered",
+            )
+        else:
+            report.add(None, "the tree of the first 0 entries does not match its signed checkpoint")
 
 
 def _check_spans(
@@ -306,15 +328,6 @@ def _stored_root(tiles: dict[tuple[int, int], bytes], level: int, index: int) ->
     if stored is None or len(stored) != TILE_WIDTH * HASH_SIZE:
         return None
     return fold(split(stored))
-
-
-def _compare_root(report: Report, checkpoint: Checkpoint, root: bytes) -> None:
-    if checkpoint.root != root:
-        report.add(
-            checkpoint.size - 1 if checkpoint.size else None,
-            f"the tree of the first {checkpoint.size} entries does not match its signed "
-            "checkpoint: an entry up to there was changed, removed or reordered",
-        )
 
 
 def _compare_tile(

@@ -112,7 +112,14 @@ def test_a_changed_entry_after_the_last_tile_is_caught_by_the_checkpoint(setting
     _sql(settings, ("UPDATE journal_entries SET entry = ? WHERE seq = ?", (data, last)))
     report = _verify(settings)
     assert not report.ok
-    assert "does not match its signed checkpoint" in report.problems[0].what
+    # No stored hash names it: the checkpoints narrow it down to the entries between the
+    # last tree that matches (500 entries) and the first that does not.
+    assert report.problems[0] == journal.Problem(
+        last,
+        f"the tree of the first {SIZE} entries does not match its signed checkpoint, though "
+        f"that of the first {SIZE - 100} does: one of entries {SIZE - 100} to {last} was "
+        "changed, removed or reordered",
+    )
 
 
 def test_a_deleted_entry_in_the_middle_is_caught(settings):
@@ -124,6 +131,10 @@ def test_a_deleted_entry_in_the_middle_is_caught(settings):
     report = _verify(settings)
     assert report.problems[0].seq == 123
     assert "entries 123 to 123 are missing" in report.problems[0].what
+    # Past the gap nothing is checked, and nothing after it is said to be removed.
+    whats = [p.what for p in report.problems]
+    assert f"a checkpoint covers {SIZE} entries; they could not be checked past entry 123" in whats
+    assert not any("removed" in what for what in whats)
 
 
 def test_a_truncated_journal_is_caught_against_the_outside_checkpoint(settings):
