@@ -13,6 +13,7 @@ from coffre.access import Purpose
 from coffre.cli.context import state
 from coffre.cli.patients import UsageError
 from coffre.config import Environment
+from coffre.errors import CoffreError
 from coffre.identity import Actor, ActorKind, OrganisationKind
 
 AsAccount = Annotated[
@@ -21,8 +22,15 @@ AsAccount = Annotated[
 ]
 
 
+class AccountSuspended(CoffreError):
+    """The demo account a command would act as is suspended."""
+
+    exit_code = 4
+
+
 def acting(ctx: typer.Context, as_account: str | None, organisation: str | None = None) -> Actor:
-    """The local operator, or with `--as` the actor of a demo account (demo mode only)."""
+    """The local operator, or with `--as` the actor of a demo account (demo mode only) that
+    is not suspended: a suspension stops the account here as it does at sign-in."""
     if as_account is None:
         return identity.local_operator(organisation)
     current = state(ctx)
@@ -30,7 +38,13 @@ def acting(ctx: typer.Context, as_account: str | None, organisation: str | None 
         raise UsageError("--as works only in demo mode: a real person signs in.")
     coffre = current.coffre()
     with coffre.reader() as uow:
-        return identity.actor_for(uow, as_account, source=f"cli-demo@{socket.gethostname()}"[:120])
+        actor = identity.actor_for(uow, as_account, source=f"cli-demo@{socket.gethostname()}"[:120])
+        if identity.is_suspended(uow, actor.id):
+            raise AccountSuspended(
+                f"The account {as_account!r} is suspended; it acts again once the suspension "
+                "is lifted (coffre watch resume or coffre accounts resume)."
+            )
+    return actor
 
 
 def is_operator(actor: Actor) -> bool:

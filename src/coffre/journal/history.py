@@ -6,7 +6,7 @@ journaled (`journal:history:read`) before anything is returned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coffre import access
 from coffre.access import AccessDenied, Action, Purpose
@@ -78,7 +78,7 @@ def patient_history(
                     if len(items) == limit:
                         more = True
                         break
-                    items.append(record)
+                    items.append(seen_by(record, patient_id))
             if more or len(batch) <= limit:
                 break
             cursor = batch[-1].seq
@@ -95,3 +95,17 @@ def patient_history(
         append(uow, [entry])
         uow.commit()
     return HistoryPage(patient_id, items, total, items[-1].seq if more else None)
+
+
+def seen_by(record: Record, patient_id: str) -> Record:
+    """The entry as the patient's history shows it: naming this patient alone. An entry that
+    names other patients too (a search, an enrolment, an export) would tell them apart, so
+    their ids are left out, and so are its resources given by bare id, which may be records
+    of theirs; resources named by kind (`insurer:…`, `index:…`) stay."""
+    if record.patient_ids == (patient_id,):
+        return record
+    return replace(
+        record,
+        patient_ids=(patient_id,),
+        resource_ids=tuple(r for r in record.resource_ids if ":" in r),
+    )

@@ -141,7 +141,29 @@ def _common(parsed: SigmaRule | SigmaCorrelationRule, reported: bool) -> dict[st
     }
 
 
+# The one log source the engine reads: the journal's events, and other systems' audit
+# logs once imported into the same fields (docs/watch.md).
+PRODUCT, SERVICE = "coffre", "journal"
+
+
+def _check_logsource(parsed: SigmaRule) -> None:
+    """A detection rule must be written for PRODUCT (and SERVICE, if it names one, and no
+    category): a rule for another log source would match the journal's events by chance."""
+    source = parsed.logsource
+    named = {"category": source.category, "product": source.product, "service": source.service}
+    product, service = (source.product or "").lower(), (source.service or "").lower()
+    if source.category is None and product == PRODUCT and service in ("", SERVICE):
+        return
+    described = ", ".join(f"{key}: {value}" for key, value in named.items() if value)
+    raise RuleError(
+        f"The rule {sigma.label(parsed)} is written for the log source {described or 'none'}; "
+        f"Coffre's detection engine reads the log source product: {PRODUCT}, "
+        f"service: {SERVICE}."
+    )
+
+
 def _detection(parsed: SigmaRule, reported: bool) -> DetectionRule:
+    _check_logsource(parsed)
     node = sigma.compile_detection(parsed)
     try:
         predicate = nodes.closure(node)

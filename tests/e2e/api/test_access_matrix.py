@@ -24,8 +24,8 @@ from fhir.resources.R4B.parameters import Parameters
 
 from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
 from careworld import PDF, World, account, build_world
-from coffre import records, signin
-from coffre.access import Category, Purpose, RelationshipKind
+from coffre import journal, records, signin
+from coffre.access import Category, Decision, Purpose, RelationshipKind
 from coffre.bootstrap import Coffre, initialise, open_coffre
 from coffre.config import load_settings
 from coffre.identity import Actor, local_operator
@@ -506,6 +506,25 @@ def scene(matrix_coffre: Coffre) -> Scene:
         True,
         Purpose.PATIENT_REQUEST,
     )
+
+    # One entry naming A and B together, as a search that found both writes it: A's
+    # history shows it, and nothing of B with it.
+    with coffre.uow() as uow:
+        journal.append(
+            uow,
+            [
+                journal.Entry(
+                    journal.EventKind.PATIENT_SEARCH,
+                    operator,
+                    Decision(True, "operator-identification", "the operator may search"),
+                    journal.Outcome.SUCCESS,
+                    Purpose.IDENTIFICATION,
+                    (world.patient_id, patient_b),
+                    ("index:family-birth", patient_b),
+                )
+            ],
+        )
+        uow.commit()
 
     def token(username: str, scopes: str = "user/*.cruds", organisation: str = clinic) -> str:
         return personal_token(coffre, organisation, username, scopes)

@@ -168,6 +168,22 @@ def test_as_is_refused_outside_demo_mode(world: World, tmp_path: Path):
     assert message == "Error: --as works only in demo mode: a real person signs in."
 
 
+def test_as_refuses_a_suspended_account_until_it_is_resumed(world: World, tmp_path: Path):
+    home = tmp_path / "suspended"
+    shutil.copytree(world.home, home)
+    patient_id = world.patients["glass"]
+    glass = ("care", "break-glass", patient_id, "--code", "patient-unconscious", "--reason", "x")
+    ok(run(home, *glass, "--as", world.stranger))
+    ok(run(home, "accounts", "suspend", world.stranger, "--reason", "audit"))
+    for command in (("care", "record", patient_id), glass):
+        refused = run(home, *command, "--as", world.stranger)
+        message = assert_one_sentence_error(refused, code=4)
+        assert message.startswith(f"Error: The account '{world.stranger}' is suspended")
+        assert "CareGlass" not in refused.stdout + refused.stderr
+    ok(run(home, "accounts", "resume", world.stranger))
+    assert "CareGlass" in ok(run(home, "care", "record", patient_id, "--as", world.stranger))
+
+
 def test_a_mask_hides_a_document_and_an_exclusion_shuts_a_physician_out(
     world: World, tmp_path: Path
 ):

@@ -59,6 +59,24 @@ def test_the_operator_sees_every_entry_naming_the_patient_newest_first(coffre, o
     assert page.items[0].actor_id == READER.id and page.items[0].rule == "care-read"
 
 
+def test_an_entry_naming_other_patients_too_shows_only_this_one(coffre, operator):
+    together = replace(
+        _read(P1, P2, "patient-three"),
+        resource_ids=("insurer:mutuelle-est", "document-of-patient-two"),
+    )
+    alone = _read(P1, document="document-of-patient-one")
+    _append(coffre, [together, alone])
+    page = _history(coffre, operator)
+    assert [(r.patient_ids, r.resource_ids) for r in page.items] == [
+        ((P1,), ("document-of-patient-one",)),
+        ((P1,), ("insurer:mutuelle-est",)),
+    ]
+    # What the patient's view leaves out is still in the journal itself.
+    kept = [r for r in journal_records(coffre) if r.seq == page.items[1].seq]
+    assert kept[0].patient_ids == (P1, "patient-three", P2)  # sorted in the entry
+    assert P2 not in str(page) and "patient-three" not in str(page)
+
+
 def test_reading_the_history_is_itself_journaled_and_then_part_of_the_history(coffre, operator):
     _append(coffre, [_read(P1)])
     _history(coffre, operator)

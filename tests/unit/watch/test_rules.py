@@ -88,6 +88,34 @@ def test_invalid_sigma_names_the_rule() -> None:
         load_rules("title: No logsource\ndetection: {sel: {a: b}, condition: sel}\n")
 
 
+@pytest.mark.parametrize(
+    ("logsource", "described"),
+    [
+        ("{product: windows, service: security}", "product: windows, service: security"),
+        (
+            "{category: process_creation, product: coffre}",
+            "category: process_creation, product: coffre",
+        ),
+        ("{product: coffre, service: webserver}", "product: coffre, service: webserver"),
+        ("{service: journal}", "service: journal"),
+    ],
+)
+def test_a_rule_for_another_log_source_is_refused(logsource: str, described: str) -> None:
+    text = f"title: Elsewhere\nlogsource: {logsource}\ndetection: {{s: {{a: b}}, condition: s}}\n"
+    with pytest.raises(RuleError) as refused:
+        load_rules(text)
+    assert refused.value.message == (
+        f"The rule 'Elsewhere' is written for the log source {described}; Coffre's detection "
+        "engine reads the log source product: coffre, service: journal."
+    )
+
+
+@pytest.mark.parametrize("logsource", ["{product: coffre}", "{product: Coffre, service: Journal}"])
+def test_a_rule_for_the_journal_may_leave_out_the_service(logsource: str) -> None:
+    text = f"title: Here\nlogsource: {logsource}\ndetection: {{s: {{a: b}}, condition: s}}\n"
+    assert load_rules(text).detections[0].title == "Here"
+
+
 def test_invalid_yaml_is_one_sentence() -> None:
     with pytest.raises(RuleError, match="not valid YAML"):
         load_rules("title: [unclosed\n")
