@@ -8,6 +8,7 @@ number, organisation), never a username, which would help guess sign-ins.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +24,17 @@ from coffre.identity import Account, Actor, CareTeam, Organisation
 PROFESSIONAL_ROLES = frozenset({"practitioner", "staff"})
 PROFESSION_SYSTEM = "urn:coffre:profession"
 KIND_SYSTEM = "urn:coffre:organisation-kind"
+
+
+# Letters NFKD does not take apart, spelled as people type them.
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
+
+
+def folded(text: str) -> str:
+    """Text as a FHIR string search compares it: without case or accents ('Hautecœur'
+    and 'hautecoeur', 'Hélène' and 'helene' compare equal)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _allowed(actor: Actor, resource: str) -> None:
@@ -140,7 +152,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
     @routes.get("/Practitioner", response_class=FhirResponse)
     async def search_practitioners(request: Request) -> FhirResponse:
         params = search_parameters(request, ("name", "organization"))
-        name = (one(params, "name") or "").casefold()
+        name = folded(one(params, "name") or "")
         organisation_id = _reference(one(params, "organization"), "Organization")
 
         def search(actor: Actor, _: object) -> list[dict[str, Any]]:
@@ -148,7 +160,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
             return [
                 practitioner(a)
                 for a in _professionals(api, organisation_id)
-                if name in a.display_name.casefold()
+                if name in folded(a.display_name)
             ]
 
         return page("Practitioner", params, await api.run(request, search))
@@ -184,13 +196,13 @@ def add_routes(routes: APIRouter, api: Api) -> None:
     @routes.get("/Organization", response_class=FhirResponse)
     async def search_organizations(request: Request) -> FhirResponse:
         params = search_parameters(request, ("name",))
-        name = (one(params, "name") or "").casefold()
+        name = folded(one(params, "name") or "")
 
         def search(actor: Actor, _: object) -> list[dict[str, Any]]:
             _allowed(actor, "Organization")
             with api.coffre.reader() as uow:
                 every = identity.list_organisations(uow)
-            return [organization(o) for o in every if name in o.name.casefold()]
+            return [organization(o) for o in every if name in folded(o.name)]
 
         return page("Organization", params, await api.run(request, search))
 
@@ -230,7 +242,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         params = search_parameters(request, ("organization", "participant", "name"))
         organisation_id = _reference(one(params, "organization"), "Organization")
         member = _reference(one(params, "participant"), "Practitioner")
-        name = (one(params, "name") or "").casefold()
+        name = folded(one(params, "name") or "")
 
         def search(actor: Actor, _: object) -> list[dict[str, Any]]:
             _allowed(actor, "CareTeam")
@@ -239,7 +251,7 @@ def add_routes(routes: APIRouter, api: Api) -> None:
             return [
                 care_team(t)
                 for t in teams
-                if (member is None or member in t.member_ids) and name in t.name.casefold()
+                if (member is None or member in t.member_ids) and name in folded(t.name)
             ]
 
         return page("CareTeam", params, await api.run(request, search))

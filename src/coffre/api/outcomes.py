@@ -123,6 +123,8 @@ def from_error(exc: CoffreError) -> FhirResponse:
         return outcome(422, "business-rule", exc.message)
     if isinstance(exc, records.PatientErased):
         return outcome(410, "deleted", exc.message)
-    if isinstance(exc, (records.InvalidResource, records.InvalidQuery, records.InvalidChoice)):
+    if isinstance(exc, records.InvalidResource):
+        return outcome(400, "invalid", exc.message, expression=exc.path)
+    if isinstance(exc, (records.InvalidQuery, records.InvalidChoice)):
         return outcome(400, "invalid", exc.message)
     return outcome(400, "processing", exc.message)

@@ -73,8 +73,18 @@ class FhirRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # A Binary is read as itself, in its own media type: any Accept goes.
+        native = self.path.startswith("/fhir/Binary/") and "GET" in self.methods
 
         async def handle(request: Request) -> Response:
+            if not native and not answers_json(request):
+                if not has_credential(request):
+                    return unauthenticated("Send a bearer token (Authorization: Bearer …).")
+                return outcome(
+                    406,
+                    "not-supported",
+                    "This server answers in JSON only (application/fhir+json).",
+                )
             try:
                 return await handler(request)
             except NoCredential:
@@ -89,6 +99,29 @@ class FhirRoute(APIRoute):
                 return from_error(exc)
 
         return handle
+
+
+# What `_format` may ask for and still get JSON (FHIR R4 3.1.0.1.8).
+_JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
+
+
+def answers_json(request: Request) -> bool:
+    """Whether the request may be answered in JSON: its `_format`, if any, is JSON, and its
+    Accept header, if any, admits JSON (`*/*`, `application/*`, a JSON type, `+json`) with a
+    weight above zero."""
+    asked = request.query_params.get("_format")
+    if asked is not None and asked.strip().lower() not in _JSON_FORMATS:
+        return False
+    accept = request.headers.get("accept")
+    if not accept or not accept.strip():
+        return True
+    for part in accept.split(","):
+        kind, *parameters = (piece.strip().lower() for piece in part.split(";"))
+        weight = next((p[2:] for p in parameters if p.startswith("q=")), "1")
+        json_like = kind in ("*/*", "application/*", "application/json") or kind.endswith("+json")
+        if json_like and weight.strip() not in ("0", "0.0", "0.00", "0.000"):
+            return True
+    return False
 
 
 def capability_statement(coffre: Coffre) -> dict[str, Any]:

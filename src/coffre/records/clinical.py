@@ -18,6 +18,7 @@ from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
 from coffre.records.categories import Category
 from coffre.records.errors import ContentTypeMismatch, DocumentTooLarge, InvalidResource
+from coffre.records.fhir import check_required_codes
 from coffre.records.gate import decide_on_patient, record
 from coffre.records.patients import load_or_journal_failure
 from coffre.records.tables import clinical_entries, document_chunks
@@ -70,6 +71,12 @@ def add_clinical_entry(
         model.model_validate(resource)
     except ValidationError as exc:
         raise InvalidResource(f"The {resource['resourceType']} is not valid FHIR R4.") from exc
+    try:
+        check_required_codes(resource)
+    except InvalidResource as exc:
+        raise InvalidResource(
+            f"The {resource['resourceType']} is not valid FHIR R4: {exc.message}.", exc.path
+        ) from None
     entry_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     with uow:

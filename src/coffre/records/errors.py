@@ -38,7 +38,11 @@ class PatientErased(RecordsError):
 
 
 class InvalidResource(RecordsError):
-    """A resource is not valid."""
+    """A resource is not valid; `path` is where, as a FHIRPath expression, when known."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class InvalidQuery(RecordsError):

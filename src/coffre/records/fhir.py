@@ -1,7 +1,8 @@
 """Reading FHIR R4 Patient resources, and the rules Coffre adds to the standard's own.
 
 fhir.resources validates structure and datatypes (R4B models) but not code bindings, so the
-codes Coffre relies on (gender, telecom system) and the check digits of the national
+codes of required bindings (a Patient's gender, an Observation's status, a Condition's
+statuses), the codes Coffre relies on (telecom system) and the check digits of the national
 identifiers it indexes (French NIR, Belgian INSZ/NISS) are checked here.
 """
 
@@ -67,10 +68,80 @@ class PatientData:
     addresses: tuple[tuple[str, str], ...] = ()  # (street line, postcode)
 
 
+# The required bindings (FHIR R4) of the coded elements Coffre keeps as they are sent, which
+# fhir.resources does not check: element -> (code system of a CodeableConcept, or None for
+# a code; the codes allowed).
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+REQUIRED_CODES: dict[str, dict[str, tuple[str | None, frozenset[str]]]] = {
+    "Observation": {
+        "status": (
+            None,
+            frozenset(
+                [
+                    "registered",
+                    "preliminary",
+                    "final",
+                    "amended",
+                    "corrected",
+                    "cancelled",
+                    "entered-in-error",
+                    "unknown",
+                ]
+            ),
+        ),
+    },
+    "Condition": {
+        "clinicalStatus": (
+            _CLINICAL,
+            frozenset(["active", "recurrence", "relapse", "inactive", "remission", "resolved"]),
+        ),
+        "verificationStatus": (
+            _VERIFICATION,
+            frozenset(
+                [
+                    "unconfirmed",
+                    "provisional",
+                    "differential",
+                    "confirmed",
+                    "refuted",
+                    "entered-in-error",
+                ]
+            ),
+        ),
+    },
+    "Patient": {"gender": (None, GENDERS)},
+}
+
+
+def check_required_codes(resource: dict[str, Any]) -> None:
+    """Raise InvalidResource, with the element's path, if a coded element of the resource
+    holds a code its required binding does not allow (a CodeableConcept must hold a coding
+    of the binding's system, and every coding of that system must be allowed)."""
+    kind = str(resource.get("resourceType"))
+    for element, (system, allowed) in REQUIRED_CODES.get(kind, {}).items():
+        value = resource.get(element)
+        if value is None:
+            continue
+        path, listed = f"{kind}.{element}", ", ".join(sorted(allowed))
+        if system is None:
+            if not isinstance(value, str) or value not in allowed:
+                raise InvalidResource(f"{element} {value!r} is not one of {listed}", path)
+            continue
+        codings = value.get("coding") if isinstance(value, dict) else None
+        codes = [
+            c.get("code")
+            for c in codings or ()
+            if isinstance(c, dict) and c.get("system") == system
+        ]
+        if not codes or any(code not in allowed for code in codes):
+            raise InvalidResource(
+                f"{element} must hold a coding of {system} with a code among {listed}", path
+            )
+
+
 def _check_rules(resource: dict[str, Any], regions: tuple[str, ...]) -> None:
-    gender = resource.get("gender")
-    if gender is not None and gender not in GENDERS:
-        raise InvalidResource(f"gender {gender!r} is not one of {', '.join(sorted(GENDERS))}")
+    check_required_codes(resource)
     names = resource.get("name") or []
     if not any(isinstance(n, dict) and n.get("family") for n in names):
         raise InvalidResource("the patient has no name with a family name")

@@ -27,6 +27,7 @@ from coffre.records.patients import (
     journal_missing,
     load_or_journal_failure,
     open_patient,
+    refuse_unknown_item,
 )
 from coffre.records.tables import clinical_entries, documents
 from coffre.records.vault import PatientBox, Vault
@@ -187,6 +188,14 @@ def open_document(
             sa.select(documents).where(documents.c.id == document_id)
         ).first()
         if doc is None:
+            unknown = DataRequest(
+                Action.READ,
+                purpose,
+                frozenset({Category.DOCUMENTS}),
+                document_id,
+                resources=DOCUMENT_RESOURCE,
+            )
+            refuse_unknown_item(uow, actor, unknown, kind, document_id)
             journal_missing(
                 uow,
                 actor,

@@ -40,6 +40,7 @@ from coffre.records.patients import (
     journal_missing,
     load_or_journal_failure,
     open_patient,
+    refuse_unknown_item,
 )
 from coffre.records.reading import EntryView, document_info
 from coffre.records.tables import clinical_entries, documents, patient_index, patients
@@ -296,6 +297,16 @@ def _entry_view(box: Any, r: sa.Row[Any]) -> EntryView:
     )
 
 
+def _entry_request(entry: sa.Row[Any], purpose: Purpose, as_type: str | None = None) -> DataRequest:
+    """A read of the entry, decided as a read of `as_type` (by default its own type)."""
+    return DataRequest(
+        Action.READ,
+        purpose,
+        frozenset({access.Category(entry.category)}),
+        resources=frozenset({as_type or entry.resource_type}),
+    )
+
+
 def read_entry(
     uow: UnitOfWork,
     vault: Vault,
@@ -309,12 +320,31 @@ def read_entry(
     kind = EventKind.RECORD_READ
     with uow:
         entry = uow.connection.execute(
-            sa.select(clinical_entries).where(
-                clinical_entries.c.id == entry_id,
-                clinical_entries.c.resource_type == resource_type,
-            )
+            sa.select(clinical_entries).where(clinical_entries.c.id == entry_id)
         ).first()
-        if entry is None:
+        if entry is None or entry.resource_type != resource_type:
+            # Decided first, as the item would be: refused alike whether it is missing,
+            # another patient's, or of another type; only a caller who may see it learns
+            # that it is not of this type.
+            if entry is None:
+                unknown = DataRequest(
+                    Action.READ,
+                    purpose,
+                    frozenset({access.Category.CLINICAL_NOTES}),
+                    resources=frozenset({resource_type}),
+                )
+                refuse_unknown_item(uow, actor, unknown, kind, entry_id)
+            else:
+                decide_on_patient(
+                    uow,
+                    vault,
+                    actor,
+                    _entry_request(entry, purpose, resource_type),
+                    kind,
+                    entry.patient_id,
+                    datetime.now(UTC),
+                    [entry_id],
+                )
             journal_missing(
                 uow,
                 actor,
@@ -325,11 +355,6 @@ def read_entry(
                 "there is no entry with that id",
             )
             raise EntryNotFound(f"There is no {resource_type} with id {entry_id}.")
-        request = DataRequest(
-            Action.READ,
-            purpose,
-            frozenset({access.Category(entry.category)}),
-            resources=frozenset({entry.resource_type}),
-        )
+        request = _entry_request(entry, purpose)
         row = decide_item_read(uow, vault, actor, request, kind, entry.patient_id, entry_id)
     return _entry_view(vault.box(row.organisation_id, entry.patient_id, row.key_version), entry)

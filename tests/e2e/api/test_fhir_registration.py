@@ -139,7 +139,10 @@ async def test_a_bad_registration_adds_nothing_and_leaves_no_key(client, sqlite_
     before = count(sqlite_coffre, "patients"), sqlite_coffre.vault.keyring.store.count_data_keys()
     invalid = {**NEWCOMER, "gender": "sometimes"}
     response = await client.post("/fhir/Patient", json=invalid, headers=staff)
-    problem(response, 400, "invalid")
+    assert "gender 'sometimes' is not one of female, male, other, unknown" in problem(
+        response, 400, "invalid"
+    )
+    assert response.json()["issue"][0]["expression"] == ["Patient.gender"]
     doctor = {**token(sqlite_coffre, world.clinic, "dr.martin"), "Content-Type": FHIR_JSON}
     refused = await client.post("/fhir/Patient", json=NEWCOMER, headers=doctor)
     assert "registration-matrix" in problem(refused, 403, "forbidden")

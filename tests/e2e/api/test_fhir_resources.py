@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,9 +17,11 @@ from fhir.resources.R4B.parameters import Parameters
 
 from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
 from careworld import PDF, World, account
-from coffre import records
+from coffre import records, signin
 from coffre.access import Category, Purpose
+from coffre.identity import local_operator
 from factories import journal_records, patient
+from machineclients import AUDIENCE, KEY, assertion, jwks
 
 pytestmark = pytest.mark.anyio
 NEW_OBSERVATION = {
@@ -144,10 +148,15 @@ async def test_observations_by_category_and_date(client, sqlite_coffre, world):
     assert read.status_code == 200
     assert read.json()["valueQuantity"]["value"] == 72
     assert read.json()["subject"] == {"reference": f"Patient/{world.patient_id}"}
-    # A Condition's id is not an Observation.
+    # A Condition's id is not an Observation: 404 for a caller who may read that Condition,
+    # the same refusal as for any Observation of that patient for one who may not.
     condition = world.entry_ids[Category.MENTAL_HEALTH]
     assert problem(
         await client.get(f"/fhir/Observation/{condition}", headers=headers), 404, "not-found"
+    )
+    stranger = token(sqlite_coffre, world, "dr.bernard")
+    assert "no-care-relationship" in problem(
+        await client.get(f"/fhir/Observation/{condition}", headers=stranger), 403, "forbidden"
     )
     bad_date = await client.get(base + "&date=March", headers=headers)
     assert "date" in problem(bad_date, 400, "invalid")
@@ -352,6 +361,59 @@ async def test_bad_input_is_an_outcome_and_writes_nothing(
     ) == before
 
 
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+
+@pytest.mark.parametrize(
+    ("resource", "path"),
+    [
+        ({**NEW_OBSERVATION, "status": "nonsense"}, "Observation.status"),
+        (
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": {"coding": [{"system": _CLINICAL, "code": "sleeping"}]},
+                "code": {"text": "Asthma"},
+            },
+            "Condition.clinicalStatus",
+        ),
+        (
+            {
+                "resourceType": "Condition",
+                "clinicalStatus": {"text": "active, we think"},
+                "code": {"text": "Asthma"},
+            },
+            "Condition.clinicalStatus",
+        ),
+    ],
+    ids=["observation-status", "condition-code", "condition-text-only"],
+)
+async def test_a_code_outside_its_required_binding_is_refused_with_its_path(
+    client, sqlite_coffre, world, resource, path
+):
+    headers = {**token(sqlite_coffre, world, "dr.martin"), "Content-Type": FHIR_JSON}
+    kind = resource["resourceType"]
+    body = {**resource, "subject": {"reference": f"Patient/{world.patient_id}"}}
+    before = count_rows(sqlite_coffre, "clinical_entries"), len(journal_records(sqlite_coffre))
+    response = await client.post(f"/fhir/{kind}", headers=headers, json=body)
+    assert f"The {kind} is not valid FHIR R4" in problem(response, 400, "invalid")
+    assert response.json()["issue"][0]["expression"] == [path]
+    assert (
+        count_rows(sqlite_coffre, "clinical_entries"),
+        len(journal_records(sqlite_coffre)),
+    ) == before
+    # The same with a code the binding allows is stored.
+    allowed = (
+        {**body, "status": "final"}
+        if kind == "Observation"
+        else {
+            **body,
+            "clinicalStatus": {"coding": [{"system": _CLINICAL, "code": "active"}]},
+        }
+    )
+    created = await client.post(f"/fhir/{kind}", headers=headers, json=allowed)
+    assert created.status_code == 201, created.text
+
+
 def consent(patient_id: str, status: str) -> str:
     return json.dumps(
         {
@@ -484,6 +546,9 @@ async def test_the_directory_shows_professionals_never_usernames_or_patients(
     assert clinic.json()["name"] == "Clinique du Parc"
     everyone = searchset(await client.get("/fhir/Organization?name=mutuelle", headers=headers))
     assert ids(everyone) == [world.insurer]
+    # As FHIR's string search: neither case nor accents count.
+    accented = await client.get("/fhir/Organization?name=CLINIQUE du PÂRC", headers=headers)
+    assert ids(searchset(accented)) == [world.clinic]
     missing = await client.get("/fhir/Practitioner/nobody", headers=headers)
     problem(missing, 404, "not-found")
     assert (await client.get("/fhir/Organization")).status_code == 401
@@ -491,3 +556,115 @@ async def test_the_directory_shows_professionals_never_usernames_or_patients(
     assert "token-scope" in problem(
         await client.get("/fhir/Organization", headers=narrow), 403, "forbidden"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "item"),
+    [
+        ("/fhir/Observation/{}", "observation"),
+        ("/fhir/DocumentReference/{}", "document"),
+        ("/fhir/Binary/{}", "document"),
+    ],
+)
+async def test_an_item_one_may_not_see_and_a_missing_one_are_answered_alike(
+    client, sqlite_coffre, world, path, item
+):
+    existing = world.entry_ids[Category.RESULTS] if item == "observation" else world.document_id
+    stranger = token(sqlite_coffre, world, "dr.bernard")
+    forbidden = await client.get(path.format(existing), headers=stranger)
+    missing = await client.get(path.format(uuid.uuid4()), headers=stranger)
+    assert "no-care-relationship" in problem(forbidden, 403, "forbidden")
+    assert (missing.status_code, missing.json()) == (forbidden.status_code, forbidden.json())
+    # Both refusals are journaled; the missing item's names no patient.
+    last = journal_records(sqlite_coffre)[-1]
+    assert (last.outcome, last.rule, last.patient_ids) == ("denied", "no-care-relationship", ())
+
+
+async def test_a_client_over_its_hourly_ceiling_is_throttled_over_http(
+    client, sqlite_coffre, world
+):
+    lab = signin.add_client(
+        sqlite_coffre.uow(),
+        local_operator(world.lab),
+        world.lab,
+        "Results feed, one call an hour",
+        jwks(("k1", KEY.public_key())),
+        "system/Observation.rs",
+        expires_at=datetime.now(UTC) + timedelta(days=1),
+        per_hour=1,
+        per_day=10,
+    )
+    issued = signin.client_token(
+        sqlite_coffre.uow(), assertion(lab.id), audience=AUDIENCE, source="203.0.113.9"
+    )
+    headers = bearer(issued.access_token)
+    search = f"/fhir/Observation?patient={world.patient_id}&category=results"
+    first = await client.get(search, headers=headers)
+    assert first.status_code == 200, first.text
+    entries = len(journal_records(sqlite_coffre))
+    second = await client.get(search, headers=headers)
+    assert problem(second, 429, "throttled")
+    assert second.headers["retry-after"] == "3600"
+    assert world.patient_id not in second.text
+    last = journal_records(sqlite_coffre)[entries:]
+    assert [r.outcome for r in last] == ["denied"]
+
+
+async def test_a_browser_session_reads_its_own_record_and_nothing_else(
+    client, sqlite_coffre, world
+):
+    step = signin.sign_in(
+        sqlite_coffre.uow(),
+        sqlite_coffre.signin(),
+        "patient.hl",
+        "a long passphrase 42",
+        "198.51.100.7",
+        datetime.now(UTC),
+    )
+    client.cookies.set("__Host-coffre-session", step.token)
+    try:
+        own = await client.get(f"/fhir/Patient/{world.patient_id}")
+        assert own.status_code == 200, own.text
+        other = await client.get(f"/fhir/Patient/{uuid.uuid4()}")
+        assert "patient-own-record" in problem(other, 403, "forbidden")
+        signin.sign_out(sqlite_coffre.uow(), step.token)
+        ended = await client.get(f"/fhir/Patient/{world.patient_id}")
+        assert ended.status_code == 401
+    finally:
+        client.cookies.clear()
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "status"),
+    [
+        ("", "application/fhir+xml", 406),
+        ("", "application/xml, text/xml;q=0.9", 406),
+        ("", "application/fhir+json;q=0, application/fhir+xml", 406),
+        ("&_format=xml", None, 406),
+        ("&_format=application/fhir+xml", "application/fhir+json", 406),
+        ("", "application/fhir+json", 200),
+        ("", "application/json", 200),
+        ("", "text/html, application/xhtml+xml, */*;q=0.8", 200),
+        ("&_format=json", "application/*", 200),
+    ],
+)
+async def test_a_format_other_than_json_is_not_acceptable(
+    client, sqlite_coffre, world, query, accept, status
+):
+    headers = token(sqlite_coffre, world, "dr.martin")
+    if accept is not None:
+        headers["Accept"] = accept
+    answer = await client.get(
+        f"/fhir/Patient/{world.patient_id}?{query.lstrip('&')}", headers=headers
+    )
+    assert answer.status_code == status, answer.text
+    if status == 406:
+        assert "JSON only" in problem(answer, 406, "not-supported")
+        assert world.patient_id not in answer.text  # nothing of the patient with it
+
+
+async def test_a_binary_is_read_whatever_its_accept_says(client, sqlite_coffre, world):
+    headers = {**token(sqlite_coffre, world, "dr.martin"), "Accept": "application/pdf"}
+    content = await client.get(f"/fhir/Binary/{world.document_id}", headers=headers)
+    assert content.status_code == 200
+    assert content.content.startswith(b"%PDF-")

@@ -16,6 +16,7 @@ from coffre.records import (
     valid_insz,
     valid_nir,
 )
+from coffre.records.fhir import check_required_codes
 from factories import insz, nir, patient
 
 
@@ -90,3 +91,40 @@ def test_invalid_patients_are_refused_with_the_reason(change, reason):
 def test_text_that_is_not_a_json_object_is_refused(text):
     with pytest.raises(InvalidResource):
         parse_patient(text)
+
+
+_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+@pytest.mark.parametrize(
+    ("codings", "allowed"),
+    [
+        ([{"system": _VERIFICATION, "code": "confirmed"}], True),
+        (
+            [{"system": "urn:local", "code": "x"}, {"system": _VERIFICATION, "code": "refuted"}],
+            True,
+        ),
+        ([{"system": "urn:local", "code": "confirmed"}], False),  # not the binding's system
+        (
+            [
+                {"system": _VERIFICATION, "code": "confirmed"},
+                {"system": _VERIFICATION, "code": "maybe"},
+            ],
+            False,
+        ),
+        ([], False),
+    ],
+)
+def test_a_codeable_concept_needs_an_allowed_coding_of_its_binding(codings, allowed) -> None:
+    condition = {"resourceType": "Condition", "verificationStatus": {"coding": codings}}
+    if allowed:
+        check_required_codes(condition)
+        return
+    with pytest.raises(InvalidResource) as refused:
+        check_required_codes(condition)
+    assert refused.value.path == "Condition.verificationStatus"
+
+
+def test_resources_without_required_codes_pass_untouched() -> None:
+    check_required_codes({"resourceType": "Binary", "status": "anything"})
+    check_required_codes({"resourceType": "Observation"})  # absent: the model requires it
