@@ -62,7 +62,7 @@ def run(
     with coffre.reader() as uow:
         behind = journal.size(uow) - follow.position(uow, READER)
         open_before = len(watch.list_alerts(uow, state=watch.AlertState.OPEN))
-    read = 0
+    read = from_imports = 0
     try:
         with progress() as bar:
             task = bar.add_task("Following the journal", total=max(behind, 0))
@@ -72,10 +72,11 @@ def run(
                 )
                 read += done
                 bar.advance(task, done)
-                done += run_imports_once(  # other systems' logs
+                elsewhere = run_imports_once(  # other systems' logs
                     coffre, imported, batch=batch, profiles=imported_profiles
                 )
-                if done:
+                from_imports += elsewhere
+                if done or elsewhere:
                     continue
                 if once:
                     break
@@ -87,7 +88,8 @@ def run(
             follow.release(coffre.uow(), name, follow.here())
     with coffre.reader() as uow:
         opened = len(watch.list_alerts(uow, state=watch.AlertState.OPEN)) - open_before
-    out.print(f"Read {read} journal entries; {max(opened, 0)} new alerts are open.")
+    also = f" and {from_imports} imported events" if from_imports else ""
+    out.print(f"Read {read} journal entries{also}; {max(opened, 0)} new alerts are open.")
 
 
 @watch_app.command()

@@ -79,7 +79,7 @@ def parse(
             try:
                 source = _json(text)
             except (ValueError, RecursionError):
-                parsed.problems.append((number, "it is not a JSON object"))
+                parsed.problems.append((number, "it is not valid JSON"))
                 continue
             try:
                 if fmt is Format.AUDITEVENT:

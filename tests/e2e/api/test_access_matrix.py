@@ -8,6 +8,7 @@ caller who may not see that patient, in any response, allowed or refused.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -69,6 +70,15 @@ NEWCOMER = patient(
     phone="+33655443322",
     address="3 rue des Tanneurs",
 )
+NEW_CONDITION = {
+    "resourceType": "Condition",
+    "clinicalStatus": {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+        ]
+    },
+    "code": {"text": "Asthma"},
+}
 NEW_RESULT = {
     "resourceType": "Observation",
     "status": "final",
@@ -138,6 +148,7 @@ RULES: dict[str, str | None] = {
 TABLE = """
 endpoint      anon  exp   susp  pat-a a-tok pat-b rel   staff norel excl  insur lab   lab-x dpo
 read-A        401   401   401   200   200   own   200   200   rel   excl  ins   tok   ctr   deny
+vread-A       401   401   401   200   200   own   200   200   rel   excl  ins   tok   ctr   deny
 read-B        401   401   401   own   own   200   rel   rel   rel   rel   ins   tok   ctr   deny
 read-missing  401   401   401   own   own   own   rel   rel   rel   rel   ins   tok   ctr   deny
 history-A     401   401   401   200   200   own   200   200   rel   excl  ins   tok   ctr   deny
@@ -164,6 +175,17 @@ consent-read  401   401   401   200   tok   pown  pown  pown  pown  excl  deny  
 consent-put   401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 episodes-A    401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
 care-team-put 401   401   401   setup tok   setup setup setup setup setup setup tok   tok   setup
+metadata      200   200   200   200   200   200   200   200   200   200   200   200   200   200
+cond-read     401   401   401   200   tok   own   200   mtx   rel   excl  ins   tok   tok   deny
+practitioners 401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+pract-read    401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+roles         401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+orgs          401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+org-read      401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+care-team     401   401   401   200   tok   200   200   200   200   200   200   tok   tok   200
+consent-post  401   401   401   200   tok   pown  pown  pown  pown  excl  deny  tok   tok   deny
+cond-create-A 401   401   401   own   tok   own   201   mtx   rel   excl  ins   tok   tok   deny
+docref-create 401   401   401   own   tok   own   201   mtx   rel   excl  ins   tok   tok   deny
 """
 
 
@@ -317,6 +339,70 @@ def _figures(scene: Scene, response: httpx.Response) -> None:
     assert {p.name for p in answer.parameter} >= {"since", "until", "members"}
 
 
+def _capability(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert (body["resourceType"], body["fhirVersion"]) == ("CapabilityStatement", "4.0.1")
+
+
+def _created_as(kind: str) -> Callable[[Scene, httpx.Response], None]:
+    def check(scene: Scene, response: httpx.Response) -> None:
+        body = response.json()
+        assert response.headers["location"].endswith(f"/fhir/{kind}/{body['id']}")
+        assert body["subject"] == {"reference": f"Patient/{scene.ids['A']}"}
+        scene.created.add(body["id"])
+
+    return check
+
+
+def _consent_post_of_a(scene: Scene) -> dict[str, Any]:
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{scene.ids['A']}"},
+    }
+
+
+def _consent_kept(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert (body["resourceType"], body["status"]) == ("Consent", "active")
+
+
+def _pdf_reference_of_a(scene: Scene) -> dict[str, Any]:
+    return {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "subject": {"reference": f"Patient/{scene.ids['A']}"},
+        "description": "Compte rendu",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "data": base64.b64encode(PDF).decode(),
+                    "title": "compte-rendu.pdf",
+                }
+            }
+        ],
+    }
+
+
+def _referenced(scene: Scene, response: httpx.Response) -> None:
+    body = response.json()
+    assert (body["resourceType"], body["subject"]) == (
+        "DocumentReference",
+        {"reference": f"Patient/{scene.ids['A']}"},
+    )
+    scene.created.add(body["id"])
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -387,6 +473,35 @@ ENDPOINTS: dict[str, Endpoint] = {
     # Nobody here administers the clinic: every caller is refused (test_fhir_care_team.py
     # has the administrator's update).
     "care-team-put": Endpoint("PUT", "/fhir/CareTeam/{team}", body=_same_team),
+    # The CapabilityStatement is public: it names no one.
+    "metadata": Endpoint("GET", "/fhir/metadata", check=_capability),
+    # Its row comes before update-A's, which makes version 2: version 1 is kept until then.
+    "vread-A": Endpoint("GET", "/fhir/Patient/{A}/_history/1", check=_success_of("Patient", "A")),
+    "cond-read": Endpoint(
+        "GET", "/fhir/Condition/{mental}", check=_success_of("Condition", "mental")
+    ),
+    "practitioners": Endpoint("GET", "/fhir/Practitioner", check=_directory),
+    "pract-read": Endpoint(
+        "GET", "/fhir/Practitioner/{martin}", check=_success_of("Practitioner", "martin")
+    ),
+    "roles": Endpoint("GET", "/fhir/PractitionerRole", check=_directory),
+    "orgs": Endpoint("GET", "/fhir/Organization", check=_directory),
+    "org-read": Endpoint(
+        "GET", "/fhir/Organization/{clinic}", check=_success_of("Organization", "clinic")
+    ),
+    "care-team": Endpoint("GET", "/fhir/CareTeam/{team}", check=_success_of("CareTeam", "team")),
+    # A's consent as it is: asked again, it changes nothing (200, not 201).
+    "consent-post": Endpoint("POST", "/fhir/Consent", body=_consent_post_of_a, check=_consent_kept),
+    # Last: what these add to A's record is in none of the lists above.
+    "cond-create-A": Endpoint(
+        "POST",
+        "/fhir/Condition",
+        body=lambda scene: {**NEW_CONDITION, "subject": {"reference": f"Patient/{scene.ids['A']}"}},
+        check=_created_as("Condition"),
+    ),
+    "docref-create": Endpoint(
+        "POST", "/fhir/DocumentReference", body=_pdf_reference_of_a, check=_referenced
+    ),
 }
 
 
@@ -581,6 +696,8 @@ def scene(matrix_coffre: Coffre) -> Scene:
             "doc": world.document_id,
             "morel": excluded.id,
             "team": team,
+            "martin": world.physician.id,
+            "clinic": clinic,
         },
         {"A": _identifying(patient_a), "B": _identifying(stored(patient_b))},
         headers,
@@ -733,3 +850,33 @@ def test_the_world_is_as_the_table_assumes(scene: Scene) -> None:
     for what in a.keys() & b.keys():
         assert a[what].lower() not in b[what].lower() and b[what].lower() not in a[what].lower()
     assert date.fromisoformat(scene.patient_a["birthDate"]) == date(1985, 5, 12)
+
+
+# The same for an entry's and a document's id: A's, for each caller refused them for a
+# reason that is not their own tie to A, and ids that are no one's. (A receptionist refused
+# by the profession matrix, or a physician A excluded, has or had A in their care: they
+# may tell A's items from missing ones.)
+ITEM_PROBES = {
+    "obs-read": "/fhir/Observation/{id}",
+    "doc-read": "/fhir/DocumentReference/{id}",
+    "binary-read": "/fhir/Binary/{id}",
+}
+
+
+def _item_existence_cases() -> Iterator[Any]:
+    for row in ITEM_PROBES:
+        for caller in CALLERS:
+            if CELLS[row, caller] in RULES and CELLS[row, caller] not in ("mtx", "excl"):
+                yield pytest.param(caller, row, id=f"{row}-by-{caller}")
+
+
+@pytest.mark.parametrize(("caller", "row"), list(_item_existence_cases()))
+async def test_someone_elses_item_and_a_missing_one_get_the_same_answer(
+    client: httpx.AsyncClient, scene: Scene, caller: str, row: str
+) -> None:
+    path = ITEM_PROBES[row]
+    item = scene.ids["res" if row == "obs-read" else "doc"]
+    forbidden = await send(client, scene, caller, "GET", path.format(id=item))
+    missing = await send(client, scene, caller, "GET", path.format(id=uuid.uuid4()))
+    problem(forbidden, 403, "forbidden")
+    assert (missing.status_code, missing.json()) == (forbidden.status_code, forbidden.json())

@@ -91,7 +91,8 @@ def test_an_imported_log_raises_an_alert_and_a_bad_one_imports_nothing(tmp_path:
     said = ok(run(home, "watch", "import", str(log), "--source", "old-emr"))
     assert "Imported 3 events from old-emr.ndjson (source 'old-emr')" in said
 
-    ok(run(home, "watch", "run", str(rules), "--once"))
+    ran = ok(run(home, "watch", "run", str(rules), "--once"))
+    assert "and 3 imported events; 1 new alerts are open." in ran
     found = json.loads(ok(run(home, "watch", "alerts", "--json")))
     [alert] = [a for a in found if a["group"] == "imported:-:old-emr:Practitioner/p1"]
     assert (alert["rule"], alert["entries"], len(alert["imported"])) == ("probing", [], 3)

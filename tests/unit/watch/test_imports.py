@@ -223,7 +223,7 @@ def test_jsonl_lines_that_are_not_strict_json_are_reported_and_the_rest_kept():
         Pseudonyms(KEY),
     )
     assert [n for n, _ in parsed.events] == [1, 6]
-    assert parsed.problems == [(n, "it is not a JSON object") for n in (2, 3, 4, 5)]
+    assert parsed.problems == [(n, "it is not valid JSON") for n in (2, 3, 4, 5)]
 
 
 def test_jsonl_ids_given_as_large_numbers_are_kept_exact():
@@ -242,7 +242,7 @@ def test_jsonl_ids_given_as_large_numbers_are_kept_exact():
     [(_, event)] = parsed.events
     assert event["actor_id"] == str(big)
     assert event["patient_id"] == [pseudonyms.patient(str(big))]
-    assert parsed.problems == [(n, "it is not a JSON object") for n in (2, 3, 4)]
+    assert parsed.problems == [(n, "it is not valid JSON") for n in (2, 3, 4)]
 
 
 def test_a_time_with_an_offset_is_kept_as_that_moment():
