@@ -14,6 +14,8 @@ from sigma.correlations import (
     SigmaCorrelationType,
 )
 from sigma.exceptions import SigmaError
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import FieldMappingTransformation
 from sigma.rule import SigmaRule
 
 from coffre.watch import nodes, sigma
@@ -102,6 +104,9 @@ def load_rules(*texts: str, index_field: str | None = None) -> RuleSet:
             )
     if collection.errors:
         raise RuleError(f"The rules are not valid Sigma ({_reason(collection.errors[0])}).")
+    taxonomy = _journal_taxonomy()
+    for parsed in collection.rules:
+        taxonomy.apply(parsed)
     silenced = {
         id(reference.rule)
         for parsed in collection.rules
@@ -118,6 +123,28 @@ def load_rules(*texts: str, index_field: str | None = None) -> RuleSet:
         else:  # pragma: no cover - a collection holds only these two
             raise RuleError(f"The rule {sigma.label(parsed)} is of an unknown kind.")
     return RuleSet(list(compiled.values()), index_field)
+
+
+# The Elastic Common Schema's names of the journal's fields, which rules written for audit
+# and cloud logs use: a rule may name a field either way (docs/watch.md, "Taxonomy").
+ECS_FIELDS = {
+    "event.action": "action",
+    "event.module": "module",
+    "event.outcome": "outcome",
+    "user.id": "actor_id",
+    "source.ip": "source_ip",
+    "client.ip": "source_ip",
+    "organization.id": "organisation_id",
+}
+
+
+def _journal_taxonomy() -> ProcessingPipeline:
+    """pySigma's field mapping from ECS_FIELDS to the journal's own names (a pipeline keeps
+    what it applied, so each load takes a new one)."""
+    mapping = FieldMappingTransformation(dict(ECS_FIELDS))
+    return ProcessingPipeline(
+        name="Coffre journal fields", items=[ProcessingItem(mapping, identifier="ecs-fields")]
+    )
 
 
 def _reason(error: Exception) -> str:

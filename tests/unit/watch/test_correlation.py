@@ -352,3 +352,36 @@ def test_detection_without_correlation_needs_no_time() -> None:
     detector = Detector(load_rules(DENIED), id_field="id")
     (firing,) = detector.observe({"id": "e1", "action": "records:patient:read", "decision": "deny"})
     assert firing.event_ids == ("e1",) and firing.group == () and firing.start is None
+
+
+ECS_DENIED = f"""
+title: Denied, in ECS names
+name: ecs_denied
+{LOGSOURCE}
+detection:
+  sel: {{event.action: records:patient:read, event.outcome: denied, source.ip|cidr: 10.0.0.0/8}}
+  condition: sel
+---
+title: Many sources for one user
+correlation:
+  type: value_count
+  rules: ecs_denied
+  group-by: [user.id]
+  timespan: 1m
+  condition: {{gte: 2, field: client.ip}}
+"""
+
+
+def test_rules_may_name_the_journals_fields_by_their_ecs_names() -> None:
+    rules = load_rules(ECS_DENIED)
+    [detection] = rules.detections
+    assert detection.required.keys() >= {"action", "outcome"}  # read as the journal's own
+    assert rules.correlations[0].group_by == ("actor_id",)
+    feed = Feed(ECS_DENIED)
+    denied = {"action": "records:patient:read", "outcome": "denied", "actor_id": "mallory"}
+    assert feed.event(0, **denied, source_ip="10.1.2.3") == []
+    # Outside source.ip's cidr: not a match, so not a second source.
+    assert feed.event(1, **denied, source_ip="192.0.2.1") == []
+    [fired] = feed.event(2, **denied, source_ip="10.9.9.9")
+    assert (fired.rule.title, fired.group) == ("Many sources for one user", ("mallory",))
+    assert fired.event_ids == (1, 3)
