@@ -201,6 +201,6 @@ def _decide_control(
     return Decision(
         False,
         "patient-own-choice",
-        "only the patient, or the operator at their request, may make this change",
+        "only the patient, or the operator at their request, may see or change these choices",
         base,
     )
