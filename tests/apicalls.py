@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from fhir.resources.R4B.bundle import Bundle
@@ -49,3 +50,21 @@ def searchset(response: httpx.Response) -> Bundle:
 
 def ids(bundle: Bundle) -> list[str]:
     return [e.resource.id for e in bundle.entry or []]
+
+
+def new_consent(patient_id: str, status: str) -> dict[str, Any]:
+    """A patient's sharing Consent as a client sends it to `POST /fhir/Consent`."""
+    return {
+        "resourceType": "Consent",
+        "status": status,
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                }
+            ]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+    }

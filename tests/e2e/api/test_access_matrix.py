@@ -23,7 +23,7 @@ import pytest
 from fastapi import FastAPI
 from fhir.resources.R4B.parameters import Parameters
 
-from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
+from apicalls import FHIR_JSON, bearer, ids, new_consent, personal_token, problem, searchset
 from careworld import PDF, World, account, build_world
 from coffre import journal, records, signin
 from coffre.access import Category, Decision, Purpose, RelationshipKind
@@ -355,20 +355,7 @@ def _created_as(kind: str) -> Callable[[Scene, httpx.Response], None]:
 
 
 def _consent_post_of_a(scene: Scene) -> dict[str, Any]:
-    return {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                }
-            ]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{scene.ids['A']}"},
-    }
+    return new_consent(scene.ids["A"], "active")
 
 
 def _consent_kept(scene: Scene, response: httpx.Response) -> None:
@@ -833,12 +820,21 @@ async def test_a_forbidden_patient_and_a_missing_one_get_the_same_answer(
     client: httpx.AsyncClient, scene: Scene, caller: str, probe: str
 ) -> None:
     path = PROBES[probe]
-    forbidden = await send(client, scene, caller, "GET", path.format(id=scene.ids["B"]))
-    missing = await send(client, scene, caller, "GET", path.format(id=scene.ids["missing"]))
-    problem(forbidden, 403, "forbidden")
-    problem(missing, forbidden.status_code, "forbidden")
-    assert missing.json() == forbidden.json()
-    for response in (forbidden, missing):
+    await answered_alike(
+        client, scene, caller, path.format(id=scene.ids["B"]), path.format(id=scene.ids["missing"])
+    )
+
+
+async def answered_alike(
+    client: httpx.AsyncClient, scene: Scene, caller: str, forbidden: str, missing: str
+) -> None:
+    """GET `forbidden` and `missing`: the same refusal, and nothing of a patient in either."""
+    refused = await send(client, scene, caller, "GET", forbidden)
+    unknown = await send(client, scene, caller, "GET", missing)
+    problem(refused, 403, "forbidden")
+    problem(unknown, refused.status_code, "forbidden")
+    assert unknown.json() == refused.json()
+    for response in (refused, unknown):
         assert_nothing_leaks(scene, caller, response)
 
 
@@ -876,7 +872,6 @@ async def test_someone_elses_item_and_a_missing_one_get_the_same_answer(
 ) -> None:
     path = ITEM_PROBES[row]
     item = scene.ids["res" if row == "obs-read" else "doc"]
-    forbidden = await send(client, scene, caller, "GET", path.format(id=item))
-    missing = await send(client, scene, caller, "GET", path.format(id=uuid.uuid4()))
-    problem(forbidden, 403, "forbidden")
-    assert (missing.status_code, missing.json()) == (forbidden.status_code, forbidden.json())
+    await answered_alike(
+        client, scene, caller, path.format(id=item), path.format(id=scene.ids["missing"])
+    )

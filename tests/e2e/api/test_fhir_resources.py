@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.parameters import Parameters
 
-from apicalls import FHIR_JSON, bearer, ids, personal_token, problem, searchset
+from apicalls import FHIR_JSON, bearer, ids, new_consent, personal_token, problem, searchset
 from careworld import PDF, World, account
 from coffre import records, signin
 from coffre.access import Category, Purpose
@@ -415,22 +415,7 @@ async def test_a_code_outside_its_required_binding_is_refused_with_its_path(
 
 
 def consent(patient_id: str, status: str) -> str:
-    return json.dumps(
-        {
-            "resourceType": "Consent",
-            "status": status,
-            "scope": {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                        "code": "patient-privacy",
-                    }
-                ]
-            },
-            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-            "patient": {"reference": f"Patient/{patient_id}"},
-        }
-    )
+    return json.dumps(new_consent(patient_id, status))
 
 
 async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_once(
