@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -103,6 +104,27 @@ def demo(
     out.print(f"Cases to try, and whom to try them as, are in {summary.cases_file}.")
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def origin_notice(public_origin: str, port: int) -> str | None:
+    """A warning when the public origin names this machine on another port than the one
+    served (links, Location headers and token audiences would name that other port); None
+    when it names another host, as behind a reverse proxy."""
+    parsed = urlsplit(public_origin)
+    try:
+        named = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return None
+    if parsed.hostname not in _LOOPBACK or named == port:
+        return None
+    return (
+        f"COFFRE_PUBLIC_ORIGIN is {public_origin}, but Coffre listens on port {port}: links, "
+        "Location headers and token audiences name the former; set COFFRE_PUBLIC_ORIGIN to "
+        "the address clients use."
+    )
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -133,6 +155,9 @@ def serve(
     application = create_app(coffre)
     bind_host, bind_port = host or settings.host, port or settings.port
     err.print(f"Coffre listens on http://{bind_host}:{bind_port}/ (Ctrl+C stops it).")
+    notice = origin_notice(settings.public_origin, bind_port)
+    if notice is not None:
+        err.print(notice, markup=False)
     if watcher is not None:
         watcher.start()
         err.print("The watch follows the journal with its rules.")
