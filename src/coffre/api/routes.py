@@ -117,11 +117,21 @@ def answers_json(request: Request) -> bool:
         return True
     for part in accept.split(","):
         kind, *parameters = (piece.strip().lower() for piece in part.split(";"))
-        weight = next((p[2:] for p in parameters if p.startswith("q=")), "1")
         json_like = kind in ("*/*", "application/*", "application/json") or kind.endswith("+json")
-        if json_like and weight.strip() not in ("0", "0.0", "0.00", "0.000"):
+        if json_like and _weight(parameters) > 0:
             return True
     return False
+
+
+def _weight(parameters: list[str]) -> float:
+    """A media range's `q` (RFC 9110 12.4.2): 1 when absent or unreadable."""
+    for parameter in parameters:
+        if parameter.startswith("q="):
+            try:
+                return float(parameter[2:])
+            except ValueError:
+                return 1.0
+    return 1.0
 
 
 def capability_statement(coffre: Coffre) -> dict[str, Any]:

@@ -152,19 +152,13 @@ def _insert_sql(conn: sa.Connection, into: tuple[str, tuple[str, ...]]) -> str:
     )
 
 
-_LOCK_INDEX = (
+# Locks the head row until commit (SET to itself) and reads how far the links and the
+# stored hashes reach: one statement for both, as `catch_up` runs on every history read.
+_LOCK_HEAD = (
     journal_head.update()
     .where(journal_head.c.id == 1)
     .values(indexed=journal_head.c.indexed)
-    .returning(journal_head.c.indexed, journal_head.c.size)
-)
-
-
-_LOCK_HASHED = (
-    journal_head.update()
-    .where(journal_head.c.id == 1)
-    .values(hashed=journal_head.c.hashed)
-    .returning(journal_head.c.hashed, journal_head.c.size)
+    .returning(journal_head.c.indexed, journal_head.c.hashed, journal_head.c.size)
 )
 
 
@@ -187,8 +181,8 @@ def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
     complete tile, in the open transaction (the caller commits); return how many entries
     were indexed. Idempotent, safe to run concurrently."""
     conn = uow.connection
-    _hash_up(conn)
-    indexed, current = (int(v) for v in conn.execute(_LOCK_INDEX).one())
+    indexed, hashed, current = (int(v) for v in conn.execute(_LOCK_HEAD).one())
+    _hash_up(conn, hashed, current)
     start = indexed
     while indexed < current:
         end = min(current, indexed + batch)
@@ -205,12 +199,13 @@ def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
     return indexed - start
 
 
-def _hash_up(conn: sa.Connection, batch: int = 64 * merkle.TILE_WIDTH) -> None:
+def _hash_up(
+    conn: sa.Connection, hashed: int, current: int, batch: int = 64 * merkle.TILE_WIDTH
+) -> None:
     """Store the tiles of the complete level-0 tiles that have none yet, and the tiles above
     them. Appending does not hash: a tile is a cache for proofs (merkle.Tree computes what
     it does not find from the entries), and the signed checkpoints, not the tiles, make a
-    change evident."""
-    hashed, current = (int(value) for value in conn.execute(_LOCK_HASHED).one())
+    change evident. `hashed` and `current` are the head's, read under its lock."""
     end = current - current % merkle.TILE_WIDTH
     if hashed >= end:
         return

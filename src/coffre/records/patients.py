@@ -145,38 +145,6 @@ def load_or_journal_failure(
         raise
 
 
-def journal_missing(
-    uow: UnitOfWork,
-    actor: Actor,
-    kind: EventKind,
-    purpose: Purpose,
-    item_id: str,
-    rule: str,
-    explanation: str,
-) -> None:
-    """Journal, and commit, an attempt on an item of a record that does not exist (no
-    patient is named: there is none to name)."""
-    missing = Decision(False, rule, explanation)
-    record(uow, actor, missing, kind, Outcome.FAILED, purpose, (), [item_id])
-    uow.commit()
-
-
-def refuse_unknown_item(
-    uow: UnitOfWork, actor: Actor, request: DataRequest, kind: EventKind, item_id: str
-) -> None:
-    """For an item (an entry, a document) that does not exist: refuse it, journaled, as the
-    actor would be refused the item of a record they have nothing to do with (no consent,
-    no relationship, not their own), so that a refusal does not tell a missing item from
-    someone else's. Return only when such an item would be open to the actor, who may
-    then learn that it is missing."""
-    unknown = access.PatientFacts("")
-    decision = access.decide_data(
-        actor, request, unknown, datetime.now(UTC), patient_organisation_id=None
-    )
-    if not decision.allowed:
-        refuse(uow, actor, decision, kind, request.purpose, (), [item_id])
-
-
 def decide_item_read(
     uow: UnitOfWork,
     vault: Vault,

@@ -21,13 +21,17 @@ from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
 from coffre.records.clinical import DocumentInfo, sealed_chunks_apart
 from coffre.records.errors import DocumentNotFound
-from coffre.records.gate import decide_on_patient, organisation_for, record
+from coffre.records.gate import (
+    decide_on_patient,
+    journal_missing,
+    organisation_for,
+    record,
+    refuse_unknown_item,
+)
 from coffre.records.patients import (
     decide_item_read,
-    journal_missing,
     load_or_journal_failure,
     open_patient,
-    refuse_unknown_item,
 )
 from coffre.records.tables import clinical_entries, documents
 from coffre.records.vault import PatientBox, Vault

@@ -29,7 +29,15 @@ from coffre.journal import EventKind, Outcome
 from coffre.records.ceilings import charge
 from coffre.records.clinical import DocumentInfo
 from coffre.records.errors import EntryNotFound
-from coffre.records.gate import decide_on_patient, organisation_for, patient_facts, record, refuse
+from coffre.records.gate import (
+    decide_on_patient,
+    journal_missing,
+    organisation_for,
+    patient_facts,
+    record,
+    refuse,
+    refuse_unknown_item,
+)
 from coffre.records.guard import guard
 from coffre.records.patients import (
     PATIENT_CATEGORIES,
@@ -37,10 +45,8 @@ from coffre.records.patients import (
     FindCriteria,
     decide_item_read,
     digests_for,
-    journal_missing,
     load_or_journal_failure,
     open_patient,
-    refuse_unknown_item,
 )
 from coffre.records.reading import EntryView, document_info
 from coffre.records.tables import clinical_entries, documents, patient_index, patients

@@ -629,6 +629,7 @@ async def test_a_browser_session_reads_its_own_record_and_nothing_else(
         ("&_format=application/fhir+xml", "application/fhir+json", 406),
         ("", "application/fhir+json", 200),
         ("", "application/json", 200),
+        ("", "application/fhir+json;q=high", 200),  # an unreadable weight counts as 1
         ("", "text/html, application/xhtml+xml, */*;q=0.8", 200),
         ("&_format=json", "application/*", 200),
     ],
