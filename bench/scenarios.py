@@ -39,7 +39,6 @@ from coffre import identity, records, watch
 from coffre.access import Purpose, RelationshipKind
 from coffre.bootstrap import Coffre
 from coffre.watch import follow
-from machineclients import assertion
 from scenarioworld import (
     HOST,
     PASSWORD,
@@ -47,6 +46,7 @@ from scenarioworld import (
     Raid,
     World,
     build_world,
+    client_token,
     free_port,
     has_entries,
     is_patient,
@@ -206,22 +206,6 @@ def unrelated(results: Results, origin: str, world: World) -> None:
         results, "unrelated", origin, token, targets, is_patient,
         most=0, containment="scenario.unrelated_containment_s",
     )  # fmt: skip
-
-
-def client_token(origin: str, client_id: str) -> str:
-    """A token from /auth/token for the laboratory's client (SMART Backend Services)."""
-    answer = httpx.post(
-        f"{origin}/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": assertion(client_id, aud=f"{origin}/auth/token"),
-        },
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        raise RuntimeError(f"/auth/token answered {answer.status_code}: {answer.text[:300]}")
-    return str(answer.json()["access_token"])
 
 
 def token(results: Results, origin: str, world: World) -> None:

@@ -37,7 +37,7 @@ from coffre.access import Category, Purpose, RelationshipKind
 from coffre.bootstrap import Coffre
 from coffre.identity import NewAccount, OrganisationKind, local_operator, mfa
 from factories import lines_of, patient
-from machineclients import KEY, jwks
+from machineclients import KEY, assertion, jwks
 
 HOST = "127.0.0.1"
 PASSWORD = "copper lantern meadow 4471"
@@ -226,6 +226,22 @@ def login(origin: str, person: Person, source: str | None = None) -> httpx.Respo
 def token_of(origin: str, person: Person) -> str:
     answer = login(origin, person)
     assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def client_token(origin: str, client_id: str) -> str:
+    """A token from /auth/token for the laboratory's client (SMART Backend Services)."""
+    answer = httpx.post(
+        f"{origin}/auth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion(client_id, aud=f"{origin}/auth/token"),
+        },
+        timeout=30,
+    )
+    if answer.status_code != 200:
+        raise RuntimeError(f"/auth/token answered {answer.status_code}: {answer.text[:300]}")
     return str(answer.json()["access_token"])
 
 

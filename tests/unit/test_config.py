@@ -148,3 +148,18 @@ def test_the_watch_and_the_guard_are_set_from_the_environment_or_the_file(tmp_pa
     from_file = load_settings(tmp_path, env={})
     assert from_file.watch_in_serve and from_file.guard_client_patients == 9
     assert chosen.guard_patients == 7
+
+
+def test_the_public_origin_follows_the_port_unless_it_is_set(tmp_path):
+    default = load_settings(tmp_path, env={})
+    assert (default.public_origin, default.public_origin_set) == ("http://localhost:8000", False)
+    on_port = load_settings(tmp_path, env={"COFFRE_PORT": "8717"})
+    assert on_port.public_origin == "http://localhost:8717"
+    served = default.serving_on(9001)
+    assert (served.port, served.public_origin) == (9001, "http://localhost:9001")
+    given = load_settings(tmp_path, env={"COFFRE_PUBLIC_ORIGIN": "https://coffre.example.org/"})
+    assert given.public_origin_set
+    assert given.serving_on(9001).public_origin == "https://coffre.example.org"
+    write_config(default, public_origin="http://localhost:8000")
+    from_file = load_settings(tmp_path, env={"COFFRE_PORT": "8717"}).serving_on(9001)
+    assert from_file.public_origin == "http://localhost:8000"  # as configured: `serve` warns

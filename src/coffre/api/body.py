@@ -158,6 +158,6 @@ DEFAULT_PAGE = 50
 
 
 def page_size(params: dict[str, list[str]]) -> int:
-    """The page size a search answers: `_count` within 1…MAX_PAGE, so that a `next` link
-    always moves on by what the page held (0 would page forever, more would skip)."""
-    return max(1, min(number(params, "_count", DEFAULT_PAGE), MAX_PAGE))
+    """The page size a search answers: `_count` up to MAX_PAGE (more would skip), or 0 for
+    `_count=0`, which asks how many match and nothing else (see `search.no_total`)."""
+    return min(number(params, "_count", DEFAULT_PAGE), MAX_PAGE)

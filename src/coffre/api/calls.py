@@ -16,8 +16,8 @@ from coffre import records, signin
 from coffre.access import Category, Purpose
 from coffre.api.auth import caller
 from coffre.api.body import read_resource
-from coffre.api.outcomes import Problem
-from coffre.api.search import CATEGORY_SYSTEM
+from coffre.api.outcomes import FhirResponse, Problem
+from coffre.api.search import CATEGORY_SYSTEM, no_total
 from coffre.bootstrap import Coffre, WouldWait
 from coffre.identity import Actor, OrganisationKind
 
@@ -99,6 +99,14 @@ class Api:
                 "The server is busy; send the request again shortly.",
                 headers={"Retry-After": "5"},
             ) from None
+
+    async def no_total(
+        self, request: Request, path: str, params: dict[str, list[str]]
+    ) -> FhirResponse:
+        """The answer to a search with `_count=0`: who calls is checked as for any search,
+        nothing is read, and no total is given (`search.no_total`)."""
+        await self.run(request, lambda actor, purpose: None)
+        return FhirResponse(no_total(self.base, path, params))
 
     async def add_document(
         self,

@@ -135,6 +135,8 @@ def _entry_routes(routes: APIRouter, api: Api, kind: str) -> None:
 
     async def search(request: Request) -> FhirResponse:
         wanted = RecordSearch.of(request)
+        if wanted.count == 0:
+            return await api.no_total(request, kind, wanted.params)
 
         def matches(view: records.EntryView) -> bool:
             pairs = [*codings(view.resource, "category"), (CATEGORY_SYSTEM, view.category)]
@@ -208,6 +210,8 @@ def _document_routes(routes: APIRouter, api: Api) -> None:
     @routes.get("/DocumentReference", response_class=FhirResponse)
     async def search(request: Request) -> FhirResponse:
         wanted = RecordSearch.of(request)
+        if wanted.count == 0:
+            return await api.no_total(request, "DocumentReference", wanted.params)
 
         def matches(info: records.DocumentInfo) -> bool:
             return wanted.matches([(CATEGORY_SYSTEM, info.category)], info.created_at.isoformat())

@@ -18,7 +18,7 @@ from coffre import access, identity, records
 from coffre.api.body import number, one, page_size, search_parameters
 from coffre.api.calls import Api
 from coffre.api.outcomes import FhirResponse, Problem
-from coffre.api.search import next_page, searchset
+from coffre.api.search import next_page, no_total, searchset
 from coffre.identity import Account, Actor, CareTeam, Organisation
 
 PROFESSIONAL_ROLES = frozenset({"practitioner", "staff"})
@@ -127,6 +127,8 @@ def _reference(value: str | None, kind: str) -> str | None:
 def add_routes(routes: APIRouter, api: Api) -> None:
     def page(path: str, params: dict[str, list[str]], found: list[dict[str, Any]]) -> FhirResponse:
         offset, count = number(params, "_offset", 0), page_size(params)
+        if count == 0:
+            return FhirResponse(no_total(api.base, path, params))
         more = len(found) > offset + count
         return FhirResponse(
             searchset(

@@ -44,6 +44,8 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         document_id = entity.rpartition("/")[2] if entity else None
         before = number(params, "_before", 0) or None
         count = page_size(params)
+        if count == 0:
+            return await api.no_total(request, "AuditEvent", params)
         page = await api.run(
             request,
             lambda actor, purpose: journal.patient_history(

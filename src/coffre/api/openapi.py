@@ -147,9 +147,25 @@ def _bundle(kind: str, name: str | None) -> dict[str, Any]:
         },
     }
     if kind == "searchset":
-        schema["description"] = "Never a total: who may see which match is decided per patient."
+        schema["description"] = (
+            "Never a total: who may see which match is decided per patient. `_count=0` (a "
+            "total alone) is answered with one entry, an OperationOutcome that says so."
+        )
         schema["not"] = {"required": ["total"]}
+        schema["properties"]["entry"]["items"] = {
+            "anyOf": [_entry("match", name or "Resource"), _entry("outcome", "OperationOutcome")]
+        }
     return schema
+
+
+def _entry(mode: str, name: str) -> dict[str, Any]:
+    """A searchset entry of that search mode holding a resource of that type."""
+    search = {"type": "object", "properties": {"mode": {"const": mode}}, "required": ["mode"]}
+    return {
+        "type": "object",
+        "required": ["resource", "search"],
+        "properties": {"resource": _ref(name), "search": search},
+    }
 
 
 COMPONENTS: dict[str, Any] = {

@@ -134,6 +134,8 @@ def add_routes(routes: APIRouter, api: Api) -> None:
         params = search_parameters(request, SEARCH_PARAMETERS)
         criteria = criteria_of(params)
         offset, count = number(params, "_offset", 0), page_size(params)
+        if count == 0:
+            return await api.no_total(request, "Patient", params)
         page = await api.run(
             request,
             lambda actor, purpose: records.search_patients(

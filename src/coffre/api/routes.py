@@ -210,12 +210,30 @@ def router(coffre: Coffre) -> APIRouter:
     care.add_routes(routes, api)
     directory.add_routes(routes, api)
 
+    served = [route for route in routes.routes if isinstance(route, APIRoute)]
+
     @routes.api_route(
         "/{path:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )
-    def unsupported(path: str) -> FhirResponse:
+    def unsupported(path: str, request: Request) -> FhirResponse:
+        allowed = allowed_methods(served, request.url.path)
+        if allowed:
+            return outcome(
+                405,
+                "not-supported",
+                f"This server does not support {request.method} here; it supports "
+                f"{', '.join(allowed)}.",
+                headers={"Allow": ", ".join(allowed)},
+            )
         return outcome(404, "not-supported", "This server does not support that yet.")
 
     return routes
+
+
+def allowed_methods(served: list[APIRoute], path: str) -> list[str]:
+    """The methods of the routes whose path matches `path` (HEAD aside, as the routes
+    declare none), in a stable order; [] when no route has this path."""
+    methods = {m for route in served if route.path_regex.match(path) for m in route.methods}
+    return sorted(methods - {"HEAD"})

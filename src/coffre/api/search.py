@@ -51,6 +51,26 @@ def searchset(
     }
 
 
+def no_total(base: str, path: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    """The answer to `_count=0`, which asks how many resources match (FHIR's
+    `_summary=count`): a searchset with no entries and no `total`, and an informational
+    OperationOutcome that says why (search.mode `outcome`)."""
+    bundle = searchset(base, path, params, [])
+    note = {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "information",
+                "code": "informational",
+                "diagnostics": "This server gives no totals (_count=0): ask for a page "
+                "(_count from 1 to 200) and follow its next links.",
+            }
+        ],
+    }
+    bundle["entry"] = [{"resource": note, "search": {"mode": "outcome"}}]
+    return bundle
+
+
 def next_page(
     params: dict[str, list[str]], offset: int, count: int, more: bool
 ) -> dict[str, list[str]] | None:

@@ -147,13 +147,13 @@ def serve(
     from coffre.web import create_app
 
     current = state(ctx)
-    settings = current.settings()
+    settings = current.serve_on(port or current.settings().port)
     coffre = current.coffre()
     watcher = None
     if settings.watch_in_serve if watching is None else watching:
         watcher = Watcher(coffre, rules_from(settings.watch_rules))
     application = create_app(coffre)
-    bind_host, bind_port = host or settings.host, port or settings.port
+    bind_host, bind_port = host or settings.host, settings.port
     err.print(f"Coffre listens on http://{bind_host}:{bind_port}/ (Ctrl+C stops it).")
     notice = origin_notice(settings.public_origin, bind_port)
     if notice is not None:

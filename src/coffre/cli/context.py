@@ -31,6 +31,12 @@ class State:
             self._settings = load_settings(self.home)
         return self._settings
 
+    def serve_on(self, port: int) -> Settings:
+        """Settings for a server on `port` (`Settings.serving_on`), before Coffre opens."""
+        assert self._coffre is None, "the port is chosen before Coffre opens"
+        self._settings = self.settings().serving_on(port)
+        return self._settings
+
     def coffre(self) -> Coffre:
         if self._coffre is None:
             self._coffre = open_coffre(self.settings())

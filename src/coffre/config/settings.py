@@ -65,7 +65,10 @@ class Settings:
     signin_source_lock_minutes: int = 60
     # WebAuthn relying party: the site's domain and the origin browsers see.
     webauthn_rp_id: str = "localhost"
+    # The origin clients and browsers use (links, Location headers, token audiences,
+    # passkeys). Unless set, this machine's name on the port served: see `serving_on`.
     public_origin: str = "http://localhost:8000"
+    public_origin_set: bool = False
     # The FHIR API: the largest request body, and the deepest JSON nesting, it reads.
     api_max_body_bytes: int = 1024 * 1024
     api_max_depth: int = 32
@@ -84,6 +87,12 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    def serving_on(self, port: int) -> Settings:
+        """These settings for a server listening on `port`: the public origin follows the
+        port unless COFFRE_PUBLIC_ORIGIN (or config.toml) set it."""
+        origin = self.public_origin if self.public_origin_set else local_origin(port)
+        return replace(self, port=port, public_origin=origin)
 
 
 def _int(name: str, raw: str) -> int:
@@ -233,6 +242,8 @@ def load_settings(home: Path | str | None = None, env: Mapping[str, str] | None 
     values.setdefault("keystore_url", f"sqlite:///{home_path / 'keys' / 'keystore.db'}")
     values.setdefault("key_file", home_path / "keys" / "kek.json")
     values.setdefault("checkpoint_dir", home_path / "checkpoints")
+    values["public_origin_set"] = "public_origin" in values
+    values.setdefault("public_origin", local_origin(values.get("port", Settings.port)))
     if values.get("key_provider", "file") not in {"file", "pkcs11"}:
         raise ConfigError(
             f"Unexpected key provider {values['key_provider']!r}, use 'file' or 'pkcs11'."
@@ -243,6 +254,11 @@ def load_settings(home: Path | str | None = None, env: Mapping[str, str] | None 
             "The key store must not live in the main database; set COFFRE_KEYSTORE_URL."
         )
     return settings
+
+
+def local_origin(port: int) -> str:
+    """The public origin of a Coffre that no setting names: this machine, on its port."""
+    return f"http://localhost:{port}"
 
 
 def write_config(settings: Settings, **entries: Any) -> Path:

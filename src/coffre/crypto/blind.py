@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -32,6 +33,33 @@ def normalise_name(value: str) -> str:
     decomposed = unicodedata.normalize("NFKD", value)
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     return "".join(c for c in letters.casefold() if c.isalnum())
+
+
+# The ligatures no Unicode decomposition turns into their letters ('Hautecœur' is written
+# 'Hautecoeur' as often), and those letters.
+_LIGATURES = {"œ": "oe", "æ": "ae"}
+_PAIRS = re.compile("(oe|ae)")
+# The spellings a search tries at most: every choice for four pairs of letters.
+MAX_SPELLINGS = 16
+
+
+def name_spellings(value: str) -> list[str]:
+    """`normalise_name(value)` first, then the other ways to write it with or without the
+    ligatures œ and æ ('hautecoeur', 'hautecœur'): a name is stored as it was registered, and
+    found however it is typed. At most MAX_SPELLINGS (the first pairs vary first)."""
+    as_typed = normalise_name(value)
+    folded = as_typed
+    for ligature, letters in _LIGATURES.items():
+        folded = folded.replace(ligature, letters)
+    parts = _PAIRS.split(folded)  # the pairs at odd positions
+    ligature_of = {letters: ligature for ligature, letters in _LIGATURES.items()}
+    choices = [(p, ligature_of[p]) if i % 2 else (p,) for i, p in enumerate(parts)]
+    spellings = dict.fromkeys([as_typed])
+    for chosen in itertools.product(*choices):
+        if len(spellings) >= MAX_SPELLINGS:
+            break
+        spellings.setdefault("".join(chosen))
+    return list(spellings)
 
 
 def normalise_email(value: str) -> str:
@@ -135,6 +163,15 @@ class BlindIndex:
 
     def family_birth(self, family: str, birth_date: str) -> bytes:
         return self.digest(IndexKind.FAMILY_BIRTH, f"{normalise_name(family)}|{birth_date.strip()}")
+
+    def family_birth_spellings(self, family: str, birth_date: str) -> list[bytes]:
+        """What a search by family name and birth date looks for: the digest of every
+        spelling of the name (`name_spellings`), the one as typed first."""
+        birth = birth_date.strip()
+        return [
+            self.digest(IndexKind.FAMILY_BIRTH, f"{name}|{birth}")
+            for name in name_spellings(family)
+        ]
 
     def family(self, family: str) -> bytes | None:
         """The family name alone; None when nothing is left of it once normalised."""

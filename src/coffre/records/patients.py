@@ -66,9 +66,8 @@ def digests_for(vault: Vault, criteria: FindCriteria) -> tuple[IndexKind, list[b
             datetime.strptime(criteria.birth_date or "", "%Y-%m-%d")
         except ValueError:
             raise InvalidQuery("The birth date must be written YYYY-MM-DD.") from None
-        return IndexKind.FAMILY_BIRTH, [
-            blind.family_birth(criteria.family or "", criteria.birth_date or "")
-        ]
+        spellings = blind.family_birth_spellings(criteria.family or "", criteria.birth_date or "")
+        return IndexKind.FAMILY_BIRTH, spellings
     raise InvalidQuery(
         "Search by exactly one of: NIR, INSZ, e-mail, phone, or family name with birth date."
     )

@@ -226,7 +226,7 @@ def store_firing(
         )
     )
     uow.connection.execute(entries.insert(), [{"alert_id": alert_id, column: s} for s in seqs])
-    facts = {"rule": rule.ref[:200], "severity": rule.level or "none", "entries": str(len(seqs))}
+    facts = {"rule": rule.ref[:200], "severity": rule.level, "entries": str(len(seqs))}
     if imported:
         facts["source"] = "imported"  # its entries are imported events, not journal entries
     decision = Decision(True, "detection-rule", "a detection rule fired", facts)
@@ -249,7 +249,7 @@ def store_firing(
             {
                 "at": now.isoformat(),
                 "subject": rule.title[:300],
-                "reason": rule.level or "none",
+                "reason": rule.level,
                 "alert": alert_id,
             },
             seq,

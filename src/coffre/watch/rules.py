@@ -39,7 +39,7 @@ class Rule:
     title: str
     id: str | None
     name: str | None
-    level: str | None
+    level: str  # Sigma's level, ruleset.DEFAULT_LEVEL when the rule names none
     response: Response | None
     reported: bool
     description: str | None = None  # what the rule looks for, told with each alert

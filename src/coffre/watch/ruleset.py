@@ -147,6 +147,11 @@ def _journal_taxonomy() -> ProcessingPipeline:
     )
 
 
+# The severity of the alerts of a rule that names no `level` (optional in Sigma), as
+# pySigma's Elasticsearch backend gives such a rule: an alert always says how urgent it is.
+DEFAULT_LEVEL = "low"
+
+
 def _reason(error: Exception) -> str:
     return str(error).strip().rstrip(".")
 
@@ -161,7 +166,7 @@ def _common(parsed: SigmaRule | SigmaCorrelationRule, reported: bool) -> dict[st
         "title": parsed.title,
         "id": str(parsed.id) if parsed.id is not None else None,
         "name": parsed.name,
-        "level": parsed.level.name.lower() if parsed.level is not None else None,
+        "level": parsed.level.name.lower() if parsed.level is not None else DEFAULT_LEVEL,
         "response": response,
         "reported": reported,
         "description": " ".join((parsed.description or "").split()) or None,

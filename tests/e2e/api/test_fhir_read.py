@@ -106,6 +106,30 @@ async def test_unsupported_paths_are_outcomes(client):
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/fhir/Observation/abc", "GET"),
+        ("PATCH", "/fhir/Patient/abc", "DELETE, GET, PUT"),
+        ("PUT", "/fhir/Patient", "GET, POST"),
+        ("POST", "/fhir/metadata", "GET"),
+        ("DELETE", "/fhir/AuditEvent", "GET"),
+        ("OPTIONS", "/fhir/metadata", "GET"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_405_with_allow(client, method, path, allowed):
+    answer = await client.request(method, path, content=b"{}")
+    said = problem(answer, 405, "not-supported")
+    assert answer.headers["allow"] == allowed
+    assert f"does not support {method} here; it supports {allowed}." in said
+
+
+async def test_head_is_refused_as_an_outcome_with_allow(client):
+    answer = await client.head("/fhir/metadata")
+    assert (answer.status_code, answer.headers["allow"]) == (405, "GET")
+    assert answer.headers["content-type"].startswith(FHIR_JSON)
+
+
 async def test_the_openapi_description_names_the_fhir_routes(client):
     response = await client.get("/openapi.json")
     assert response.status_code == 200

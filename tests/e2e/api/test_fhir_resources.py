@@ -121,6 +121,36 @@ async def test_paging_has_next_links_and_never_a_total(client, sqlite_coffre, wo
     assert ids(second) and ids(second) != ids(first)
 
 
+@pytest.mark.parametrize(
+    "search",
+    [
+        "Patient?family=Lefèvre&birthdate=1985-05-12",
+        "Observation?patient={patient}",
+        "Condition?patient={patient}",
+        "DocumentReference?patient={patient}",
+        "AuditEvent?patient={patient}",
+        "Practitioner?name=martin",
+    ],
+)
+async def test_a_count_of_zero_reads_nothing_and_says_no_total_is_given(
+    client, sqlite_coffre, world, search
+):
+    path = "/fhir/" + search.format(patient=world.patient_id) + "&_count=0"
+    headers = token(sqlite_coffre, world, "dr.martin")
+    before = len(journal_records(sqlite_coffre))
+    anonymous = await client.get(path)
+    assert anonymous.status_code == 401
+    answer = await client.get(path, headers=headers)
+    bundle = searchset(answer)
+    assert bundle.total is None and [link.relation for link in bundle.link] == ["self"]
+    [note] = bundle.entry or []
+    assert note.search.mode == "outcome"
+    assert note.resource.issue[0].severity == "information"
+    assert "no totals" in note.resource.issue[0].diagnostics
+    # Nothing was read, so nothing was journaled.
+    assert len(journal_records(sqlite_coffre)) == before
+
+
 async def test_observations_by_category_and_date(client, sqlite_coffre, world):
     headers = token(sqlite_coffre, world, "dr.martin")
     created = await client.post(

@@ -91,6 +91,8 @@ def test_the_readme_walkthrough_reads_a_patient_and_shows_it_in_their_history(tm
     case = json.loads((home / "demo-cases.json").read_text(encoding="utf-8"))[0]
     assert (patient["resourceType"], patient["id"]) == ("Patient", case["patient_id"])
     assert history["resourceType"] == "Bundle"
+    # No COFFRE_PUBLIC_ORIGIN: links name this machine on the port served.
+    assert history["link"][0]["url"].startswith(f"http://localhost:{port}/fhir/AuditEvent?")
     newest = history["entry"][0]["resource"]
     assert {"code": "records:patient:read", "system": "urn:coffre:action"} in newest["subtype"]
     people = json.loads((home / "demo-credentials.json").read_text(encoding="utf-8"))

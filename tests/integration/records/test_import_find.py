@@ -57,6 +57,27 @@ def test_import_then_find_by_every_index(coffre, operator, organisation):
     assert find(email="nobody@example.org") == []
 
 
+def test_a_name_is_found_with_or_without_its_ligatures(coffre, operator, organisation):
+    people = [
+        patient(family="Hautecœur", given="Line", birth_date="1971-03-04"),
+        patient(family="Boeuf-Lætitia", given="Marc", birth_date="1971-03-04"),
+    ]
+    report = records.import_patients(
+        coffre.uow(), coffre.vault, operator, lines_of(people), organisation
+    )
+    (_, line), (_, marc) = report.imported
+
+    def find(family: str) -> list[str]:
+        criteria = FindCriteria(family=family, birth_date="1971-03-04")
+        return records.find_patients(coffre.uow(), coffre.vault, operator, criteria)
+
+    for typed in ("Hautecœur", "Hautecoeur", "HAUTECŒUR", "hautecoeur"):
+        assert find(typed) == [line], typed
+    for typed in ("Bœuf-Laetitia", "Boeuf-Lætitia", "BOEUF LAETITIA", "Bœuf Lætitia"):
+        assert find(typed) == [marc], typed
+    assert find("Hautecour") == [] and find("Hautecoeurs") == []
+
+
 def test_every_import_and_search_is_journaled_with_ids_only(coffre, operator, organisation):
     person = patient(family="Marchetti", given="Lucia", email="lucia@example.org")
     report = records.import_patients(

@@ -1,5 +1,6 @@
 """The numbers a search takes: `_count`, `_offset` and `_before` are whole ASCII numbers of
-bounded length, and a page is never empty of purpose nor larger than the server answers."""
+bounded length, and a page is never larger than the server answers; `_count=0` asks only how
+many match, which no search tells."""
 
 from __future__ import annotations
 
@@ -25,12 +26,16 @@ def test_plain_numbers_read_as_themselves(value: int) -> None:
 
 
 @given(st.integers(min_value=0, max_value=10**6))
-def test_the_page_size_is_within_one_and_the_largest_page(asked: int) -> None:
+def test_the_page_size_is_at_most_the_largest_page(asked: int) -> None:
     size = page_size({"_count": [str(asked)]})
-    assert size == min(max(asked, 1), MAX_PAGE)
+    assert size == min(asked, MAX_PAGE)
 
 
-@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=10**6))
+def test_a_count_of_zero_is_zero() -> None:
+    assert page_size({"_count": ["0"]}) == page_size({"_count": ["000"]}) == 0
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=0, max_value=10**6))
 def test_a_next_link_always_moves_on_by_the_page_answered(asked: int, offset: int) -> None:
     params = {"_count": [str(asked)], "_offset": [str(offset)]}
     size = page_size(params)

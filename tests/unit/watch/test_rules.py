@@ -12,6 +12,7 @@ from coffre.watch import (
     RuleError,
     load_rules,
 )
+from coffre.watch.ruleset import DEFAULT_LEVEL
 
 LOGSOURCE = "logsource: {product: coffre, service: journal}"
 
@@ -76,6 +77,25 @@ def test_malformed_response_is_refused(coffre: str, says: str) -> None:
     with pytest.raises(RuleError) as refused:
         load_rules(detection("odd", "x", f"coffre: {coffre}"))
     assert says in str(refused.value) and "'Rule odd' (odd)" in str(refused.value)
+
+
+def test_a_rule_without_a_level_raises_low_alerts() -> None:
+    rules = load_rules(
+        detection("denied_read", "records:patient:read"),
+        f"""
+title: Probing
+{LOGSOURCE}
+correlation:
+  type: event_count
+  rules: denied_read
+  group-by: [actor]
+  timespan: 10m
+  condition: {{gte: 5}}
+""",
+    )
+    assert [rule.level for rule in rules.rules] == [DEFAULT_LEVEL, DEFAULT_LEVEL] == ["low"] * 2
+    (kept,) = load_rules(detection("read", "records:patient:read", "level: critical")).detections
+    assert kept.level == "critical"
 
 
 def test_rule_without_response_has_none() -> None:
