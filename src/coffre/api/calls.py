@@ -3,7 +3,8 @@ the records services return."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, TypeVar
@@ -40,6 +41,39 @@ def purpose_of(actor: Actor) -> Purpose:
 TURN_WAIT_SECONDS = 10.0
 
 
+class Turns:
+    """The calls' turns at a database that takes one writer at a time (SQLite). A call does
+    its database work at once on the event loop, where no other call runs meanwhile, so a
+    turn costs nothing while the database is free. Only a call that finds the database's
+    write turn taken (WouldWait) leaves the loop, to wait in a worker thread; until it is
+    back the other calls wait for it, then all go on. (A semaphore would hand the turn
+    over one waiter per pass of the loop, and under steady load its queue never empties:
+    every call would pay for waiting, long after the one that waited is done.)"""
+
+    def __init__(self) -> None:
+        self._away: anyio.Event | None = None
+
+    @property
+    def free(self) -> bool:
+        return self._away is None
+
+    async def wait(self) -> None:
+        """Until no call is away. Raises TimeoutError after TURN_WAIT_SECONDS."""
+        with anyio.fail_after(TURN_WAIT_SECONDS):
+            while self._away is not None:
+                await self._away.wait()
+
+    @contextlib.contextmanager
+    def away(self) -> Iterator[None]:
+        """Within: this call waits for the database off the loop, the others for it."""
+        self._away = back = anyio.Event()
+        try:
+            yield
+        finally:
+            self._away = None
+            back.set()
+
+
 @dataclass(frozen=True)
 class Api:
     coffre: Coffre
@@ -48,7 +82,7 @@ class Api:
     # work one at a time: each audited call is a write transaction, so they would queue on
     # the database's write lock anyway, and threads queued there cost more CPU in
     # hand-overs than the work itself (see `run`). None: no turns (PostgreSQL).
-    turns: anyio.Semaphore | None = None
+    turns: Turns | None = None
 
     @property
     def base(self) -> str:
@@ -60,12 +94,12 @@ class Api:
         """Check the caller, then do the work. Without turns (PostgreSQL), and for
         `streamed` work (it reads the request's body as it comes; its writes are short
         transactions of their own), in the thread pool: the services block on the
-        database. With turns (SQLite), in the call's turn, on the event loop itself: the
-        calls' database work is done one at a time anyway, and handing each to a thread
-        costs more CPU than most of them take. Should the database's write turn be taken
-        (a background task, a streamed upload, another process), the work goes to the
-        thread pool to wait there, still in its turn, and the loop goes on. Raises Problem
-        503 when no turn came within TURN_WAIT_SECONDS."""
+        database. With turns (SQLite), on the event loop itself: the calls' database work
+        is done one at a time anyway, and handing each to a thread costs more CPU than most
+        of them take. Should the database's write turn be taken (a background task, a
+        streamed upload, another process), the work goes to the thread pool to wait there,
+        and the other calls wait for it (`Turns`) while the loop goes on. Raises Problem
+        503 when the turn did not come within TURN_WAIT_SECONDS."""
 
         def call() -> T:
             actor = caller(self.coffre, self.ctx, request)
@@ -74,24 +108,19 @@ class Api:
         turns = self.turns
         if streamed or turns is None:
             return await run_in_threadpool(call)
-        try:
-            turns.acquire_nowait()
-        except anyio.WouldBlock:
+        if not turns.free:
             await self._wait_for_turn(turns)
         try:
-            try:
-                with self.coffre.at_once():
-                    return call()
-            except WouldWait:
+            with self.coffre.at_once():
+                return call()
+        except WouldWait:
+            with turns.away():
                 return await run_in_threadpool(call)
-        finally:
-            turns.release()
 
     @staticmethod
-    async def _wait_for_turn(turns: anyio.Semaphore) -> None:
+    async def _wait_for_turn(turns: Turns) -> None:
         try:
-            with anyio.fail_after(TURN_WAIT_SECONDS):
-                await turns.acquire()
+            await turns.wait()
         except TimeoutError:
             raise Problem(
                 503,

@@ -8,13 +8,12 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
 from coffre.api import care, clinical, directory, history, patients, uploads
 from coffre.api.auth import NoCredential, has_credential
-from coffre.api.calls import Api
+from coffre.api.calls import Api, Turns
 from coffre.api.outcomes import FhirResponse, Problem, from_error, outcome, unauthenticated
 from coffre.bootstrap import Coffre
 from coffre.errors import CoffreError
@@ -196,7 +195,7 @@ def capability_statement(coffre: Coffre) -> dict[str, Any]:
 
 def router(coffre: Coffre) -> APIRouter:
     """The /fhir routes of one installation."""
-    api = Api(coffre, coffre.signin(), turns=anyio.Semaphore(1) if coffre.one_writer else None)
+    api = Api(coffre, coffre.signin(), turns=Turns() if coffre.one_writer else None)
     routes = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["FHIR"])
 
     @routes.get("/metadata", response_class=FhirResponse)
