@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from coffre.config import Settings
 from scenarioworld import (
     HOST,
     Person,
+    Raid,
     World,
     build_world,
     client_token,
@@ -58,6 +61,19 @@ def alerts_on(coffre: Coffre, rule: str, group: str) -> list[watch.Alert]:
     return [a for a in found if a.rule_ref == rule and a.group_key == group]
 
 
+def raided(
+    origin: str,
+    token: str,
+    targets: list[tuple[str, str]],
+    exposes: Callable[[Any], bool],
+    connections: int = 4,
+) -> Raid:
+    """A raid at CI size: a few connections, stopped after CONTAINED_WITHIN_S at most."""
+    return raid(
+        origin, token, targets, exposes, connections=connections, limit_s=CONTAINED_WITHIN_S
+    )
+
+
 def wait_for_alert(coffre: Coffre, rule: str, group: str) -> None:
     deadline = time.monotonic() + 5
     while not alerts_on(coffre, rule, group):
@@ -72,14 +88,7 @@ def test_stolen_credentials_are_contained(
     with served(home, origin, {"COFFRE_GUARD_PATIENTS": str(GUARD)}):
         # A scrape of the 40 patients in the physician's care, 4 connections at once.
         token = token_of(origin, world.scraper)
-        scrape = raid(
-            origin,
-            token,
-            [patient_read(p) for p in world.in_care],
-            is_patient,
-            connections=4,
-            limit_s=CONTAINED_WITHIN_S,
-        )
+        scrape = raided(origin, token, [patient_read(p) for p in world.in_care], is_patient)
         assert len(scrape.exposed) <= GUARD, scrape
         assert scrape.contained_s is not None, scrape  # refused as suspended, not only 403
         assert set(scrape.statuses) <= {200, 403, 401}, scrape
@@ -92,13 +101,8 @@ def test_stolen_credentials_are_contained(
 
         # A colleague's credentials, aimed at patients outside their care.
         token = token_of(origin, world.outsider)
-        probe = raid(
-            origin,
-            token,
-            [patient_read(p) for p in world.unrelated],
-            is_patient,
-            connections=2,
-            limit_s=CONTAINED_WITHIN_S,
+        probe = raided(
+            origin, token, [patient_read(p) for p in world.unrelated], is_patient, connections=2
         )
         assert probe.exposed == set(), probe
         assert probe.statuses[200] == 0
@@ -128,14 +132,7 @@ def test_a_client_token_and_a_stuffing_run_are_contained(
     with served(home, origin, env):
         # The laboratory's client token, searching the results of every patient in care.
         token = client_token(origin, world.lab_client)
-        bulk = raid(
-            origin,
-            token,
-            [results_search(p) for p in world.in_care],
-            has_entries,
-            connections=4,
-            limit_s=CONTAINED_WITHIN_S,
-        )
+        bulk = raided(origin, token, [results_search(p) for p in world.in_care], has_entries)
         assert 0 < len(bulk.exposed) <= CLIENT_GUARD, bulk
         assert bulk.contained_s is not None, bulk
         assert alerts_on(sqlite_coffre, "guard_stop_client", world.lab_client)
