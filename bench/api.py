@@ -189,6 +189,7 @@ def serve(kind: str, home: str | None, parent: Connection) -> None:
     coffre = None
     if kind == "coffre":
         from coffre.bootstrap import open_coffre
+        from coffre.cli.app import settle_heap
         from coffre.config import load_settings
         from coffre.web import create_app
 
@@ -202,6 +203,7 @@ def serve(kind: str, home: str | None, parent: Connection) -> None:
         settings = load_settings(home, env=env)
         coffre = open_coffre(settings)
         app = create_app(coffre)
+        settle_heap()  # as `coffre serve` does
     else:
         app = bare_app()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
