@@ -107,28 +107,39 @@ class Coffre:
         self.index_journal()
         return journal.make_checkpoint(self.uow(), self.signer, self.publisher)
 
-    def index_journal(self) -> int:
+    def index_journal(self, *, at_most: int | None = None) -> int:
         """Bring the journal's patient links and stored hashes up to date; return how many
-        entries were linked."""
+        entries were linked. With `at_most`, raise WouldWait instead, having written
+        nothing, when they are further behind than that."""
         with self.reader() as uow:
-            if not journal.behind(uow):
-                return 0  # nothing to do: no write lock taken
+            behind = journal.behind(uow)
+        if not behind:
+            return 0  # nothing to do: no write lock taken
+        if at_most is not None and behind > at_most:
+            raise WouldWait(f"The journal is {behind} entries behind.")
         with self.uow() as uow:
             done = journal.catch_up(uow)
             uow.commit()
         return done
 
-    def checkpoint_if_due(self, *, grown: bool = False) -> journal.Checkpoint | None:
+    def checkpoint_if_due(
+        self, *, grown: bool = False, publish: bool = True
+    ) -> journal.Checkpoint | None:
         """A checkpoint when the configured entries or seconds have passed since the last
-        one (with `grown`: whenever the journal grew at all); None when none was due."""
+        one (with `grown`: whenever the journal grew at all); None when none was due.
+        Without `publish` it is signed and stored, and the caller publishes it (`publish`)."""
         return journal.checkpoint_if_due(
             self.uow(),
             self.signer,
-            self.publisher,
+            self.publisher if publish else None,
             every_entries=1 if grown else self.settings.checkpoint_every_entries,
             every_seconds=self.settings.checkpoint_every_seconds,
             now=datetime.now(UTC),
         )
+
+    def publish(self, checkpoint: journal.Checkpoint) -> None:
+        """Publish a stored checkpoint outside the database (the folder, the command)."""
+        self.publisher.publish(checkpoint)
 
     def close(self) -> None:
         self.keyring.provider.close()

@@ -253,8 +253,9 @@ def stored(uow: UnitOfWork) -> list[tuple[int, bytes, str]]:
     return [(int(r.size), bytes(r.root), r.note) for r in rows]
 
 
-def make_checkpoint(uow: UnitOfWork, signer: Signer, publisher: Publisher) -> Checkpoint:
-    """Sign the current tree, store the checkpoint and publish it outside; return it.
+def make_checkpoint(uow: UnitOfWork, signer: Signer, publisher: Publisher | None) -> Checkpoint:
+    """Sign the current tree, store the checkpoint and publish it outside (without a
+    publisher: the caller publishes it); return it.
 
     The tree is read and signed without the write lock: entries and complete subtrees never
     change, so the tree of a given size is the same whenever it is read, and the calls that
@@ -269,7 +270,8 @@ def make_checkpoint(uow: UnitOfWork, signer: Signer, publisher: Publisher) -> Ch
     else:
         assert root is not None
         checkpoint = _stored(uow, signer, signer.sign(current, root))
-    publisher.publish(checkpoint)
+    if publisher is not None:
+        publisher.publish(checkpoint)
     return checkpoint
 
 
@@ -299,7 +301,7 @@ def _stored(uow: UnitOfWork, signer: Signer, checkpoint: Checkpoint) -> Checkpoi
 def checkpoint_if_due(
     uow: UnitOfWork,
     signer: Signer,
-    publisher: Publisher,
+    publisher: Publisher | None,
     *,
     every_entries: int,
     every_seconds: int,
@@ -307,7 +309,8 @@ def checkpoint_if_due(
 ) -> Checkpoint | None:
     """Make a checkpoint if the journal grew by `every_entries` since the last one, or grew at
     all and the last one is `every_seconds` old; return it, or None when none was due.
-    Whether one is due is read without the write lock."""
+    Whether one is due is read without the write lock. Without a publisher the checkpoint
+    is stored, and the caller publishes it."""
     with uow.reading() as reader:
         current = journal_size(reader)
         found = latest(reader)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor
 
@@ -256,6 +258,22 @@ def decode(data: bytes) -> Record:
         )
     except (KeyError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a journal entry ({type(exc).__name__})") from None
+
+
+def patient_ids(data: bytes) -> list[str]:
+    """The patients an entry names, read from its canonical bytes without building the
+    whole record: the links' upkeep reads every new entry. Raise ValueError as `decode`
+    does."""
+    try:
+        fields = orjson.loads(data)
+    except orjson.JSONDecodeError:  # what orjson does not read (an integer beyond 64 bits)
+        return list(decode(data).patient_ids)
+    if not isinstance(fields, dict) or fields.get("v") != ENTRY_VERSION:
+        raise ValueError("not a version-1 journal entry")
+    found = fields.get("patients")
+    if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+        raise ValueError("not a journal entry (its patients are not a list of ids)")
+    return found
 
 
 def leaf_hash(entry_bytes: bytes) -> bytes:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from coffre.journal import merkle
-from coffre.journal.entries import Entry, Record, decode, string_literal, timestamp
+from coffre.journal.entries import Entry, Record, decode, patient_ids, string_literal, timestamp
 from coffre.journal.entries import rows as entry_rows
 from coffre.journal.errors import JournalError, JournalWriteFailed
 from coffre.journal.tables import (
@@ -162,17 +162,15 @@ _LOCK_HEAD = (
 )
 
 
+_HEAD = sa.select(journal_head.c.indexed, journal_head.c.hashed, journal_head.c.size).where(
+    journal_head.c.id == 1
+)
+
+
 def behind(uow: UnitOfWork) -> int:
     """How many entries the patient links, or the stored hashes of complete tiles, do not
     reach yet."""
-    indexed, hashed, current = (
-        int(value)
-        for value in uow.connection.execute(
-            sa.select(journal_head.c.indexed, journal_head.c.hashed, journal_head.c.size).where(
-                journal_head.c.id == 1
-            )
-        ).one()
-    )
+    indexed, hashed, current = (int(value) for value in uow.connection.execute(_HEAD).one())
     return max(current - indexed, current - current % merkle.TILE_WIDTH - hashed)
 
 
@@ -189,7 +187,7 @@ def catch_up(uow: UnitOfWork, *, batch: int = 10_000) -> int:
         links = sorted(
             (patient, seq)
             for seq, data in conn.execute(_ENTRIES_IN, {"start": indexed, "end": end})
-            for patient in decode(bytes(data)).patient_ids
+            for patient in patient_ids(bytes(data))
         )
         if links:
             run_many(conn, _insert_sql(conn, _LINK_COLUMNS), links)

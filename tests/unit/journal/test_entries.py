@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor, ActorKind
 from coffre.journal import Entry, EventKind, Outcome
-from coffre.journal.entries import encode, rows, timestamp
+from coffre.journal.entries import decode, encode, patient_ids, rows, timestamp
 
 texts = st.text(max_size=24)
 ids = st.text(min_size=1, max_size=24)
@@ -110,6 +111,38 @@ def test_rows_spell_each_entry_as_the_reference_does(first, shared, entries) -> 
         time = timestamp(entry.recorded_at)
         assert row == (seq, encode(seq, entry, time))
         assert row[1] == _reference(seq, entry, time)
+        # The links' upkeep reads the patients alone, and reads what the record holds.
+        assert tuple(patient_ids(row[1])) == decode(row[1]).patient_ids
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"[1, 2]", "version-1"),
+        (b'{"v": 2, "patients": []}', "version-1"),
+        (b'{"v": 1, "patients": "p1"}', "list of ids"),
+        (b'{"v": 1, "patients": ["p1", 7]}', "list of ids"),
+        (b'{"v": 1, "patients": [', "not a journal entry"),
+    ],
+)
+def test_patients_are_read_only_from_a_version_1_entry(data: bytes, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        patient_ids(data)
+
+
+def test_what_orjson_cannot_read_is_read_as_the_record_is() -> None:
+    """An integer beyond 64 bits (not one Coffre writes, but bytes are bytes) is read by
+    the standard library, as `decode` reads it."""
+    entry = Entry(
+        EventKind.PATIENT_READ,
+        Actor(ActorKind.ACCOUNT, "a1", None, None, "test"),
+        Decision(True, "r", "why"),
+        Outcome.SUCCESS,
+        None,
+        ("p1", "p2"),
+    )
+    data = encode(7, entry, timestamp(entry.recorded_at)).replace(b'"seq":7', b'"seq":' + b"9" * 25)
+    assert patient_ids(data) == ["p1", "p2"]
 
 
 @given(
