@@ -73,8 +73,11 @@ class SecurityHeaders:
 
 
 # How far behind the journal's links and stored hashes may be for the upkeep to bring them
-# up on the event loop (a quarter of a second of a busy server's entries, a few hundred,
-# takes 2 to 3 ms); further behind (a command appended many entries), it works in a thread.
+# up on the event loop (a few hundred entries, a quarter of a second of a busy server's,
+# take 2 to 3 ms); further behind (a command appended many entries), it works in a thread.
+# The upkeep runs ten times a second: the shorter each pass, the less the calls it comes
+# between wait (measured at 32 connections: p99 24.4-24.7 ms every 0.1 s or 0.05 s,
+# against 25.6 ms every 0.25 s, with as many reads per second).
 UPKEEP_ON_LOOP_ENTRIES = 4 * 256
 
 
@@ -120,12 +123,12 @@ def upkeep_at_once(coffre: Coffre) -> journal.Checkpoint | None:
         return coffre.checkpoint_if_due(publish=False)
 
 
-def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 0.25) -> FastAPI:
+def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 0.1) -> FastAPI:
     """The ASGI application over one opened installation; while it runs, the journal's
     patient links are kept up to date, its checkpoints published as configured and, on
     SQLite, the write-ahead log copied into the database file, apart from the calls (a
     commit that copies it makes every call queued behind it wait for the copy). Every
-    quarter of a second by default: the entries linked late (after a command appended some
+    tenth of a second by default: the entries linked late (after a command appended some
     while the links lagged) are indexed in small batches that hold the write lock briefly,
     and the log copied stays small."""
 
