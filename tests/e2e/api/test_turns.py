@@ -5,7 +5,6 @@ waiting too long is answered 503 with Retry-After instead of hanging."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any
 
@@ -16,6 +15,7 @@ from apicalls import bearer, personal_token, problem
 from coffre import records
 from coffre.api import calls
 from factories import journal_records
+from writeturn import write_turn_held
 
 pytestmark = pytest.mark.anyio
 
@@ -62,26 +62,6 @@ async def test_calls_at_once_take_turns_and_all_are_answered_and_journaled(
     assert len(reads) == 24
 
 
-@contextlib.contextmanager
-def _database_held(coffre):  # type: ignore[no-untyped-def]
-    """A thread of the process holds the database's write turn within the block."""
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with coffre.uow():
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(5)
-    try:
-        yield release
-    finally:
-        release.set()
-        thread.join(5)
-
-
 class _Reader:
     """Reads of world's patient by dr.martin with a token, their answers kept."""
 
@@ -106,7 +86,7 @@ async def test_a_call_that_finds_the_database_held_waits_in_a_thread_and_the_loo
     meanwhile, and the call is answered and journaled once when the turn comes."""
     reader = _Reader(client, sqlite_coffre, world)
     before = len(journal_records(sqlite_coffre))
-    with _database_held(sqlite_coffre) as release:
+    with write_turn_held(sqlite_coffre) as release:
         async with anyio.create_task_group() as group:
             group.start_soon(reader.read)
             await anyio.sleep(0.2)
@@ -127,7 +107,7 @@ async def test_a_call_kept_waiting_too_long_is_told_to_come_back(
 ):
     monkeypatch.setattr(calls, "TURN_WAIT_SECONDS", 0.2)
     reader = _Reader(client, sqlite_coffre, world)
-    with _database_held(sqlite_coffre) as release:
+    with write_turn_held(sqlite_coffre) as release:
         async with anyio.create_task_group() as group:
             group.start_soon(reader.read)
             await anyio.sleep(0.1)  # the first call holds its turn, waiting in a thread

@@ -4,10 +4,6 @@ or a database that takes writers side by side sends them to a thread, nothing wr
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
 from coffre import journal
@@ -17,6 +13,7 @@ from coffre.identity import local_operator
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.journal.checkpoints import latest
 from coffre.web.app import UPKEEP_ON_LOOP_ENTRIES, upkeep_at_once
+from writeturn import write_turn_held
 
 
 def appended(coffre: Coffre, count: int) -> None:
@@ -33,25 +30,6 @@ def state(coffre: Coffre) -> tuple[int, int | None]:
     with coffre.reader() as uow:
         newest = latest(uow)
         return journal.behind(uow), None if newest is None else newest[0]
-
-
-@contextmanager
-def write_turn_held(coffre: Coffre) -> Iterator[None]:
-    holding, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with coffre.uow():
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert holding.wait(5)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join(5)
 
 
 def test_a_short_upkeep_indexes_and_stores_a_checkpoint_for_the_caller_to_publish(
