@@ -165,9 +165,12 @@ def create_app(coffre: Coffre, *, checkpoint_poll_seconds: float = 0.1) -> FastA
 
     # The API first: routes are tried in order, and the API's calls are the many; a page
     # is a person's click, and trying the API's routes first costs it a fraction of its own.
-    app.include_router(fhir_router(coffre))
-    app.include_router(signin_router(coffre))
-    app.include_router(token_router(coffre))
+    # The routers' routes join the app's own list (their prefixes are in their paths)
+    # rather than being included: an included router is searched on every request, twice,
+    # each time walking its routes to see whether they changed (measured: 50 us of an
+    # audited read's 690 us in the app).
+    for routes in (fhir_router(coffre), signin_router(coffre), token_router(coffre)):
+        app.router.routes.extend(routes.routes)
     describe_fhir(app)
     # Page scripts are files, never inline: the CSP's script source stays 'self' alone.
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
