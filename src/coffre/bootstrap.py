@@ -7,6 +7,7 @@ domain services; nothing is built when a module is imported.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -184,9 +185,9 @@ def signer(settings: Settings, keyring: Keyring) -> journal.Signer:
     return journal.Signer(keyring.system_key(JOURNAL_SIGNING_KEY), settings.journal_origin or None)
 
 
-def _migrate(engine: Engine) -> None:
+def _migrate(engine: Engine, applied: Callable[[str], None] | None = None) -> None:
     try:
-        store.upgrade(engine)
+        store.upgrade(engine, applied=applied)
     except OperationalError:
         raise StoreError("The database cannot be reached or written.") from None
 
@@ -223,11 +224,23 @@ def initialise(settings: Settings) -> Path:
     return home
 
 
-def migrate(settings: Settings) -> str:
-    """Bring the main database to the newest schema; return the revision."""
+def pending_migrations(settings: Settings) -> list[store.Migration]:
+    """The migrations `migrate` would run on the main database, in their order."""
     engine = store.make_engine(settings.database_url)
     try:
-        _migrate(engine)
+        return store.pending_migrations(engine)
+    except OperationalError:
+        raise StoreError("The database cannot be reached.") from None
+    finally:
+        engine.dispose()
+
+
+def migrate(settings: Settings, *, applied: Callable[[str], None] | None = None) -> str:
+    """Bring the main database to the newest schema; return the revision. `applied` is
+    told the id of each migration as it has run."""
+    engine = store.make_engine(settings.database_url)
+    try:
+        _migrate(engine, applied)
         return store.head_revision()
     finally:
         engine.dispose()
@@ -245,6 +258,11 @@ def open_coffre(settings: Settings, *, reconcile: bool = True) -> Coffre:
             raise StoreError("The database cannot be reached.") from None
         if revision is None:
             raise StoreError("The database has no Coffre schema; run 'coffre init' first.")
+        if not store.known_revision(revision):
+            raise StoreError(
+                f"The database schema is at revision {revision}, which this version of "
+                "Coffre does not know; run the version that migrated it."
+            )
         if revision != store.head_revision():
             raise StoreError(
                 f"The database schema is at revision {revision}; run 'coffre migrate' first."

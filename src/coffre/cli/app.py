@@ -13,7 +13,7 @@ from coffre import bootstrap
 from coffre.cli.accounts import accounts_app
 from coffre.cli.care import care_app
 from coffre.cli.clients import clients_app, tokens_app
-from coffre.cli.context import State, err, out, state
+from coffre.cli.context import State, err, out, progress, state
 from coffre.cli.insurers import insurers_app
 from coffre.cli.journal import journal_app
 from coffre.cli.keys import keys_app
@@ -76,8 +76,25 @@ def init(
 @app.command()
 def migrate(ctx: typer.Context) -> None:
     """Bring the database schema to the newest revision."""
-    revision = bootstrap.migrate(state(ctx).settings())
-    out.print(f"The database schema is at revision {revision}.")
+    settings = state(ctx).settings()
+    steps = bootstrap.pending_migrations(settings)
+    if not steps:
+        revision = bootstrap.migrate(settings)
+        out.print(f"The database schema is at revision {revision}; nothing to migrate.")
+        return
+    titles = {step.revision: f"{step.revision} {step.title}" for step in steps}
+    upcoming = iter(steps[1:])
+    with progress() as bar:
+        # A step may take minutes on a large journal: the bar names the one running.
+        task = bar.add_task(titles[steps[0].revision], total=len(steps))
+
+        def applied(_revision: str) -> None:
+            following = next(upcoming, None)
+            done = "Committing" if following is None else titles[following.revision]
+            bar.update(task, advance=1, description=done)
+
+        revision = bootstrap.migrate(settings, applied=applied)
+    out.print(f"The database schema is at revision {revision} ({len(steps)} migrations run).")
 
 
 @app.command()

@@ -15,7 +15,15 @@ from coffre.store.engine import (
     metadata,
 )
 from coffre.store.lean import Lean, run_many
-from coffre.store.migrate import current_revision, downgrade, head_revision, upgrade
+from coffre.store.migrate import (
+    Migration,
+    current_revision,
+    downgrade,
+    head_revision,
+    known_revision,
+    pending_migrations,
+    upgrade,
+)
 from coffre.store.types import BigInt, Id, Timestamp
 from coffre.store.uow import UnitOfWork
 
@@ -23,6 +31,7 @@ __all__ = [
     "BigInt",
     "Id",
     "Lean",
+    "Migration",
     "StoreError",
     "Timestamp",
     "UnitOfWork",
@@ -34,8 +43,10 @@ __all__ = [
     "flush_wal",
     "flush_wal_apart",
     "head_revision",
+    "known_revision",
     "make_engine",
     "metadata",
+    "pending_migrations",
     "run_many",
     "upgrade",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from clihelpers import assert_one_sentence_error, ok, run
+from coffre import store
 from coffre.records import NIR_SYSTEM
 from factories import ndjson, nir, patient
 
@@ -246,3 +248,26 @@ def test_debug_shows_the_traceback_that_errors_hide(home: Path, tmp_path: Path):
     shown = run(home, "--debug", *args)
     assert shown.returncode == 1
     assert "Traceback" in shown.stderr and "PatientNotFound" in shown.stderr
+
+
+def test_migrate_runs_what_is_pending_and_says_so(home: Path):
+    engine = store.make_engine(f"sqlite:///{home / 'coffre.db'}")
+    try:
+        store.downgrade(engine, "0016")
+    finally:
+        engine.dispose()
+    served = run(home, "journal", "verify")
+    assert "revision 0016; run 'coffre migrate' first" in assert_one_sentence_error(served)
+    head = store.head_revision()
+    count = int(head) - 16
+    said = ok(run(home, "migrate"))
+    assert f"revision {head} ({count} migrations run)" in said
+    assert ok(run(home, "migrate")).strip() == (
+        f"The database schema is at revision {head}; nothing to migrate."
+    )
+    assert "The journal verifies" in ok(run(home, "journal", "verify"))
+    with sqlite3.connect(home / "coffre.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9042'")
+    for args in (("migrate",), ("journal", "verify")):
+        refused = assert_one_sentence_error(run(home, *args))
+        assert "revision 9042, which this version of Coffre does not know" in refused

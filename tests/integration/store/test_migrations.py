@@ -140,3 +140,38 @@ def test_the_mark_of_stored_hashes_starts_at_the_last_complete_tile(database_url
         assert columns == {"id", "size", "indexed"}
     finally:
         engine.dispose()
+
+
+def test_the_pending_migrations_are_listed_and_told_as_they_run(database_url):
+    engine = store.make_engine(database_url)
+    try:
+        store.upgrade(engine, "0016")
+        steps = store.pending_migrations(engine)
+        later = [step.revision for step in steps]
+        assert later[0] == "0017" and later[-1] == store.head_revision()
+        assert len(later) == len(set(later))
+        assert all(0 < len(step.title) <= 72 and "\n" not in step.title for step in steps)
+        assert steps[0].title == "Journal: an entry is stored as its canonical bytes alone"
+        applied: list[str] = []
+        store.upgrade(engine, applied=applied.append)
+        assert applied == later
+        assert store.pending_migrations(engine) == []
+        store.downgrade(engine, "0018")  # a step back is not told as applied
+        assert applied == later
+        store.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_newer_than_this_version_is_named_not_migrated(database_url):
+    engine = store.make_engine(database_url)
+    try:
+        store.upgrade(engine)
+        assert store.known_revision(store.head_revision())
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9042'"))
+        assert not store.known_revision("9042")
+        with pytest.raises(store.StoreError, match="revision 9042, which this version"):
+            store.pending_migrations(engine)
+    finally:
+        engine.dispose()
