@@ -258,12 +258,12 @@ def open_coffre(settings: Settings, *, reconcile: bool = True) -> Coffre:
             raise StoreError("The database cannot be reached.") from None
         if revision is None:
             raise StoreError("The database has no Coffre schema; run 'coffre init' first.")
-        if not store.known_revision(revision):
-            raise StoreError(
-                f"The database schema is at revision {revision}, which this version of "
-                "Coffre does not know; run the version that migrated it."
-            )
         if revision != store.head_revision():
+            if not store.known_revision(revision):
+                raise StoreError(
+                    f"The database schema is at revision {revision}, which this version of "
+                    "Coffre does not know; run the version that migrated it."
+                )
             raise StoreError(
                 f"The database schema is at revision {revision}; run 'coffre migrate' first."
             )

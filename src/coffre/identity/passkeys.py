@@ -3,40 +3,36 @@
 The ceremonies are py_webauthn's: this module chooses the options, stores the credential's
 public key and counter, and turns every refusal into a `PasskeyError` of one sentence.
 Callers keep each challenge server-side, use it once, and commit the unit of work.
+
+py_webauthn is imported by the functions that use it: importing it (with the X.509
+machinery it loads) takes a fifth of a second, which every command would otherwise pay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-import webauthn
-from webauthn.helpers import (
-    parse_authentication_credential_json,
-    parse_registration_credential_json,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from coffre.identity.errors import AccountNotFound, PasskeyError
 from coffre.identity.tables import accounts, passkeys
 from coffre.store import UnitOfWork
 
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import AuthenticatorTransport, PublicKeyCredentialDescriptor
+
 MAX_CREDENTIAL_ID = 1023
 MAX_NAME = 100
 
-# What a malformed credential can raise inside py_webauthn besides its own exceptions
-# (base64, CBOR and key decoding errors are ValueErrors).
-_MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, OverflowError)
+
+def _malformed() -> tuple[type[Exception], ...]:
+    """What a malformed credential can raise inside py_webauthn besides its own exceptions
+    (base64, CBOR and key decoding errors are ValueErrors)."""
+    from webauthn.helpers.exceptions import WebAuthnException
+
+    return (WebAuthnException, ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -51,6 +47,8 @@ class Passkey:
 
 
 def _transports(stored: str) -> list[AuthenticatorTransport]:
+    from webauthn.helpers.structs import AuthenticatorTransport
+
     found = []
     for value in stored.split(","):
         try:
@@ -61,6 +59,8 @@ def _transports(stored: str) -> list[AuthenticatorTransport]:
 
 
 def _descriptors(uow: UnitOfWork, account_id: str) -> list[PublicKeyCredentialDescriptor]:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
     rows = uow.connection.execute(
         sa.select(passkeys.c.credential_id, passkeys.c.transports)
         .where(passkeys.c.account_id == account_id)
@@ -81,6 +81,14 @@ def registration_options(
     ).first()
     if row is None:
         raise AccountNotFound(f"There is no account {account_id!r}.")
+    import webauthn
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options = webauthn.generate_registration_options(
         rp_id=rp_id,
         rp_name=rp_name,
@@ -118,6 +126,9 @@ def finish_registration(
     ).first()
     if found is None:
         raise AccountNotFound(f"There is no account {account_id!r}.")
+    import webauthn
+    from webauthn.helpers import parse_registration_credential_json
+
     try:
         parsed = parse_registration_credential_json(credential)
         verified = webauthn.verify_registration_response(
@@ -126,7 +137,7 @@ def finish_registration(
             expected_rp_id=rp_id,
             expected_origin=origin,
         )
-    except _MALFORMED as exc:
+    except _malformed() as exc:
         raise PasskeyError("The passkey's registration could not be verified.") from exc
     credential_id = verified.credential_id
     if len(credential_id) > MAX_CREDENTIAL_ID:
@@ -161,6 +172,9 @@ def authentication_options(uow: UnitOfWork, account_id: str, *, rp_id: str) -> t
     allowed = _descriptors(uow, account_id)
     if not allowed:
         raise PasskeyError("This account has no passkey.")
+    import webauthn
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     options = webauthn.generate_authentication_options(
         rp_id=rp_id,
         allow_credentials=allowed,
@@ -185,9 +199,12 @@ def verify_authentication(
     py_webauthn verifies the signature first; the counter is compared afterwards, so that
     only a genuinely signed assertion whose counter did not increase is called a clone.
     """
+    import webauthn
+    from webauthn.helpers import parse_authentication_credential_json
+
     try:
         parsed = parse_authentication_credential_json(credential)
-    except _MALFORMED as exc:
+    except _malformed() as exc:
         raise PasskeyError("The passkey's answer could not be read.") from exc
     row = uow.connection.execute(
         sa.select(passkeys.c.public_key, passkeys.c.sign_count).where(
@@ -208,7 +225,7 @@ def verify_authentication(
             credential_public_key=row.public_key,
             credential_current_sign_count=0,
         )
-    except _MALFORMED as exc:
+    except _malformed() as exc:
         raise PasskeyError("The passkey's signature could not be verified.") from exc
     stored, counted = row.sign_count, verified.new_sign_count
     cloned = PasskeyError(

@@ -16,8 +16,6 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from coffre.identity.errors import IdentityError
 
@@ -42,7 +40,10 @@ def normalise(password: str) -> str:
 
 @cache
 def _common() -> frozenset[str]:
-    """zxcvbn's list of the most common passwords (from breach corpora), lower-cased."""
+    """zxcvbn's list of the most common passwords (from breach corpora), lower-cased.
+    zxcvbn is imported where a password is checked, not by every command."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
@@ -67,6 +68,8 @@ def check_new_password(password: str, *, patient: bool, context: Iterable[str] =
     }
     if any(w in lowered for w in words):
         raise WeakPassword("The password must not contain your name or username.")
+    from zxcvbn import zxcvbn
+
     if zxcvbn(text[:MAX_LENGTH], user_inputs=sorted(words))["guesses"] < 10**6:
         raise WeakPassword("This password is too easy to guess; a few unrelated words help.")
 

@@ -41,7 +41,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from fhir.resources.R4B.auditevent import AuditEvent
+from pydantic import BaseModel
 
 from coffre.identity import ActorKind
 from coffre.journal.balp import (
@@ -213,6 +213,14 @@ def _check(record: Record, observer: str) -> None:
         raise ValueError(f"journal entry {record.seq}: unexpected {', '.join(problems)}")
 
 
+def _audit_event_model() -> type[BaseModel]:
+    """fhir.resources' AuditEvent, imported when first needed (the models take a few
+    tenths of a second to import, which every command would otherwise pay)."""
+    from fhir.resources.R4B.auditevent import AuditEvent
+
+    return AuditEvent
+
+
 def to_audit_event(record: Record, *, observer: str) -> dict[str, Any]:
     """The entry as a FHIR R4 AuditEvent (JSON-ready dict), validated; raise ValueError."""
     _check(record, observer)
@@ -241,7 +249,7 @@ def to_audit_event(record: Record, *, observer: str) -> dict[str, Any]:
     event["entity"] = _entities(record, pattern)
     try:
         _check_codes(event)
-        AuditEvent.model_validate(event)
+        _audit_event_model().model_validate(event)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise ValueError(f"journal entry {record.seq}: not a valid AuditEvent: {exc}") from None
     return event

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from coffre.access import Action, DataRequest, Purpose
@@ -18,14 +16,14 @@ from coffre.identity import Actor, ActorKind
 from coffre.journal import EventKind, Outcome
 from coffre.records.categories import Category
 from coffre.records.errors import ContentTypeMismatch, DocumentTooLarge, InvalidResource
-from coffre.records.fhir import check_required_codes
+from coffre.records.fhir import check_required_codes, fhir_model
 from coffre.records.gate import decide_on_patient, record
 from coffre.records.patients import load_or_journal_failure
 from coffre.records.tables import clinical_entries, document_chunks
 from coffre.records.vault import Vault
 from coffre.store import UnitOfWork
 
-ENTRY_MODELS = {"Observation": Observation, "Condition": Condition}
+ENTRY_TYPES = ("Observation", "Condition")
 
 # Declared content type -> magic bytes its content must start with.
 DOCUMENT_TYPES: dict[str, tuple[bytes, ...]] = {
@@ -64,7 +62,8 @@ def add_clinical_entry(
     purpose: Purpose,
 ) -> str:
     """Seal an Observation or Condition for the patient and return its id."""
-    model = ENTRY_MODELS.get(str(resource.get("resourceType")))
+    kind = str(resource.get("resourceType"))
+    model = fhir_model(kind) if kind in ENTRY_TYPES else None
     if model is None:
         raise InvalidResource("A clinical entry must be an Observation or a Condition.")
     try:

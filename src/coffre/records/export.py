@@ -16,14 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from fhir.resources.R4B.binary import Binary
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.documentreference import DocumentReference
 
 from coffre.access import Action, Purpose
 from coffre.identity import Actor
 from coffre.journal import EventKind, Outcome
-from coffre.records.clinical import ENTRY_MODELS, sealed_chunks
+from coffre.records.clinical import sealed_chunks
+from coffre.records.fhir import fhir_model
 from coffre.records.gate import decide_or_refuse, record
 from coffre.records.patients import load_or_journal_failure, open_patient
 from coffre.records.tables import clinical_entries, documents
@@ -113,14 +111,14 @@ def export_patient(
         "type": "collection",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    Bundle.model_validate(header)
+    fhir_model("Bundle").model_validate(header)
     writer.raw(_dump(header)[:-1] + b',"entry":[')
     writer.entry(open_patient(vault, row))
     subject = {"reference": f"urn:uuid:{patient_id}"}
     for entry in entry_rows:
         content = box.open_json("clinical_entries", "content", entry.id, entry.content)
         resource = {**content, "id": entry.id, "subject": subject}
-        ENTRY_MODELS[entry.resource_type].model_validate(resource)
+        fhir_model(entry.resource_type).model_validate(resource)
         writer.entry(resource)
     for document in document_rows:
         _write_document(uow, box, writer, document, subject)
@@ -152,9 +150,9 @@ def _write_document(
             }
         ],
     }
-    DocumentReference.model_validate(reference)
+    fhir_model("DocumentReference").model_validate(reference)
     writer.entry(reference)
-    Binary.model_validate(
+    fhir_model("Binary").model_validate(
         {
             "resourceType": "Binary",
             "id": binary_id,

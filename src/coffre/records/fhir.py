@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from coffre.crypto import split_address, street_line
 from coffre.records.errors import InvalidResource
@@ -32,6 +31,14 @@ MAX_LINE_BYTES = 256 * 1024
 _NIR = re.compile(r"^[1-478]\d{4}(?:\d{2}|2A|2B)\d{6}\d{2}$")
 _INSZ = re.compile(r"^\d{11}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def fhir_model(resource_type: str) -> type[BaseModel]:
+    """The fhir.resources R4 model of `resource_type`, imported when first asked for: the
+    models take half a second to import, which every command would otherwise pay."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(resource_type)
 
 
 def valid_nir(value: str) -> bool:
@@ -201,7 +208,7 @@ def parse_patient(
             f"resourceType is {resource.get('resourceType')!r}, expected 'Patient'"
         )
     try:
-        Patient.model_validate(resource)
+        fhir_model("Patient").model_validate(resource)
     except ValidationError as exc:
         raise InvalidResource(f"not a valid FHIR R4 Patient ({_first_error(exc)})") from None
     _check_rules(resource, regions)

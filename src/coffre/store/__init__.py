@@ -22,6 +22,7 @@ from coffre.store.migrate import (
     head_revision,
     known_revision,
     pending_migrations,
+    script_head,
     upgrade,
 )
 from coffre.store.types import BigInt, Id, Timestamp
@@ -48,5 +49,6 @@ __all__ = [
     "metadata",
     "pending_migrations",
     "run_many",
+    "script_head",
     "upgrade",
 ]

@@ -8,6 +8,9 @@ turns the firings into alerts (`alerts`) and applies their responses. See docs/w
 for what a rule may use and the fields of the journal's events.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from coffre.watch.alerts import (
     NOTE_LIMIT,
     Alert,
@@ -29,8 +32,28 @@ from coffre.watch.rules import (
     Response,
     Rule,
 )
-from coffre.watch.ruleset import RuleSet, load_rules
-from coffre.watch.sigma import SUPPORTED_MODIFIERS
+
+if TYPE_CHECKING:
+    from coffre.watch.ruleset import RuleSet, load_rules
+    from coffre.watch.sigma import SUPPORTED_MODIFIERS
+
+# Loading rules needs pySigma, which takes a fifth of a second or more to import: these
+# names are imported when first used, so that a command that loads no rule does not pay it.
+_ON_FIRST_USE = {
+    "RuleSet": "coffre.watch.ruleset",
+    "load_rules": "coffre.watch.ruleset",
+    "SUPPORTED_MODIFIERS": "coffre.watch.sigma",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "NOTE_LIMIT",

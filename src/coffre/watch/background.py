@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from coffre.watch import follow
 from coffre.watch.detector import Detector
@@ -31,8 +32,10 @@ from coffre.watch.errors import WatchBusy
 from coffre.watch.imports import READER as IMPORTS_READER
 from coffre.watch.imports import SourceDetectors, run_imports_once
 from coffre.watch.profiles import Profiles
-from coffre.watch.ruleset import RuleSet
 from coffre.watch.worker import Installation, run_once
+
+if TYPE_CHECKING:
+    from coffre.watch.ruleset import RuleSet  # pySigma: imported when rules are loaded
 
 log = logging.getLogger("coffre.watch")
 

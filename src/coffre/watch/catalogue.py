@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coffre.watch.errors import RuleError
-from coffre.watch.ruleset import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from coffre.watch.ruleset import RuleSet
 
 
 def shipped_texts() -> list[str]:
@@ -20,6 +23,8 @@ def shipped_texts() -> list[str]:
 def shipped_rules(*more: str, shipped: bool = True) -> RuleSet:
     """The shipped rules and the rule texts given (an installation's own files), compiled
     together so that a correlation of one file may refer to a rule of another."""
+    from coffre.watch.ruleset import load_rules  # pySigma, imported when rules are loaded
+
     return load_rules(*(shipped_texts() if shipped else []), *more)
 
 

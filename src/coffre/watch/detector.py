@@ -17,14 +17,16 @@ import heapq
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from coffre.watch.correlation import Adder, Windows
 from coffre.watch.errors import WatchError
 from coffre.watch.rules import CorrelationRule, DetectionRule, Response, Rule
-from coffre.watch.ruleset import RuleSet
 from coffre.watch.values import MISSING, Event, getter, path_of
 from coffre.watch.window import Many, Match
+
+if TYPE_CHECKING:
+    from coffre.watch.ruleset import RuleSet  # pySigma: imported when rules are loaded
 
 
 class Firing(NamedTuple):

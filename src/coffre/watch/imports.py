@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 
@@ -39,7 +39,9 @@ from coffre.watch.errors import WatchError
 from coffre.watch.formats import Format, Pseudonyms
 from coffre.watch.logfiles import parse_file
 from coffre.watch.profiles import Profiles, imported_scope
-from coffre.watch.ruleset import RuleSet
+
+if TYPE_CHECKING:
+    from coffre.watch.ruleset import RuleSet  # pySigma: imported when rules are loaded
 
 READER = "imports"  # the cursor of the imported store's follower
 _CHUNK = 1_000

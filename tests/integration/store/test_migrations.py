@@ -142,6 +142,19 @@ def test_the_mark_of_stored_hashes_starts_at_the_last_complete_tile(database_url
         engine.dispose()
 
 
+def test_the_head_revision_is_the_scripts_newest():
+    assert store.head_revision() == store.script_head()
+
+
+def test_a_database_without_a_schema_has_no_revision(database_url):
+    engine = store.make_engine(database_url)
+    try:
+        assert store.current_revision(engine) is None
+        assert store.pending_migrations(engine)[0].revision == "0001"
+    finally:
+        engine.dispose()
+
+
 def test_the_pending_migrations_are_listed_and_told_as_they_run(database_url):
     engine = store.make_engine(database_url)
     try:
