@@ -15,8 +15,6 @@ import unicodedata
 from collections.abc import Sequence
 from enum import StrEnum
 
-import phonenumbers
-
 
 class IndexKind(StrEnum):
     NATIONAL_ID = "national-id"
@@ -74,6 +72,8 @@ def normalise_phone(value: str, regions: tuple[str, ...]) -> list[str]:
     candidates = [None] if text.startswith("+") or text.startswith("00") else list(regions)
     if text.startswith("00"):
         text = "+" + text[2:]
+    import phonenumbers  # its metadata takes a tenth of a second: loaded when a phone is read
+
     forms: list[str] = []
     for region in candidates:
         try:

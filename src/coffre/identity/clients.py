@@ -7,7 +7,8 @@ Only public RSA (2048 bits or more) and EC P-256/P-384 keys are registered; asse
 signed RS384 or ES384 (RS256 and ES256 are accepted too), by the key their `kid` names.
 
 Each client has ceilings: records served per hour and per 24 hours, registered here and
-counted in `usage`.
+counted in `usage`. PyJWT is imported where an assertion or a key is read, not by every
+command.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 import sqlalchemy as sa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from coffre.identity.errors import (
     ClientError,
@@ -209,6 +208,8 @@ def _refuse(message: str, rule: str, client_id: str | None = None) -> ClientRefu
 
 def _key(jwks: str, kid: Any) -> tuple[Any, tuple[str, ...]] | None:
     """The public key the kid names and the algorithms it signs with, or None."""
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
     for key in json.loads(jwks)["keys"]:
         if key["kid"] == kid:
             if key["kty"] == "RSA":
@@ -228,6 +229,8 @@ def _moment(value: Any) -> datetime | None:
 
 def _claims(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The header and claims of an assertion, before any check of its signature."""
+    import jwt
+
     try:
         header = jwt.get_unverified_header(assertion)
         claims = jwt.decode(assertion, options={"verify_signature": False})
@@ -250,6 +253,8 @@ def _claims(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def claimed_client(assertion: str) -> str | None:
     """The client id an assertion claims (iss), unchecked; None if it cannot be read."""
+    import jwt
+
     try:
         issuer = jwt.decode(assertion, options={"verify_signature": False}).get("iss")
     except jwt.exceptions.PyJWTError:
@@ -260,6 +265,8 @@ def claimed_client(assertion: str) -> str | None:
 def verify_assertion(uow: UnitOfWork, assertion: str, *, audience: str, now: datetime) -> Client:
     """The client a `private_key_jwt` assertion authenticates, its jti now used; raise
     ClientRefused (with the rule that refused it)."""
+    import jwt
+
     header, claims = _claims(assertion)
     row = uow.connection.execute(
         sa.select(clients).where(clients.c.id == claims["iss"][:64]).with_for_update()

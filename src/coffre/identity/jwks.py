@@ -8,9 +8,7 @@ import binascii
 import json
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from coffre.identity.errors import (
     ClientError,
@@ -50,6 +48,9 @@ def _b64_bits(value: Any) -> int:
 
 def _check_key(key: Any) -> dict[str, str]:
     """The public members of one JWK, if it is a usable public signing key."""
+    import jwt
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
     if not isinstance(key, dict):
         raise ClientError("Each key of the JWKS must be a JSON object.")
     kid = key.get("kid")

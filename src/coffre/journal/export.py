@@ -38,10 +38,8 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
-
-from pydantic import BaseModel
 
 from coffre.identity import ActorKind
 from coffre.journal.balp import (
@@ -69,6 +67,9 @@ from coffre.journal.balp import (
     _Pattern,
 )
 from coffre.journal.entries import EventKind, Record
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # The codes this module relies on, as published (bindings fhir.resources does not check).
 _VALID: dict[str, set[str]] = {

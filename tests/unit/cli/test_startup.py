@@ -1,7 +1,8 @@
 """What a command loads before it runs: the libraries only some commands need (pySigma for
 rules, py_webauthn for passkeys, Alembic for migrations, the FHIR models for validation,
-zxcvbn for new passwords) are imported where they are used, so that every other command
-starts without them."""
+zxcvbn for new passwords, PyJWT for clients' keys and assertions, phonenumbers for phone
+numbers) are imported where they are used, so that every other command starts without
+them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-LOADED_ON_USE = ("sigma", "webauthn", "alembic", "fhir", "zxcvbn")
+LOADED_ON_USE = ("sigma", "webauthn", "alembic", "fhir", "zxcvbn", "jwt", "phonenumbers")
 
 _PROBE = """
 import sys
@@ -43,6 +44,11 @@ def test_the_command_line_starts_without_the_libraries_of_some_commands():
         ("import coffre.store; coffre.store.script_head()", "alembic"),
         ("from coffre.records.fhir import fhir_model; fhir_model('Patient')", "fhir"),
         ("from coffre.identity.passwords import _common; _common()", "zxcvbn"),
+        ("from coffre.identity.clients import claimed_client; claimed_client('x')", "jwt"),
+        (
+            "from coffre.crypto.blind import normalise_phone as n; n('+33612345678', ())",
+            "phonenumbers",
+        ),
     ],
 )
 def test_each_library_is_imported_where_it_is_used(first, library):
