@@ -82,16 +82,16 @@ def migrate(ctx: typer.Context) -> None:
         revision = bootstrap.migrate(settings)
         out.print(f"The database schema is at revision {revision}; nothing to migrate.")
         return
-    titles = {step.revision: f"{step.revision} {step.title}" for step in steps}
-    upcoming = iter(steps[1:])
+    titles = [f"{step.revision} {step.title}" for step in steps]
+    after = {step.revision: n + 1 for n, step in enumerate(steps)}
     with progress() as bar:
         # A step may take minutes on a large journal: the bar names the one running.
-        task = bar.add_task(titles[steps[0].revision], total=len(steps))
+        task = bar.add_task(titles[0], total=len(steps))
 
-        def applied(_revision: str) -> None:
-            following = next(upcoming, None)
-            done = "Committing" if following is None else titles[following.revision]
-            bar.update(task, advance=1, description=done)
+        def applied(revision: str) -> None:
+            done = after[revision]
+            running = titles[done] if done < len(steps) else "Committing"
+            bar.update(task, completed=done, description=running)
 
         revision = bootstrap.migrate(settings, applied=applied)
     out.print(f"The database schema is at revision {revision} ({len(steps)} migrations run).")

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -266,7 +267,7 @@ def test_migrate_runs_what_is_pending_and_says_so(home: Path):
         f"The database schema is at revision {head}; nothing to migrate."
     )
     assert "The journal verifies" in ok(run(home, "journal", "verify"))
-    with sqlite3.connect(home / "coffre.db") as conn:
+    with closing(sqlite3.connect(home / "coffre.db")) as conn, conn:
         conn.execute("UPDATE alembic_version SET version_num = '9042'")
     for args in (("migrate",), ("journal", "verify")):
         refused = assert_one_sentence_error(run(home, *args))

@@ -143,7 +143,10 @@ def test_the_mark_of_stored_hashes_starts_at_the_last_complete_tile(database_url
 
 
 def test_the_head_revision_is_the_scripts_newest():
-    assert store.head_revision() == store.script_head()
+    newest = store.script_head()
+    assert store.head_revision() == newest, (
+        f"a new migration: set HEAD_REVISION in coffre/store/migrate.py to {newest!r}"
+    )
 
 
 def test_a_database_without_a_schema_has_no_revision(database_url):
