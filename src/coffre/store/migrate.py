@@ -21,6 +21,7 @@ from coffre.store.engine import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(coffre.__file__).parent / "migrations"
 
@@ -62,15 +63,13 @@ def upgrade(
 
 def pending_migrations(engine: Engine) -> list[Migration]:
     """The migrations `upgrade` would run to reach the newest revision, in their order."""
-    from alembic.script import ScriptDirectory
-
     current = current_revision(engine)
-    if current is not None and not known_revision(current):
+    script = _scripts()
+    if current is not None and not _known(script, current):
         raise StoreError(
             f"The database schema is at revision {current}, which this version of Coffre "
             "does not know; run the version that migrated it."
         )
-    script = ScriptDirectory.from_config(_config())
     newest_first = script.iterate_revisions("head", current or "base")
     return [
         Migration(step.revision, _title(step.doc or step.revision))
@@ -101,21 +100,29 @@ def head_revision() -> str:
     return HEAD_REVISION
 
 
-def script_head() -> str | None:
-    """The newest revision as the migration scripts tell it (HEAD_REVISION must be it)."""
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read from coffre/migrations."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return ScriptDirectory.from_config(_config())
+
+
+def script_head() -> str | None:
+    """The newest revision as the migration scripts tell it (HEAD_REVISION must be it)."""
+    return _scripts().get_current_head()
 
 
 def known_revision(revision: str) -> bool:
     """Whether `revision` is one of this version's migrations."""
-    from alembic.script import ScriptDirectory
+    return _known(_scripts(), revision)
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
     from alembic.script.revision import ResolutionError
     from alembic.util import CommandError
 
     try:
-        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
+        return script.get_revision(revision) is not None
     except (ResolutionError, CommandError):
         return False
 
