@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import cProfile
 import json
+import os
 import pstats
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -128,17 +130,48 @@ class Installation:
     home: Path
 
     @property
+    def database_url(self) -> str:
+        return self.coffre.settings.database_url
+
+    @property
     def database_path(self) -> Path:
-        return Path(self.coffre.settings.database_url.removeprefix("sqlite:///"))
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+
+# A PostgreSQL server for the modules that take one (`installation(server=True)`): each
+# installation gets a database of its own there, dropped afterwards. Unset: SQLite.
+SERVER_URL = os.environ.get("COFFRE_BENCH_DATABASE_URL", "")
 
 
 @contextmanager
-def installation() -> Iterator[Installation]:
-    """A fresh, empty Coffre in a temporary home: SQLite, default settings, development,
-    one care-provider organisation and the local operator acting for it."""
-    with tempfile.TemporaryDirectory(prefix="coffre-bench-") as tmp:
+def _database(server: bool) -> Iterator[dict[str, str]]:
+    """The settings naming the installation's database: none (SQLite in its home), or a
+    fresh database on the server of COFFRE_BENCH_DATABASE_URL."""
+    if not (server and SERVER_URL):
+        yield {}
+        return
+    name = f"coffre_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        url = sa.engine.make_url(SERVER_URL).set(database=name)
+        yield {"COFFRE_DATABASE_URL": url.render_as_string(hide_password=False)}
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextmanager
+def installation(*, server: bool = False) -> Iterator[Installation]:
+    """A fresh, empty Coffre in a temporary home: SQLite (or, with `server` and
+    COFFRE_BENCH_DATABASE_URL set, a database of its own on that PostgreSQL server),
+    default settings, development, one care-provider organisation and the local operator
+    acting for it."""
+    with tempfile.TemporaryDirectory(prefix="coffre-bench-") as tmp, _database(server) as env:
         home = Path(tmp) / "home"
-        settings = load_settings(home, env={"COFFRE_ENVIRONMENT": Environment.DEVELOPMENT})
+        settings = load_settings(home, env={"COFFRE_ENVIRONMENT": Environment.DEVELOPMENT, **env})
         initialise(settings)
         coffre = open_coffre(settings)
         try:

@@ -50,10 +50,13 @@ PASSWORD = "violet kettle orbit 1968"  # noqa: S105 (a synthetic account's)
 
 
 def run(results: Results) -> None:
-    with installation() as inst:
+    with installation(server=True) as inst:
         token, patient_ids = seed(inst)
         paths = [f"/fhir/Patient/{patient_id}" for patient_id in patient_ids]
-        with server("coffre", inst.home) as coffre_port, server("bare", None) as bare_port:
+        with (
+            server("coffre", inst.home, inst.database_url) as coffre_port,
+            server("bare") as bare_port,
+        ):
             check_answers(coffre_port, bare_port, paths[0], token, patient_ids[0])
             ports = {"audited": coffre_port, "bare": bare_port}
             with inst.coffre.reader() as uow:
@@ -180,10 +183,11 @@ def bare_app() -> Any:
     return app
 
 
-def serve(kind: str, home: str | None, parent: Connection) -> None:
-    """Serve Coffre's app (over the installation in `home`) or the bare app with uvicorn on
-    uvloop and httptools, on a free port of 127.0.0.1 sent through `parent`, until the
-    parent says stop (or goes away); then shut down as uvicorn does on Ctrl+C."""
+def serve(kind: str, home: str | None, database_url: str, parent: Connection) -> None:
+    """Serve Coffre's app (over the installation in `home` and its database) or the bare
+    app with uvicorn on uvloop and httptools, on a free port of 127.0.0.1 sent through
+    `parent`, until the parent says stop (or goes away); then shut down as uvicorn does on
+    Ctrl+C."""
     import uvicorn
 
     coffre = None
@@ -199,6 +203,7 @@ def serve(kind: str, home: str | None, parent: Connection) -> None:
         env = {
             "COFFRE_ENVIRONMENT": Environment.DEVELOPMENT,
             "COFFRE_GUARD_PATIENTS": str(PATIENTS),
+            "COFFRE_DATABASE_URL": database_url,
         }
         settings = load_settings(home, env=env)
         coffre = open_coffre(settings)
@@ -240,8 +245,8 @@ class server:  # noqa: N801 (used as a context manager, like contextlib's)
     """A server process of `kind` ('coffre' or 'bare'): its port once it answers; stopped
     on the way out by telling it to (uvicorn's own clean shutdown)."""
 
-    def __init__(self, kind: str, home: Path | None) -> None:
-        self.kind, self.home = kind, home
+    def __init__(self, kind: str, home: Path | None = None, database_url: str = "") -> None:
+        self.kind, self.home, self.database_url = kind, home, database_url
         self.process: BaseProcess | None = None
         self.pipe: Connection | None = None
 
@@ -250,7 +255,10 @@ class server:  # noqa: N801 (used as a context manager, like contextlib's)
         self.pipe, child = context.Pipe()
         home = None if self.home is None else str(self.home)
         self.process = context.Process(
-            target=serve, args=(self.kind, home, child), name=f"bench-{self.kind}", daemon=True
+            target=serve,
+            args=(self.kind, home, self.database_url, child),
+            name=f"bench-{self.kind}",
+            daemon=True,
         )
         start = time.perf_counter()
         self.process.start()

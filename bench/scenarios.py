@@ -77,7 +77,7 @@ GUESSES = ["123456", "Password1!", "Qwerty2020", "Welcome1", "azerty123"]
 
 
 def run(results: Results) -> None:
-    with installation() as inst:
+    with installation(server=True) as inst:
         coffre = inst.coffre
         start = time.perf_counter()
         world = build_world(coffre, in_care=IN_CARE, unrelated=UNRELATED, results=True)
@@ -96,7 +96,8 @@ def run(results: Results) -> None:
         )
         origin = f"http://{HOST}:{free_port()}"
         # The stuffing run comes from many addresses, as through a reverse proxy on loopback.
-        with served(inst.home, origin, {"COFFRE_TRUSTED_PROXIES": "127.0.0.1"}):
+        env = {"COFFRE_TRUSTED_PROXIES": "127.0.0.1", "COFFRE_DATABASE_URL": inst.database_url}
+        with served(inst.home, origin, env):
             log(f"scenarios: coffre serve --watch answers on {origin}")
             scrape(results, coffre, origin, world)
             unrelated(results, origin, world)

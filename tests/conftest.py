@@ -40,6 +40,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'home' / 'coffre.db'}"
         return
+    yield from _fresh_postgres()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A brand-new empty PostgreSQL database, for what only PostgreSQL does."""
+    yield from _fresh_postgres()
+
+
+def _fresh_postgres() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL store tests skipped: COFFRE_TEST_DATABASE_URL is not set")
     name = f"coffre_t_{uuid.uuid4().hex[:16]}"

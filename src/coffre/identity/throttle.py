@@ -17,8 +17,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from coffre.identity.tables import sign_in_failures
 from coffre.store import UnitOfWork
@@ -64,26 +66,37 @@ def _lock(kind: str, failures: int, now: datetime, limits: Limits) -> datetime |
 
 def record_failure(uow: UnitOfWork, key: bytes, kind: str, now: datetime, limits: Limits) -> int:
     """Count one failure against the key (`kind` "username" or "source"); return the count
-    in the current window."""
-    row = uow.connection.execute(
-        sa.select(sign_in_failures).where(sign_in_failures.c.key == key)
-    ).first()
-    if row is None or now - row.window_started_at >= WINDOW:
-        failures, started = 1, now
-    else:
-        failures, started = row.failures + 1, row.window_started_at
-    values = {
-        "failures": failures,
-        "window_started_at": started,
-        "locked_until": _lock(kind, failures, now, limits),
-    }
-    if row is None:
-        uow.connection.execute(sign_in_failures.insert().values(key=key, **values))
-    else:
-        uow.connection.execute(
-            sign_in_failures.update().where(sign_in_failures.c.key == key).values(**values)
+    in the current window. The count moves in one statement (an upsert), which holds the
+    key's row until commit: failures at once against one key, as a stuffing run sends them
+    over many connections, are each counted (read first, then written, two of them would
+    count one, or the second would fail on the first one's new row)."""
+    table = sign_in_failures
+    over = table.c.window_started_at <= now - WINDOW  # the window ended: start another
+    counted = (
+        _insert(uow.connection)
+        .values(key=key, failures=1, window_started_at=now, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={
+                "failures": sa.case((over, 1), else_=table.c.failures + 1),
+                "window_started_at": sa.case((over, now), else_=table.c.window_started_at),
+            },
         )
+        .returning(table.c.failures)
+    )
+    failures = int(uow.connection.execute(counted).scalar_one())
+    uow.connection.execute(
+        table.update()
+        .where(table.c.key == key)
+        .values(locked_until=_lock(kind, failures, now, limits))
+    )
     return failures
+
+
+def _insert(conn: sa.Connection) -> Any:
+    """The dialect's own INSERT, which has ON CONFLICT (both do)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(sign_in_failures)
 
 
 def clear(uow: UnitOfWork, key: bytes) -> None:

@@ -191,33 +191,50 @@ def _decision(decision: Decision) -> str:
     )
 
 
-def _encode(seq: int, entry: Entry, time: str, actor: str, decision: str) -> bytes:
+def _halves(entry: Entry, time: str, actor: str, decision: str) -> tuple[str, str]:
+    """The canonical text of `entry` before its sequence number and after it: the number
+    is the one member the journal fills in as it appends."""
     purpose = entry.purpose  # a StrEnum member is a str: no .value lookup on the hot path
     patients = entry.patient_ids
-    text = (
+    return (
         f'{{"action":{_string(entry.kind)},"actor":{actor},"decision":{decision},'
         f'"outcome":{_string(entry.outcome)},'
         f'"patients":{_strings(patients) if len(patients) == 1 else _patients(patients)},'
         f'"purpose":{"null" if purpose is None else _string(purpose)},'
         f'"resources":{_strings(entry.resource_ids)},'
-        f'"seq":{seq:d},"time":{_string(time)},"v":1}}'
+        '"seq":',
+        f',"time":{_string(time)},"v":1}}',
     )
-    return text.encode("ascii")
 
 
 def encode(seq: int, entry: Entry, time: str) -> bytes:
     """The canonical bytes of `entry` at position `seq`, recorded at `time` (see timestamp)."""
-    return _encode(seq, entry, time, _actor(entry.actor), _decision(entry.decision))
+    head, tail = _halves(entry, time, _actor(entry.actor), _decision(entry.decision))
+    return f"{head}{seq:d}{tail}".encode("ascii")
 
 
 def rows(first: int, entries: Sequence[Entry]) -> list[tuple[int, bytes]]:
-    """The journal's rows for `entries` numbered from `first`: (seq, canonical bytes). An
-    actor or a decision that several entries share (a batch made by one operation) is
-    encoded once."""
+    """The journal's rows for `entries` numbered from `first`: (seq, canonical bytes)."""
+    return [
+        (seq, f"{head}{seq:d}{tail}".encode("ascii"))
+        for seq, (head, tail) in enumerate(_texts(entries), start=first)
+    ]
+
+
+def halves(entries: Sequence[Entry]) -> list[tuple[bytes, bytes]]:
+    """For each entry, its canonical bytes before its sequence number and after it: the
+    bytes at position `seq` are `head + b"%d" % seq + tail` (for a database that numbers
+    the entries as it stores them)."""
+    return [(head.encode("ascii"), tail.encode("ascii")) for head, tail in _texts(entries)]
+
+
+def _texts(entries: Sequence[Entry]) -> list[tuple[str, str]]:
+    """Each entry's canonical text around its sequence number. An actor or a decision that
+    several entries share (a batch made by one operation) is encoded once."""
     actors: dict[int, str] = {}
     decisions: dict[int, str] = {}
     out = []
-    for seq, entry in enumerate(entries, start=first):
+    for entry in entries:
         actor, decision = entry.actor, entry.decision
         # By identity, within this call: the entries keep every object alive until it ends.
         actor_text = actors.get(id(actor))
@@ -226,8 +243,7 @@ def rows(first: int, entries: Sequence[Entry]) -> list[tuple[int, bytes]]:
         decision_text = decisions.get(id(decision))
         if decision_text is None:
             decision_text = decisions[id(decision)] = _decision(decision)
-        data = _encode(seq, entry, timestamp(entry.recorded_at), actor_text, decision_text)
-        out.append((seq, data))
+        out.append(_halves(entry, timestamp(entry.recorded_at), actor_text, decision_text))
     return out
 
 

@@ -13,8 +13,9 @@ from coffre.store.engine import (
     flush_wal_apart,
     make_engine,
     metadata,
+    take_turn,
 )
-from coffre.store.lean import Lean, run_many
+from coffre.store.lean import Lean, run_many, run_rows
 from coffre.store.migrate import (
     Migration,
     current_revision,
@@ -49,6 +50,8 @@ __all__ = [
     "metadata",
     "pending_migrations",
     "run_many",
+    "run_rows",
     "script_head",
+    "take_turn",
     "upgrade",
 ]

@@ -130,6 +130,13 @@ def run_many(conn: sa.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> No
     _run(conn, sql, rows, _NOTHING, many=True)
 
 
+def run_rows(conn: sa.Connection, sql: str, values: Any) -> list[Any]:
+    """Run `sql`, written in the driver's own parameter style, with `values` on the
+    driver's cursor in the connection's transaction, and return its rows as the driver
+    gives them."""
+    return _run(conn, sql, values, _FETCH_ALL)  # type: ignore[no-any-return]
+
+
 # What `_run` takes from the driver's cursor once the statement has run.
 _FETCH_ALL = 0
 _FETCH_ONE = 1

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from coffre.store.engine import READ_ONLY, StoreError, connect, reads_alone, release
+from coffre.store.engine import READ_ONLY, StoreError, alone, connect, release
 from coffre.store.lean import Lean
 
 
@@ -50,21 +50,15 @@ class UnitOfWork:
 
     def read_alone(self, statement: Lean, params: Mapping[str, Any]) -> Any | None:
         """The first row of one read-only statement run as a transaction of its own (this
-        unit is not opened): one statement sees one consistent state by itself, so on
-        SQLite it runs without BEGIN and ROLLBACK, which cost more than a short query;
-        elsewhere it runs in a read-only unit."""
+        unit is not opened): one statement sees one consistent state by itself, so it runs
+        without BEGIN and ROLLBACK, which cost more than a short query."""
         if self._conn is not None:
             raise RuntimeError("read_alone runs outside the unit of work, not in it")
-        if not reads_alone(self.engine):
-            with self.reading() as reader:
-                return statement.first(reader.connection, params)
-        conn = connect(self.engine)
         try:
-            return statement.first(conn, params, alone=True)
+            with alone(self.engine) as conn:
+                return statement.first(conn, params, alone=True)
         except OperationalError:
             raise StoreError("The database cannot be reached.") from None
-        finally:
-            release(self.engine, conn)
 
     def reading(self) -> UnitOfWork:
         """A read-only unit of work on the same database: it takes no write lock."""

@@ -4,6 +4,7 @@ nothing about which accounts exist, sessions end when they must, suspensions bit
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -376,3 +377,39 @@ def test_a_passkey_is_a_second_factor_and_its_challenge_serves_once(coffre, ctx,
         coffre.uow(), ctx, later.token, passkey=fresh, relying_party=party, now=T0
     )
     assert signin.session_actor(coffre.uow(), ctx, done.token, T0).profession == "physician"
+
+
+def test_failures_at_once_against_one_key_are_each_counted(coffre, ctx):
+    """A stuffing run sends its failures over many connections at once: on PostgreSQL,
+    where writers run side by side, none is lost and none fails on another's new row."""
+    key = throttle.source_key(ctx.throttle_key, "198.51.100.7")
+    now = datetime.now(UTC)
+    counts: list[int] = []
+
+    def fail() -> None:
+        for _ in range(10):
+            with coffre.uow() as uow:
+                counts.append(throttle.record_failure(uow, key, "source", now, throttle.Limits()))
+                uow.commit()
+
+    threads = [threading.Thread(target=fail) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(counts) == list(range(1, 61))
+    with coffre.reader() as uow:
+        assert throttle.locked_until(uow, [key], now) == now + throttle.Limits().source_lock
+
+
+def test_a_failure_after_the_window_starts_the_count_again(coffre, ctx):
+    key = throttle.username_key(ctx.throttle_key, "nobody")
+    start, limits = datetime.now(UTC), throttle.Limits()
+    with coffre.uow() as uow:
+        for n in range(limits.free + 1):
+            assert throttle.record_failure(uow, key, "username", start, limits) == n + 1
+        assert throttle.locked_until(uow, [key], start) == start + timedelta(minutes=1)
+        later = start + throttle.WINDOW
+        assert throttle.record_failure(uow, key, "username", later, limits) == 1
+        assert throttle.locked_until(uow, [key], later) is None
+        uow.commit()

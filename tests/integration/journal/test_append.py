@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +16,7 @@ from coffre import journal
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor, ActorKind
 from coffre.journal import Entry, EventKind, JournalError, Outcome
+from coffre.journal.entries import encode, timestamp
 
 ACTOR = Actor(
     kind=ActorKind.OPERATOR, id="operator:ana@host", organisation_id="org-1", source="cli@host"
@@ -176,10 +178,15 @@ def test_an_append_that_is_not_committed_leaves_no_trace(coffre):
 )
 @given(
     moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
-    ids=st.lists(st.text(min_size=1, max_size=40), max_size=4),
+    # A patient id, linked in a text column: at most 36 characters, no NUL (PostgreSQL).
+    ids=st.lists(
+        st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=36), max_size=4
+    ),
     rule=st.text(max_size=60),
 )
-def test_canonical_bytes_round_trip_for_any_values(sqlite_coffre, moment, ids, rule):
+def test_canonical_bytes_round_trip_for_any_values(coffre, moment, ids, rule):
+    """On PostgreSQL the server writes each entry's number between the halves it is sent
+    (entries.halves): the bytes stored are still those the journal encodes itself."""
     entry = Entry(
         EventKind.PATIENT_READ,
         ACTOR,
@@ -190,14 +197,51 @@ def test_canonical_bytes_round_trip_for_any_values(sqlite_coffre, moment, ids, r
         tuple(ids),
         moment,
     )
-    with sqlite_coffre.uow() as uow:
+    with coffre.uow() as uow:
         [seq] = journal.append(uow, [entry])
         uow.commit()
-    with sqlite_coffre.uow() as uow:
+    with coffre.uow() as uow:
         data = journal.entry_bytes(uow, seq)
+    assert data == encode(seq, entry, timestamp(moment))
     record = journal.decode(data)
     assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
     assert record.patient_ids == tuple(sorted(set(ids)))
     assert record.resource_ids == tuple(ids)
     assert (record.rule, record.explanation, record.decision) == (rule or "r", rule, "deny")
     assert record.purpose is None
+
+
+def test_concurrent_appenders_number_every_entry_once_with_no_gap(coffre):
+    """Threads appending at once, some rolling back: the committed entries are numbered
+    0..n-1 with no gap, each stored whole at its own number, their links written, and the
+    journal verifies."""
+    committed: list[int] = []
+    lock = threading.Lock()
+
+    def appender(worker: int) -> None:
+        for n in range(12):
+            with coffre.uow() as uow:
+                entries = [_entry(f"w{worker}-{n}"), _entry(f"w{worker}-{n}", "shared")][
+                    : 1 + n % 2
+                ]
+                seqs = journal.append(uow, entries)
+                if n % 5 == 4:
+                    continue  # left uncommitted: rolled back
+                uow.commit()
+            with lock:
+                committed.extend(seqs)
+
+    threads = [threading.Thread(target=appender, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(committed) == list(range(len(committed)))
+    with coffre.uow() as uow:
+        assert journal.size(uow) == len(committed)
+        assert [journal.decode(journal.entry_bytes(uow, s)).seq for s in committed] == committed
+        assert journal.behind(uow) == 0
+        shared = journal.count_records(uow, journal.Filter(patient_id="shared"))
+    assert shared == sum(1 for w in range(6) for n in range(12) if n % 2 and n % 5 != 4)
+    report = journal.verify(coffre.uow(), coffre.signer.verifier, None)
+    assert [p for p in report.problems if p.seq is not None or "link" in p.what] == []
