@@ -95,6 +95,15 @@ def coffre(settings: Settings) -> Iterator[Coffre]:
 
 
 @pytest.fixture
+def postgres_coffre(tmp_path: Path, postgres_url: str) -> Iterator[Coffre]:
+    """An installation on PostgreSQL alone, for what only happens there."""
+    settings = make_settings(tmp_path / "home", postgres_url).with_overrides(
+        environment=Environment.DEVELOPMENT
+    )
+    yield from _installed(settings)
+
+
+@pytest.fixture
 def sqlite_coffre(sqlite_settings: Settings) -> Iterator[Coffre]:
     yield from _installed(sqlite_settings)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -155,17 +156,14 @@ class KeyStore:
             deleted = conn.execute(
                 data_keys.delete().where(data_keys.c.subject_id.in_(subject_ids))
             ).rowcount
-            known = set(
+            # A tombstone another destruction of the same subject may be writing at this
+            # moment (an erasure, and the reconciliation at start): kept as it is.
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            for subject_id in dict.fromkeys(subject_ids):
                 conn.execute(
-                    sa.select(destroyed_keys.c.subject_id).where(
-                        destroyed_keys.c.subject_id.in_(subject_ids)
-                    )
-                ).scalars()
-            )
-            fresh = [s for s in dict.fromkeys(subject_ids) if s not in known]
-            if fresh:
-                conn.execute(
-                    destroyed_keys.insert(), [{"subject_id": s, "destroyed_at": now} for s in fresh]
+                    dialect.insert(destroyed_keys)
+                    .values(subject_id=subject_id, destroyed_at=now)
+                    .on_conflict_do_nothing(index_elements=[destroyed_keys.c.subject_id])
                 )
         return int(deleted)
 

@@ -90,9 +90,16 @@ def end_contract(uow: UnitOfWork, contract_id: str, at: datetime) -> datetime:
         raise IdentityError("That contract has ended already.")
     # A contract that has not started yet ends as it starts: it is never in force.
     ends_at: datetime = max(at, row.started_at)
-    uow.connection.execute(
-        contracts.update().where(contracts.c.id == contract_id).values(ended_at=ends_at)
-    )
+    ended = uow.connection.execute(
+        contracts.update()
+        .where(
+            contracts.c.id == contract_id,
+            sa.or_(contracts.c.ended_at.is_(None), contracts.c.ended_at > at),
+        )
+        .values(ended_at=ends_at)
+    ).rowcount
+    if not ended:  # ended by another change since it was read (PostgreSQL)
+        raise IdentityError("That contract has ended already.")
     return ends_at
 
 

@@ -24,7 +24,7 @@ from coffre.identity.tables import (
     organisations,
     sessions,
 )
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, lock_keys
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,7 @@ def change_care_team_members(
     organisation_id = team_organisation(uow, team_id)
     if organisation_id is None:
         raise IdentityError(f"There is no care team with id {team_id}.")
+    lock_keys(uow.connection, [f"care-team:{team_id}"])  # changes of one team in turn
     added, removed = sorted(set(add)), sorted(set(remove))
     if set(added) & set(removed):
         raise IdentityError("An account cannot be both added to and removed from a team.")

@@ -165,8 +165,11 @@ def rotate_session(
     uow: UnitOfWork, session: Session, now: datetime, *, mfa: bool | None = None
 ) -> tuple[str, Session]:
     """Replace the session by a new id (after a sign-in step or a change of privilege),
-    keeping its timeouts; the old id stops working at once."""
-    end_session(uow, session.id_hash, now, "coffre", "rotated")
+    keeping its timeouts; the old id stops working at once. Raises SessionEnded if the
+    session ended meanwhile (two requests of one session at once: only the first is
+    renewed, so that one session never becomes two)."""
+    if not end_session(uow, session.id_hash, now, "coffre", "rotated"):
+        raise SessionEnded("The session has ended; sign in again.")
     token = secrets.token_urlsafe(32)
     renewed = Session(
         hash_token(token),
@@ -222,11 +225,12 @@ def set_challenge(uow: UnitOfWork, session: Session, challenge: bytes, now: date
 
 
 def take_challenge(uow: UnitOfWork, session: Session, now: datetime) -> bytes | None:
-    """The session's challenge if still valid; it is forgotten either way."""
+    """The session's challenge if still valid; it is forgotten either way. Taken once: the
+    row is locked as it is read, so that two requests at once do not both get it."""
     row = uow.connection.execute(
-        sa.select(sessions.c.challenge, sessions.c.challenge_expires_at).where(
-            sessions.c.id_hash == session.id_hash
-        )
+        sa.select(sessions.c.challenge, sessions.c.challenge_expires_at)
+        .where(sessions.c.id_hash == session.id_hash)
+        .with_for_update()
     ).first()
     uow.connection.execute(
         sessions.update()

@@ -17,13 +17,11 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from coffre.identity.tables import sign_in_failures
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, dialect_insert
 
 WINDOW = timedelta(hours=1)
 
@@ -73,7 +71,7 @@ def record_failure(uow: UnitOfWork, key: bytes, kind: str, now: datetime, limits
     table = sign_in_failures
     over = table.c.window_started_at <= now - WINDOW  # the window ended: start another
     counted = (
-        _insert(uow.connection)
+        dialect_insert(uow.connection, table)
         .values(key=key, failures=1, window_started_at=now, locked_until=None)
         .on_conflict_do_update(
             index_elements=[table.c.key],
@@ -91,12 +89,6 @@ def record_failure(uow: UnitOfWork, key: bytes, kind: str, now: datetime, limits
         .values(locked_until=_lock(kind, failures, now, limits))
     )
     return failures
-
-
-def _insert(conn: sa.Connection) -> Any:
-    """The dialect's own INSERT, which has ON CONFLICT (both do)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(sign_in_failures)
 
 
 def clear(uow: UnitOfWork, key: bytes) -> None:

@@ -34,7 +34,7 @@ from coffre.journal.errors import JournalError
 from coffre.journal.service import size as journal_size
 from coffre.journal.service import tree
 from coffre.journal.tables import journal_checkpoints
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, insert_new
 
 ED25519 = b"\x01"
 SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space
@@ -276,24 +276,26 @@ def make_checkpoint(uow: UnitOfWork, signer: Signer, publisher: Publisher | None
 
 
 def _stored(uow: UnitOfWork, signer: Signer, checkpoint: Checkpoint) -> Checkpoint:
-    """Store a new checkpoint; if another process stored one of the same size meanwhile,
-    that one is kept and returned."""
+    """Store a new checkpoint; if another process stored one of the same size meanwhile
+    (or is storing it: the insert waits for it), that one is kept and returned."""
     with uow:
-        note = uow.connection.execute(
-            sa.select(journal_checkpoints.c.note).where(
-                journal_checkpoints.c.size == checkpoint.size
-            )
-        ).scalar()
-        if note is not None:
-            return signer.verifier.open(note)
-        uow.connection.execute(
-            journal_checkpoints.insert().values(
-                size=checkpoint.size,
-                root=checkpoint.root,
-                note=checkpoint.note,
-                created_at=timestamp(datetime.now(UTC)),
-            )
+        stored = insert_new(
+            uow.connection,
+            journal_checkpoints,
+            {
+                "size": checkpoint.size,
+                "root": checkpoint.root,
+                "note": checkpoint.note,
+                "created_at": timestamp(datetime.now(UTC)),
+            },
         )
+        if not stored:
+            note = uow.connection.execute(
+                sa.select(journal_checkpoints.c.note).where(
+                    journal_checkpoints.c.size == checkpoint.size
+                )
+            ).scalar_one()
+            return signer.verifier.open(note)
         uow.commit()
     return checkpoint
 

@@ -21,7 +21,7 @@ from coffre.records.errors import InvalidChoice, NothingToChange
 from coffre.records.gate import record, refuse
 from coffre.records.patients import load_or_journal_failure
 from coffre.records.tables import patient_flags, patients
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, insert_new
 
 PURPOSE = Purpose.SECURITY
 
@@ -55,14 +55,8 @@ def flag_patient(
         load_or_journal_failure(uow, actor, decision, kind, PURPOSE, patient_id)
         mine = (patient_flags.c.patient_id == patient_id, patient_flags.c.flag == flag.value)
         if on:
-            present = uow.connection.execute(sa.select(patient_flags.c.flag).where(*mine)).first()
-            changed = present is None
-            if changed:
-                uow.connection.execute(
-                    patient_flags.insert().values(
-                        patient_id=patient_id, flag=flag.value, set_at=now, set_by=actor.id
-                    )
-                )
+            values = {"patient_id": patient_id, "flag": flag.value, "set_at": now}
+            changed = insert_new(uow.connection, patient_flags, {**values, "set_by": actor.id})
         else:
             changed = bool(uow.connection.execute(patient_flags.delete().where(*mine)).rowcount)
         if not changed:

@@ -21,7 +21,7 @@ from coffre.records.errors import InvalidChoice
 from coffre.records.gate import decide_or_refuse, record, refuse
 from coffre.records.tables import memberships, patients
 from coffre.records.vault import Vault
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, lock_keys
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ def enrol_members(
             if m.covered_until is not None and m.covered_until < m.covered_from:
                 raise InvalidChoice("A period of cover must end after it starts.")
         digests = [vault.blind.member(insurer_id, m.member_id) for m in new]
+        # Two enrolments of one member number at once are judged one after the other.
+        lock_keys(uow.connection, [f"member:{insurer_id}:{d.hex()}" for d in digests])
         if (
             len(set(digests)) != len(digests)
             or uow.connection.execute(

@@ -249,7 +249,14 @@ def erase_patient(
         if not decision.allowed:
             refuse(uow, actor, decision, kind, Purpose.ERASURE, [patient_id])
         row = load_patient_row(uow, patient_id)
-        uow.connection.execute(patients.delete().where(patients.c.id == patient_id))
+        if not uow.connection.execute(
+            patients.delete().where(patients.c.id == patient_id)
+        ).rowcount:
+            # Erased by another request since it was read (PostgreSQL: the delete waited for
+            # that one's commit): nothing to do twice.
+            raise PatientErased(
+                f"Patient {patient_id} was erased; only the record of the erasure remains."
+            )
         seq = record(
             uow,
             actor,
@@ -334,6 +341,11 @@ def update_patient(
             kind,
             patient_id,
             now,
+        )
+        # Updates of one patient one after the other (PostgreSQL; SQLite has one writer):
+        # each reads the version the one before it wrote, and an If-Match is judged on it.
+        uow.connection.execute(
+            sa.select(patients.c.id).where(patients.c.id == patient_id).with_for_update()
         )
         row = load_or_journal_failure(uow, actor, decision, kind, purpose, patient_id)
         if expected_version is not None and row.version != expected_version:

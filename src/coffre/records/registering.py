@@ -21,7 +21,7 @@ from coffre.records.gate import record, refuse
 from coffre.records.importing import patient_index_rows, patient_row
 from coffre.records.tables import patient_index, patients
 from coffre.records.vault import Vault
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, lock_keys
 
 
 def register_patient(
@@ -41,6 +41,8 @@ def register_patient(
             refuse(uow, actor, decision, kind, purpose)
         assert organisation_id is not None
         digests = [vault.blind.national_id(s, v) for s, v in data.national_ids]
+        # Two registrations of one person at once are judged one after the other.
+        lock_keys(uow.connection, [f"national-id:{organisation_id}:{d.hex()}" for d in digests])
         twin = uow.connection.execute(
             sa.select(patients.c.id)
             .join(patient_index, patient_index.c.patient_id == patients.c.id)

@@ -22,7 +22,7 @@ from coffre.identity.sessions import (
 )
 from coffre.journal import Entry, EventKind, Outcome
 from coffre.notify import NotificationKind, Recipient
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, lock_keys
 
 WRONG = "Wrong username or password."
 
@@ -143,7 +143,10 @@ def _refuse(
 
 
 def _check_lock(uow: UnitOfWork, actor: Actor, keys: list[bytes], now: datetime) -> None:
-    """Refuse (journaled, committed) while any of these keys is locked."""
+    """Refuse (journaled, committed) while any of these keys is locked. The keys stay
+    locked to other transactions until this one ends, so that attempts at once are judged
+    one after the other, each on the failures counted before it (PostgreSQL)."""
+    lock_keys(uow.connection, keys)
     locked = throttle.locked_until(uow, keys, now)
     if locked is None:
         return

@@ -28,6 +28,7 @@ from coffre.store.migrate import (
 )
 from coffre.store.types import BigInt, Id, Timestamp
 from coffre.store.uow import UnitOfWork
+from coffre.store.upserts import dialect_insert, insert_new, lock_keys
 
 __all__ = [
     "BigInt",
@@ -40,12 +41,15 @@ __all__ = [
     "WouldWait",
     "at_once",
     "current_revision",
+    "dialect_insert",
     "downgrade",
     "driver_target",
     "flush_wal",
     "flush_wal_apart",
     "head_revision",
+    "insert_new",
     "known_revision",
+    "lock_keys",
     "make_engine",
     "metadata",
     "pending_migrations",

@@ -105,10 +105,11 @@ def extends(alert: Alert, rule: Rule, first_at: datetime) -> bool:
     return alert.state is not AlertState.CLOSED and first_at - alert.last_at <= episode_gap(rule)
 
 
-def _alerts(uow: UnitOfWork, where: Any) -> list[Alert]:
-    rows = uow.connection.execute(
-        sa.select(t.watch_alerts).where(where).order_by(t.watch_alerts.c.created_at)
-    ).all()
+def _alerts(uow: UnitOfWork, where: Any, *, locked: bool = False) -> list[Alert]:
+    """The alerts matching `where`, oldest first; `locked`: their rows locked until commit
+    (PostgreSQL), so that a close decided meanwhile is seen before they are extended."""
+    query = sa.select(t.watch_alerts).where(where).order_by(t.watch_alerts.c.created_at)
+    rows = uow.connection.execute(query.with_for_update() if locked else query).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
@@ -192,7 +193,9 @@ def store_firing(
         (t.watch_alert_imported_entries, "position") if imported else (t.watch_alert_entries, "seq")
     )
     same = _alerts(
-        uow, sa.and_(t.watch_alerts.c.rule_ref == rule.ref[:200], t.watch_alerts.c.group_key == key)
+        uow,
+        sa.and_(t.watch_alerts.c.rule_ref == rule.ref[:200], t.watch_alerts.c.group_key == key),
+        locked=True,
     )
     for alert in same:
         if set(seqs) <= set(alert.positions if imported else alert.seqs):
@@ -299,11 +302,15 @@ def change_alert(
             raise AlertClosed("A closed alert stays closed.")
         if state is AlertState.OPEN:
             raise WatchError("An alert is acknowledged or closed, not reopened.")
-        uow.connection.execute(
+        changed = uow.connection.execute(
             t.watch_alerts.update()
-            .where(t.watch_alerts.c.id == alert.id)
+            .where(
+                t.watch_alerts.c.id == alert.id, t.watch_alerts.c.state != AlertState.CLOSED.value
+            )
             .values(state=state.value, changed_by=actor.id[:120], changed_at=now)
-        )
+        ).rowcount
+        if not changed:  # closed by someone else since it was read
+            raise AlertClosed("A closed alert stays closed.")
         if note and note_id and box is not None:
             uow.connection.execute(
                 t.watch_alert_notes.insert().values(

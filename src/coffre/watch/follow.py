@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from coffre import journal
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, insert_new
 from coffre.watch.errors import WatchBusy
 from coffre.watch.events import event_of
 from coffre.watch.tables import watch_cursors
@@ -39,16 +39,13 @@ def claim(
     while another holder's lease runs."""
     now = now or datetime.now(UTC)
     c = watch_cursors.c
+    # A new cursor starts at the journal's beginning, held by no one; created in one
+    # statement, so that two watchers starting at once do not both insert it.
+    fresh = {"name": name, "position": 0, "updated_at": now, "holder": None, "held_until": None}
+    insert_new(uow.connection, watch_cursors, fresh)
     row = uow.connection.execute(
         sa.select(c.holder, c.held_until).where(c.name == name).with_for_update()
-    ).first()
-    if row is None:
-        uow.connection.execute(
-            watch_cursors.insert().values(
-                name=name, position=0, updated_at=now, holder=holder, held_until=now + lease
-            )
-        )
-        return
+    ).one()
     mine = row.holder == holder
     if not mine and row.holder is not None and row.held_until is not None and row.held_until > now:
         raise WatchBusy(

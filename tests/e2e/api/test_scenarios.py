@@ -4,7 +4,7 @@ scraping the patients in their care are cut at the inline guard's threshold and 
 is suspended by the watch; a colleague's, aimed at patients outside their care, get nothing
 and are suspended for probing; a subcontractor's client token bulk-reading results is cut at
 the same threshold and suspended; a credential-stuffing run takes no account, every source it
-uses is locked, and the security officer is told."""
+uses is locked, and the security officer is told. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -45,12 +45,12 @@ CONTAINED_WITHIN_S = 10.0
 
 
 @pytest.fixture
-def world(sqlite_coffre: Coffre) -> World:
-    return build_world(sqlite_coffre, in_care=40, unrelated=15, results=True)
+def world(coffre: Coffre) -> World:
+    return build_world(coffre, in_care=40, unrelated=15, results=True)
 
 
 @pytest.fixture
-def origin(sqlite_settings: Settings, world: World) -> str:
+def origin(settings: Settings, world: World) -> str:
     del world  # seeded before the server starts
     return f"http://{HOST}:{free_port()}"
 
@@ -82,10 +82,11 @@ def wait_for_alert(coffre: Coffre, rule: str, group: str) -> None:
 
 
 def test_stolen_credentials_are_contained(
-    sqlite_coffre: Coffre, sqlite_settings: Settings, world: World, origin: str
+    coffre: Coffre, settings: Settings, world: World, origin: str
 ):
-    home = Path(sqlite_settings.home)
-    with served(home, origin, {"COFFRE_GUARD_PATIENTS": str(GUARD)}):
+    home = Path(settings.home)
+    env = {"COFFRE_GUARD_PATIENTS": str(GUARD), "COFFRE_DATABASE_URL": settings.database_url}
+    with served(home, origin, env):
         # A scrape of the 40 patients in the physician's care, 4 connections at once.
         token = token_of(origin, world.scraper)
         scrape = raided(origin, token, [patient_read(p) for p in world.in_care], is_patient)
@@ -97,7 +98,7 @@ def test_stolen_credentials_are_contained(
             headers={"Authorization": f"Bearer {token}"},
         )
         assert again.status_code == 401
-        assert alerts_on(sqlite_coffre, "guard_stop_account", world.scraper.id)
+        assert alerts_on(coffre, "guard_stop_account", world.scraper.id)
 
         # A colleague's credentials, aimed at patients outside their care.
         token = token_of(origin, world.outsider)
@@ -107,7 +108,7 @@ def test_stolen_credentials_are_contained(
         assert probe.exposed == set(), probe
         assert probe.statuses[200] == 0
         assert probe.contained_s is not None, probe
-        wait_for_alert(sqlite_coffre, "probing", world.outsider.id)
+        wait_for_alert(coffre, "probing", world.outsider.id)
 
 
 BREACHED = "Sunshine-2019!"
@@ -116,18 +117,17 @@ SOURCES = ["203.0.113.7", "198.51.100.23"]
 
 
 def test_a_client_token_and_a_stuffing_run_are_contained(
-    sqlite_coffre: Coffre, sqlite_settings: Settings, world: World, origin: str
+    coffre: Coffre, settings: Settings, world: World, origin: str
 ):
     # Accounts of the clinic whose password is in the attacker's list, with and without TOTP.
-    members = people(sqlite_coffre, world.clinic, ["sec.a1", "sec.a2"], password=BREACHED)
-    members += people(
-        sqlite_coffre, world.clinic, ["sec.b1", "sec.b2"], password=BREACHED, totp=False
-    )
-    home = Path(sqlite_settings.home)
+    members = people(coffre, world.clinic, ["sec.a1", "sec.a2"], password=BREACHED)
+    members += people(coffre, world.clinic, ["sec.b1", "sec.b2"], password=BREACHED, totp=False)
+    home = Path(settings.home)
     # The stuffing comes from several addresses, as through a reverse proxy on loopback.
     env = {
         "COFFRE_GUARD_CLIENT_PATIENTS": str(CLIENT_GUARD),
         "COFFRE_TRUSTED_PROXIES": "127.0.0.1",
+        "COFFRE_DATABASE_URL": settings.database_url,
     }
     with served(home, origin, env):
         # The laboratory's client token, searching the results of every patient in care.
@@ -135,7 +135,7 @@ def test_a_client_token_and_a_stuffing_run_are_contained(
         bulk = raided(origin, token, [results_search(p) for p in world.in_care], has_entries)
         assert 0 < len(bulk.exposed) <= CLIENT_GUARD, bulk
         assert bulk.contained_s is not None, bulk
-        assert alerts_on(sqlite_coffre, "guard_stop_client", world.lab_client)
+        assert alerts_on(coffre, "guard_stop_client", world.lab_client)
 
         # 30 usernames (the 4 accounts among them) x 3 passwords, the sources in turn.
         names = [m.username for m in members] + [f"user{n:03d}" for n in range(26)]
@@ -155,4 +155,4 @@ def test_a_client_token_and_a_stuffing_run_are_contained(
         assert 200 not in statuses, statuses
         assert locked == set(SOURCES), statuses
         for source in SOURCES:
-            wait_for_alert(sqlite_coffre, "credential_stuffing", source)
+            wait_for_alert(coffre, "credential_stuffing", source)

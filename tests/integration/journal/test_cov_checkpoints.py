@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from coffre import journal
 from coffre.access import Decision, Purpose
 from coffre.identity import Actor, ActorKind
 from coffre.journal import CheckpointInvalid, Entry, EventKind, JournalError, Outcome, Publisher
 from coffre.journal.checkpoints import SIGNATURE_PREFIX, Signer, Verifier, stored
+from sidebyside import in_thread, waiting_for_a_lock
 
 ORIGIN = "log.example/coffre"
 ROOT = bytes(range(32))
@@ -263,3 +265,32 @@ def test_a_checkpoint_stored_meanwhile_by_another_process_is_kept(sqlite_coffre)
     assert made.size == 4
     assert _stored_sizes(coffre) == [4]
     assert coffre.publisher.newest() == made.note
+
+
+def test_a_checkpoint_another_process_is_storing_is_waited_for_and_kept(postgres_coffre):
+    """On PostgreSQL the other maker's row is in flight, not yet committed: the store waits
+    for it and keeps it (a read first would have seen nothing, then failed on its key)."""
+    coffre = postgres_coffre
+    _grow(coffre, 4)
+    with coffre.reader() as uow:
+        theirs = coffre.signer.sign(4, journal.tree(uow).root())
+    made: list[journal.Checkpoint] = []
+
+    def make() -> None:
+        made.append(journal.make_checkpoint(coffre.uow(), coffre.signer, None))
+
+    with coffre.engine.begin() as other:
+        other.execute(
+            sa.text(
+                "INSERT INTO journal_checkpoints (size, root, note, created_at) "
+                "VALUES (4, :root, :note, '2026-11-23T09:00:00.000000Z')"
+            ),
+            {"root": theirs.root, "note": theirs.note},
+        )
+        thread = in_thread(
+            lambda: made.append(journal.make_checkpoint(coffre.uow(), coffre.signer, None))
+        )
+        assert waiting_for_a_lock(coffre.engine)
+    thread.join(30)
+    assert [c.note for c in made] == [theirs.note]
+    assert _stored_sizes(coffre) == [4]

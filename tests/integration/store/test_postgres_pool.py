@@ -1,5 +1,7 @@
 """PostgreSQL: the process's turns at a hot row, connections checked only after being idle,
-and single reads sent without a transaction around them. On SQLite the turn is nothing."""
+single reads sent without a transaction around them, and writes that stay right when
+transactions run side by side (an insert racing another, a check then a write under
+locked keys). On SQLite, whose writers take turns, the turn and the keys are nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from coffre.store import Lean, UnitOfWork, make_engine, take_turn
+from coffre.store import Lean, UnitOfWork, insert_new, lock_keys, make_engine, take_turn
 from coffre.store import engine as store_engine
+from sidebyside import in_thread, waiting_for_a_lock
 
 _meta = sa.MetaData()
 hot = sa.Table(
@@ -59,12 +62,6 @@ def _n(engine: sa.Engine, row: int = 1) -> int:
     return int(UnitOfWork(engine).read_alone(READ_N, {"id": row}).n)
 
 
-def _in_thread(target) -> threading.Thread:  # type: ignore[no-untyped-def]
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_many_threads_taking_turns_lose_no_update(engine):
     def work() -> None:
         for _ in range(20):
@@ -73,7 +70,7 @@ def test_many_threads_taking_turns_lose_no_update(engine):
                 _bump(uow)
                 uow.commit()
 
-    threads = [_in_thread(work) for _ in range(8)]
+    threads = [in_thread(work) for _ in range(8)]
     for thread in threads:
         thread.join(30)
     assert _n(engine) == 160
@@ -96,7 +93,7 @@ def test_the_turn_is_held_until_commit_or_rollback_then_handed_on(pg_engine):
                 order.append("second again")
                 uow.commit()
 
-        thread = _in_thread(second)
+        thread = in_thread(second)
         time.sleep(0.3)
         order.append("first commits")
         _bump(first)
@@ -137,7 +134,7 @@ def test_a_unit_waiting_too_long_goes_on_and_a_deadlock_is_the_database_s_to_bre
 
     with UnitOfWork(pg_engine) as holder:
         take_turn(holder.connection)
-        thread = _in_thread(other)
+        thread = in_thread(other)
         assert locked.wait(10)
         _bump(holder, 2)  # waits for the other unit, which commits once it went on
         holder.commit()
@@ -208,3 +205,64 @@ def test_a_read_alone_leaves_its_connection_transactional(engine):
     with UnitOfWork(engine) as uow:
         _bump(uow)  # left without commit: rolled back on the way out
     assert _n(engine) == 0
+
+
+def test_an_insert_racing_another_waits_and_inserts_nothing(pg_engine):
+    """The row another transaction is inserting: insert_new waits for its commit, then
+    finds the row there and leaves it (a read first would have seen nothing, then failed
+    on the other's row)."""
+    found: dict[str, object] = {}
+
+    def second() -> None:
+        with UnitOfWork(pg_engine) as uow:
+            found["inserted"] = insert_new(uow.connection, hot, {"id": 3, "n": 20})
+            found["n"] = uow.connection.execute(sa.select(hot.c.n).where(hot.c.id == 3)).scalar()
+            uow.commit()
+
+    with UnitOfWork(pg_engine) as first:
+        assert insert_new(first.connection, hot, {"id": 3, "n": 10})
+        thread = in_thread(second)
+        assert waiting_for_a_lock(pg_engine)
+        first.commit()
+    thread.join(10)
+    assert found == {"inserted": False, "n": 10}
+    assert _n(pg_engine, 3) == 10
+
+
+def test_insert_new_inserts_a_new_row_and_leaves_an_old_one(engine):
+    with UnitOfWork(engine) as uow:
+        assert insert_new(uow.connection, hot, {"id": 9, "n": 1})
+        assert not insert_new(uow.connection, hot, {"id": 9, "n": 2})
+        assert not insert_new(uow.connection, hot, {"id": 1, "n": 5})
+        uow.commit()
+    assert (_n(engine, 9), _n(engine, 1)) == (1, 0)
+
+
+def test_a_check_then_write_under_locked_keys_sees_the_other_s_write(pg_engine):
+    """Two transactions each read a count and write it plus one: under lock_keys on the
+    same key the second waits for the first and counts from what it wrote."""
+
+    def add_one() -> None:
+        with UnitOfWork(pg_engine) as uow:
+            lock_keys(uow.connection, [b"counter", "another key"])
+            n = uow.connection.execute(sa.select(hot.c.n).where(hot.c.id == 1)).scalar_one()
+            uow.connection.execute(hot.update().where(hot.c.id == 1).values(n=n + 1))
+            uow.commit()
+
+    with UnitOfWork(pg_engine) as first:
+        lock_keys(first.connection, ["another key", b"counter"])  # the order does not matter
+        n = first.connection.execute(sa.select(hot.c.n).where(hot.c.id == 1)).scalar_one()
+        thread = in_thread(add_one)
+        assert waiting_for_a_lock(pg_engine)
+        first.connection.execute(hot.update().where(hot.c.id == 1).values(n=n + 1))
+        first.commit()
+    thread.join(10)
+    assert _n(pg_engine) == 2
+
+
+def test_locked_keys_are_nothing_on_sqlite(sqlite_engine):
+    with UnitOfWork(sqlite_engine) as uow:
+        lock_keys(uow.connection, [b"counter"])
+        _bump(uow)
+        uow.commit()
+    assert _n(sqlite_engine) == 1
