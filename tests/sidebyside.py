@@ -36,3 +36,36 @@ def waiting_for_a_lock(engine: sa.Engine, timeout: float = 10.0, *, sessions: in
         return False
     finally:
         admin.dispose()
+
+
+def at_once(count: int, attempt: Callable[[], str]) -> list[str]:
+    """Run `attempt` in `count` threads released at the same moment; what each answered,
+    sorted."""
+    start = threading.Barrier(count)
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        start.wait(10)
+        answer = attempt()
+        with lock:
+            answers.append(answer)
+
+    threads = [in_thread(run) for _ in range(count)]
+    for thread in threads:
+        thread.join(60)
+    return sorted(answers)
+
+
+def behind_another(
+    engine: sa.Engine, sql: str, params: dict[str, Any], *targets: Callable[[], Any]
+) -> None:
+    """Another transaction runs `sql` and holds what it locked while each of `targets`
+    starts in a thread of its own and comes to wait for it; then it commits, and the
+    threads are joined."""
+    with engine.begin() as other:
+        other.execute(sa.text(sql), params)
+        threads = [in_thread(target) for target in targets]
+        assert waiting_for_a_lock(engine, sessions=len(targets)), "nothing waited for the other"
+    for thread in threads:
+        thread.join(60)

@@ -24,7 +24,7 @@ from coffre.records import (
 )
 from coffre.store import lock_keys
 from factories import patient
-from sidebyside import in_thread, waiting_for_a_lock
+from sidebyside import at_once, behind_another, in_thread, waiting_for_a_lock
 
 CARE = Purpose.CARE
 
@@ -46,14 +46,12 @@ def test_an_if_match_is_judged_on_the_version_an_update_at_once_wrote(postgres_c
         except VersionConflict as conflict:
             outcome["conflict"] = str(conflict)
 
-    with coffre.engine.begin() as other:  # another update, in flight: version 1 → 2
-        other.execute(
-            sa.text("UPDATE patients SET version = version + 1 WHERE id = :id"),
-            {"id": world.patient_id},
-        )
-        thread = in_thread(update)
-        assert waiting_for_a_lock(coffre.engine)
-    thread.join(30)
+    behind_another(  # another update, in flight: version 1 → 2
+        coffre.engine,
+        "UPDATE patients SET version = version + 1 WHERE id = :id",
+        {"id": world.patient_id},
+        update,
+    )
     assert outcome == {
         "conflict": "The patient is at version 2, not 1; read it again before changing it."
     }
@@ -75,14 +73,13 @@ def test_a_patient_erased_twice_at_once_is_erased_once(postgres_coffre, world):
         with lock:
             outcomes.append(found)
 
-    with coffre.engine.begin() as other:  # holds the row: both erasures read it, then wait
-        other.execute(
-            sa.text("SELECT id FROM patients WHERE id = :id FOR UPDATE"), {"id": world.patient_id}
-        )
-        threads = [in_thread(erase) for _ in range(2)]
-        assert waiting_for_a_lock(coffre.engine, sessions=2)
-    for thread in threads:
-        thread.join(30)
+    behind_another(  # holds the row: both erasures read it, then wait
+        coffre.engine,
+        "SELECT id FROM patients WHERE id = :id FOR UPDATE",
+        {"id": world.patient_id},
+        erase,
+        erase,
+    )
     assert sorted(outcomes) == ["already erased", "erased"]
     with coffre.reader() as uow:
         erasures = uow.connection.execute(sa.text("SELECT count(*) FROM erasures")).scalar_one()
@@ -90,25 +87,17 @@ def test_a_patient_erased_twice_at_once_is_erased_once(postgres_coffre, world):
 
 
 def test_one_person_registered_at_once_from_two_desks_gets_one_record(postgres_coffre, world):
-    coffre, outcomes = postgres_coffre, []
-    lock = threading.Lock()
-    start = threading.Barrier(3)
+    coffre = postgres_coffre
     newcomer = patient(family="Nouveau", given="Arthur")  # one resource, one NIR
 
-    def register() -> None:
-        start.wait(10)
+    def register() -> str:
         try:
             records.register_patient(coffre.uow(), coffre.vault, world.receptionist, newcomer, CARE)
-            found = "registered"
         except DuplicatePatient:
-            found = "duplicate"
-        with lock:
-            outcomes.append(found)
+            return "duplicate"
+        return "registered"
 
-    threads = [in_thread(register) for _ in range(3)]
-    for thread in threads:
-        thread.join(30)
-    assert sorted(outcomes) == ["duplicate", "duplicate", "registered"]
+    assert at_once(3, register) == ["duplicate", "duplicate", "registered"]
 
 
 def test_a_flag_set_meanwhile_is_already_set(postgres_coffre, world):
@@ -121,46 +110,34 @@ def test_a_flag_set_meanwhile_is_already_set(postgres_coffre, world):
         except NothingToChange:
             outcome["flag"] = "already set"
 
-    with coffre.engine.begin() as other:  # another operator's flag, in flight
-        other.execute(
-            sa.text(
-                "INSERT INTO patient_flags (patient_id, flag, set_at, set_by) "
-                "VALUES (:id, 'vip', now(), 'operator:other')"
-            ),
-            {"id": world.patient_id},
-        )
-        thread = in_thread(flag)
-        assert waiting_for_a_lock(coffre.engine)
-    thread.join(30)
+    behind_another(  # another operator's flag, in flight
+        coffre.engine,
+        "INSERT INTO patient_flags (patient_id, flag, set_at, set_by) "
+        "VALUES (:id, 'vip', now(), 'operator:other')",
+        {"id": world.patient_id},
+        flag,
+    )
     assert outcome == {"flag": "already set"}
 
 
 def test_a_member_added_to_a_care_team_from_two_screens_at_once_is_added_once(
     postgres_coffre, world
 ):
-    coffre, outcomes = postgres_coffre, []
-    lock = threading.Lock()
-    start = threading.Barrier(3)
+    coffre = postgres_coffre
     with coffre.uow() as uow:
         team = identity.create_care_team(uow, world.clinic, "Cardiologie", [])
         uow.commit()
 
-    def add() -> None:
-        start.wait(10)
+    def add() -> str:
         try:
             with coffre.uow() as uow:
                 identity.change_care_team_members(uow, team, [world.physician.id], [])
                 uow.commit()
-            found = "added"
         except IdentityError:
-            found = "member already"
-        with lock:
-            outcomes.append(found)
+            return "member already"
+        return "added"
 
-    threads = [in_thread(add) for _ in range(3)]
-    for thread in threads:
-        thread.join(30)
-    assert sorted(outcomes) == ["added", "member already", "member already"]
+    assert at_once(3, add) == ["added", "member already", "member already"]
 
 
 def test_a_member_number_being_enrolled_meanwhile_is_enrolled_twice(postgres_coffre, world):
@@ -219,12 +196,10 @@ def test_a_contract_ended_meanwhile_is_not_ended_again_later(postgres_coffre, wo
         except IdentityError as refused:
             outcome["later"] = str(refused)
 
-    with coffre.engine.begin() as other:  # another officer's "end now", in flight
-        other.execute(
-            sa.text("UPDATE contracts SET ended_at = :at WHERE id = :id"),
-            {"at": ended_now, "id": contract_id},
-        )
-        thread = in_thread(end_later)
-        assert waiting_for_a_lock(coffre.engine)
-    thread.join(30)
+    behind_another(  # another officer's "end now", in flight
+        coffre.engine,
+        "UPDATE contracts SET ended_at = :at WHERE id = :id",
+        {"at": ended_now, "id": contract_id},
+        end_later,
+    )
     assert outcome == {"later": "That contract has ended already."}

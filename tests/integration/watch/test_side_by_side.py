@@ -4,18 +4,35 @@ once on a new installation, and an alert closed while another officer acknowledg
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from careworld import World, account, build_world
 from coffre import watch
+from coffre.bootstrap import Coffre
 from coffre.watch import follow, worker
-from sidebyside import in_thread, waiting_for_a_lock
+from sidebyside import behind_another, in_thread, waiting_for_a_lock
 from watchrules import PROBING, probe
+
+# An officer's close of an alert, as another transaction makes it.
+CLOSE = "UPDATE watch_alerts SET state = 'closed' WHERE id = :id"
 
 
 @pytest.fixture
 def world(postgres_coffre) -> World:  # type: ignore[no-untyped-def]
     return build_world(postgres_coffre)
+
+
+def _drain(coffre: Coffre, detector: watch.Detector) -> None:
+    while worker.run_once(coffre, detector, batch=50):
+        pass
+
+
+def _probed(coffre: Coffre, world: World, detector: watch.Detector) -> watch.Alert:
+    """The open alert of a colleague probing a patient outside their care."""
+    probe(coffre, world.colleague, world.patient_id, 3)
+    _drain(coffre, detector)
+    with coffre.reader() as uow:
+        [alert] = watch.list_alerts(uow, world.clinic, watch.AlertState.OPEN)
+    return alert
 
 
 def test_two_watchers_starting_at_once_one_is_told_the_other_holds_the_cursor(
@@ -44,11 +61,7 @@ def test_two_watchers_starting_at_once_one_is_told_the_other_holds_the_cursor(
 def test_an_alert_closed_meanwhile_is_not_acknowledged_again(postgres_coffre, world):
     coffre, outcome = postgres_coffre, {}
     officer = account(coffre, world.clinic, "secu", "security-officer")
-    probe(coffre, world.colleague, world.patient_id, 3)
-    while worker.run_once(coffre, watch.Detector(watch.load_rules(PROBING)), batch=50):
-        pass
-    with coffre.reader() as uow:
-        [alert] = watch.list_alerts(uow, world.clinic, watch.AlertState.OPEN)
+    alert = _probed(coffre, world, watch.Detector(watch.load_rules(PROBING)))
 
     def acknowledge() -> None:
         try:
@@ -57,13 +70,7 @@ def test_an_alert_closed_meanwhile_is_not_acknowledged_again(postgres_coffre, wo
         except watch.AlertClosed:
             outcome["acknowledge"] = "closed"
 
-    with coffre.engine.begin() as other:  # another officer's close, in flight
-        other.execute(
-            sa.text("UPDATE watch_alerts SET state = 'closed' WHERE id = :id"), {"id": alert.id}
-        )
-        thread = in_thread(acknowledge)
-        assert waiting_for_a_lock(coffre.engine)
-    thread.join(30)
+    behind_another(coffre.engine, CLOSE, {"id": alert.id}, acknowledge)  # another officer's
     assert outcome == {"acknowledge": "closed"}
     with coffre.reader() as uow:
         assert watch.get_alert(uow, alert.id).state is watch.AlertState.CLOSED
@@ -74,24 +81,11 @@ def test_a_firing_does_not_extend_an_alert_closed_meanwhile(postgres_coffre, wor
     firing opens a new alert (and is told), not one absorbed by the closed one."""
     coffre = postgres_coffre
     detector = watch.Detector(watch.load_rules(PROBING))
-    probe(coffre, world.colleague, world.patient_id, 3)
-    while worker.run_once(coffre, detector, batch=50):
-        pass
-    with coffre.reader() as uow:
-        [alert] = watch.list_alerts(uow, world.clinic, watch.AlertState.OPEN)
+    alert = _probed(coffre, world, detector)
     probe(coffre, world.colleague, world.patient_id, 3)  # the same episode goes on
-
-    def drain() -> None:
-        while worker.run_once(coffre, detector, batch=50):
-            pass
-
-    with coffre.engine.begin() as other:  # the officer's close, in flight
-        other.execute(
-            sa.text("UPDATE watch_alerts SET state = 'closed' WHERE id = :id"), {"id": alert.id}
-        )
-        thread = in_thread(drain)
-        assert waiting_for_a_lock(coffre.engine)
-    thread.join(30)
+    behind_another(  # the officer's close
+        coffre.engine, CLOSE, {"id": alert.id}, lambda: _drain(coffre, detector)
+    )
     with coffre.reader() as uow:
         assert [a.id for a in watch.list_alerts(uow, world.clinic, watch.AlertState.CLOSED)] == [
             alert.id
