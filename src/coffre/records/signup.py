@@ -40,7 +40,7 @@ from coffre.records.gate import record
 from coffre.records.patients import load_patient_row
 from coffre.records.tables import patient_index, sign_up_links
 from coffre.records.vault import Vault
-from coffre.store import UnitOfWork
+from coffre.store import UnitOfWork, lock_keys
 
 LINK_LIFETIME = timedelta(minutes=30)
 # Every request takes at least this long, so its time says nothing either.
@@ -137,6 +137,8 @@ def _send(uow: UnitOfWork, keys: SignUpKeys, found: list[str], email: str, now: 
         notify.enqueue(uow, Recipient.PATIENT, found[0], NotificationKind.SIGN_UP_AMBIGUOUS, at)
         return "ambiguous"
     [patient_id] = found
+    # Requests for one record at once (from its two addresses) leave one live link.
+    lock_keys(uow.connection, [f"patient-account:{patient_id}"])
     existing = identity.account_of_patient(uow, patient_id)
     if existing is not None:
         notify.enqueue(
@@ -219,6 +221,9 @@ def complete_sign_up(
             patient = load_patient_row(uow, link.patient_id)
         except (PatientNotFound, PatientErased):
             _refuse(uow, source, "sign-up-link", "the link's record is gone")
+        # Two links of one record (two addresses on file) used at once: judged one after
+        # the other, so that the record gets one account.
+        lock_keys(uow.connection, [f"patient-account:{patient.id}"])
         if identity.account_of_patient(uow, patient.id) is not None:
             _refuse(
                 uow,

@@ -1,8 +1,21 @@
-"""Writes that stay right when transactions run side by side (PostgreSQL). An insert that
-another transaction may be making at the same moment is one statement, INSERT … ON
-CONFLICT, which waits for the other to end and then knows what to do, instead of a read
-followed by an insert that fails on the other's new row. A check, then a write that
-depends on it, runs under a lock on what it is about (`lock_keys`)."""
+"""Writes that stay right when transactions run side by side (PostgreSQL, READ COMMITTED:
+each statement sees what was committed when it started). SQLite takes one writer at a
+time, so a service that reads, decides, then writes is right there; here another request
+may change what was read in between. The ways Coffre's services write, by case:
+
+- An insert another transaction may be making at the same moment: one statement,
+  INSERT … ON CONFLICT (`insert_new`, `dialect_insert`), which waits for the other to end
+  and then knows what to do, instead of a read that sees nothing, then an insert that
+  fails on the other's new row.
+- A count moved: one upsert or UPDATE … SET n = n + 1, never n read then written.
+- A change of a row read first: the row read with FOR UPDATE, or an UPDATE whose WHERE
+  repeats what was read (`used_at IS NULL`, `state <> 'closed'`) and whose row count
+  says whether it still held.
+- A check of several rows, or of rows that may not exist yet, then a write that depends
+  on it (no duplicate, under a limit): the thing checked locked by name (`lock_keys`).
+
+tests/sidebyside.py holds the helpers of the tests that keep another transaction in
+flight while the one under test runs."""
 
 from __future__ import annotations
 

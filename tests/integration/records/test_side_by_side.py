@@ -4,6 +4,7 @@ caller cannot act on (SQLite's writers take turns anyway)."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -11,15 +12,17 @@ import pytest
 import sqlalchemy as sa
 
 from careworld import World, build_world
-from coffre import identity, records
+from coffre import identity, notify, records
 from coffre.access import Category, Purpose
 from coffre.identity import IdentityError
+from coffre.notify import NotificationKind, Recipient
 from coffre.records import (
     DuplicatePatient,
     ErasureReason,
     InvalidChoice,
     NothingToChange,
     PatientErased,
+    SignUpRefused,
     VersionConflict,
 )
 from coffre.store import lock_keys
@@ -203,3 +206,43 @@ def test_a_contract_ended_meanwhile_is_not_ended_again_later(postgres_coffre, wo
         end_later,
     )
     assert outcome == {"later": "That contract has ended already."}
+
+
+def test_two_sign_up_links_of_one_record_used_at_once_open_one_account(postgres_coffre, world):
+    """Two live links of one record (two requests at once, one from each address on file,
+    each replacing the links before it), used at the same moment: one account, the other
+    refused as the record has one."""
+    coffre = postgres_coffre
+    resource = patient(family="Deux", given="Adresses", email="first@example.org")
+    resource["telecom"].append({"system": "email", "value": "second@example.org"})
+    patient_id = records.register_patient(
+        coffre.uow(), coffre.vault, world.receptionist, resource, CARE
+    )
+    keys = coffre.sign_up_keys()
+    for email in ("first@example.org", "second@example.org"):
+        records.request_sign_up(coffre.uow(), coffre.vault, keys, email, "192.0.2.8")
+    with coffre.engine.begin() as conn:  # as two requests at once leave them: both live
+        conn.execute(sa.text("UPDATE sign_up_links SET used_at = NULL"))
+    with coffre.reader() as uow:
+        sealed = [
+            n.params["link"].removeprefix("sealed:")
+            for n in notify.list_notifications(uow, Recipient.PATIENT, patient_id)
+            if n.kind is NotificationKind.SIGN_UP_LINK
+        ]
+    tokens = iter(
+        keys.box.open(base64.urlsafe_b64decode(s), f"sign-up:{patient_id}").decode() for s in sealed
+    )
+    assert len(sealed) == 2
+
+    def complete() -> str:
+        try:
+            records.complete_sign_up(
+                coffre.uow(), keys, next(tokens), "amber lantern quietly", "192.0.2.8"
+            )
+        except SignUpRefused as refused:
+            return str(refused).split(":")[0]
+        return "account opened"
+
+    assert at_once(2, complete) == ["This record already has an account", "account opened"]
+    with coffre.reader() as uow:
+        assert identity.account_of_patient(uow, patient_id) is not None
