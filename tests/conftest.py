@@ -49,6 +49,12 @@ def postgres_url() -> Iterator[str]:
     yield from _fresh_postgres()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """A brand-new empty PostgreSQL database shared by the tests of one module."""
+    yield from _fresh_postgres()
+
+
 def _fresh_postgres() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("PostgreSQL store tests skipped: COFFRE_TEST_DATABASE_URL is not set")

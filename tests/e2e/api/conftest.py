@@ -1,5 +1,6 @@
 """The API tests run on asyncio, most of them over one small world of care (careworld)
-served by the application in the same process."""
+served by the application in the same process, on SQLite and on PostgreSQL (where the
+calls run in worker threads, side by side, not in turns on the event loop)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def world(sqlite_coffre: Coffre) -> World:
-    return build_world(sqlite_coffre)
+def world(coffre: Coffre) -> World:
+    return build_world(coffre)
 
 
 @pytest.fixture
-async def client(sqlite_coffre: Coffre, world: World) -> AsyncIterator[httpx.AsyncClient]:
-    async with pages_client(sqlite_coffre) as client:
+async def client(coffre: Coffre, world: World) -> AsyncIterator[httpx.AsyncClient]:
+    async with pages_client(coffre) as client:
         yield client

@@ -571,11 +571,19 @@ def _lab_client(coffre: Coffre, world: World, scopes: str) -> str:
     return issued.access_token
 
 
-@pytest.fixture(scope="module")
-def matrix_coffre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coffre]:
-    """One installation for the whole module (the rows read far more than they write)."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def matrix_coffre(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Coffre]:
+    """One installation for the whole module (the rows read far more than they write), on
+    SQLite, then on PostgreSQL (where the API's calls run side by side in threads)."""
     home: Path = tmp_path_factory.mktemp("matrix") / "home"
-    settings = load_settings(home, env={"COFFRE_DATABASE_URL": f"sqlite:///{home / 'coffre.db'}"})
+    url = f"sqlite:///{home / 'coffre.db'}"
+    if request.param == "postgresql":
+        url = request.getfixturevalue("module_postgres_url")
+    settings = load_settings(home, env={"COFFRE_DATABASE_URL": url})
     initialise(settings)
     coffre = open_coffre(settings)
     try:

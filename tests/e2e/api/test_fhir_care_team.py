@@ -18,15 +18,15 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def team_id(sqlite_coffre, world) -> str:  # type: ignore[no-untyped-def]
+def team_id(coffre, world) -> str:  # type: ignore[no-untyped-def]
     """A team of the clinic with dr.bernard (no relationship of his own with the patient),
     which has the patient in its care."""
     team = records.add_care_team(
-        sqlite_coffre.uow(), world.operator, world.clinic, "Soins", ["dr.bernard"]
+        coffre.uow(), world.operator, world.clinic, "Soins", ["dr.bernard"]
     )
     records.start_relationship(
-        sqlite_coffre.uow(),
-        sqlite_coffre.vault,
+        coffre.uow(),
+        coffre.vault,
         world.operator,
         world.patient_id,
         RelationshipKind.ADMISSION,
@@ -45,18 +45,18 @@ def _team(team_id: str, *members: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def admin_token(sqlite_coffre, world) -> str:  # type: ignore[no-untyped-def]
-    account(sqlite_coffre, world.clinic, "admin.parc", "organisation-admin")
-    return personal_token(sqlite_coffre, world.clinic, "admin.parc", "user/CareTeam.rus")
+def admin_token(coffre, world) -> str:  # type: ignore[no-untyped-def]
+    account(coffre, world.clinic, "admin.parc", "organisation-admin")
+    return personal_token(coffre, world.clinic, "admin.parc", "user/CareTeam.rus")
 
 
 async def test_the_administrator_replaces_the_members_and_the_one_left_out_loses_the_patient(
-    client, sqlite_coffre, world, team_id, admin_token
+    client, coffre, world, team_id, admin_token
 ):
-    colleague = personal_token(sqlite_coffre, world.clinic, "dr.bernard", "user/Patient.rs")
+    colleague = personal_token(coffre, world.clinic, "dr.bernard", "user/Patient.rs")
     read = f"/fhir/Patient/{world.patient_id}"
     assert (await client.get(read, headers=bearer(colleague))).status_code == 200
-    before = len(journal_records(sqlite_coffre))
+    before = len(journal_records(coffre))
 
     answer = await client.put(
         f"/fhir/CareTeam/{team_id}",
@@ -66,7 +66,7 @@ async def test_the_administrator_replaces_the_members_and_the_one_left_out_loses
     assert answer.status_code == 200, answer.text
     members = [p["member"]["reference"] for p in answer.json()["participant"]]
     assert members == [f"Practitioner/{world.physician.id}"]
-    [entry] = journal_records(sqlite_coffre)[before:]
+    [entry] = journal_records(coffre)[before:]
     assert (entry.action, entry.decision, entry.outcome) == (
         "identity:team:update",
         "allow",
@@ -76,7 +76,7 @@ async def test_the_administrator_replaces_the_members_and_the_one_left_out_loses
     assert (facts["added"], facts["removed"]) == (world.physician.id, world.colleague.id)
 
     # Who the colleague is is kept a few seconds per token: a new token sees the change.
-    fresh = personal_token(sqlite_coffre, world.clinic, "dr.bernard", "user/Patient.rs")
+    fresh = personal_token(coffre, world.clinic, "dr.bernard", "user/Patient.rs")
     problem(await client.get(read, headers=bearer(fresh)), 403, "forbidden")
 
     # The same members again: nothing changes, and the update is journaled all the same.
@@ -86,7 +86,7 @@ async def test_the_administrator_replaces_the_members_and_the_one_left_out_loses
         headers={**bearer(admin_token), "Content-Type": FHIR_JSON},
     )
     assert again.status_code == 200
-    assert dict(journal_records(sqlite_coffre)[-1].facts)["added"] == "none"
+    assert dict(journal_records(coffre)[-1].facts)["added"] == "none"
 
 
 @pytest.mark.parametrize(
@@ -97,21 +97,21 @@ async def test_the_administrator_replaces_the_members_and_the_one_left_out_loses
     ],
 )
 async def test_anyone_else_is_refused_and_the_refusal_is_journaled(
-    client, sqlite_coffre, world, team_id, who, scopes, rule
+    client, coffre, world, team_id, who, scopes, rule
 ):
     if who == "admin.parc":
-        account(sqlite_coffre, world.clinic, who, "organisation-admin")
-    secret = personal_token(sqlite_coffre, world.clinic, who, scopes)
-    before = len(journal_records(sqlite_coffre))
+        account(coffre, world.clinic, who, "organisation-admin")
+    secret = personal_token(coffre, world.clinic, who, scopes)
+    before = len(journal_records(coffre))
     answer = await client.put(
         f"/fhir/CareTeam/{team_id}",
         json=_team(team_id, world.physician.id),
         headers={**bearer(secret), "Content-Type": FHIR_JSON},
     )
     assert rule in problem(answer, 403, "forbidden")
-    [entry] = journal_records(sqlite_coffre)[before:]
+    [entry] = journal_records(coffre)[before:]
     assert (entry.action, entry.outcome, entry.rule) == ("identity:team:update", "denied", rule)
-    with sqlite_coffre.reader() as uow:
+    with coffre.reader() as uow:
         [team] = identity.list_care_teams(uow, team_id=team_id)
     assert team.member_ids == (world.colleague.id,)
 
@@ -131,7 +131,7 @@ async def test_anyone_else_is_refused_and_the_refusal_is_journaled(
     ],
 )
 async def test_a_bad_update_is_refused_and_changes_nothing(
-    client, sqlite_coffre, world, team_id, admin_token, body, status, code, where
+    client, coffre, world, team_id, admin_token, body, status, code, where
 ):
     answer = await client.put(
         f"/fhir/CareTeam/{team_id}",
@@ -139,7 +139,7 @@ async def test_a_bad_update_is_refused_and_changes_nothing(
         headers={**bearer(admin_token), "Content-Type": FHIR_JSON},
     )
     assert where in problem(answer, status, code) + answer.text
-    with sqlite_coffre.reader() as uow:
+    with coffre.reader() as uow:
         [team] = identity.list_care_teams(uow, team_id=team_id)
     assert team.member_ids == (world.colleague.id,)
 

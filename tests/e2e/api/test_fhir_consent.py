@@ -79,22 +79,22 @@ def choices(coffre: Coffre, world: World) -> records.Choices:
 
 
 async def test_an_exclusion_sent_back_shuts_the_professional_out_until_it_is_lifted(
-    client, sqlite_coffre, world
+    client, coffre, world
 ):
-    own = token(sqlite_coffre, world, "patient.hl")
-    physician = token(sqlite_coffre, world, "dr.martin")
+    own = token(coffre, world, "patient.hl")
+    physician = token(coffre, world, "dr.martin")
     read = f"/fhir/Patient/{world.patient_id}"
     assert (await client.get(read, headers=physician)).status_code == 200
     consent = await current(client, own, world.patient_id)
     assert (
         consent["id"] == f"sharing-{world.patient_id}" and "provision" not in consent["provision"]
     )
-    before = len(journal_records(sqlite_coffre))
+    before = len(journal_records(coffre))
 
     excluded = await put(client, own, with_denials(consent, excluding(world.physician.id)))
     assert excluded.status_code == 200, excluded.text
     assert excluded.headers["etag"] == f'W/"{excluded.json()["meta"]["versionId"]}"'
-    [entry] = journal_records(sqlite_coffre)[before:]
+    [entry] = journal_records(coffre)[before:]
     assert (entry.action, entry.outcome, entry.rule) == (
         "access:exclusion:update",
         "success",
@@ -110,30 +110,28 @@ async def test_an_exclusion_sent_back_shuts_the_professional_out_until_it_is_lif
     lifted = await put(client, own, with_denials(shown))
     assert lifted.status_code == 200, lifted.text
     assert (await client.get(read, headers=physician)).status_code == 200
-    assert choices(sqlite_coffre, world) == records.Choices(True, (), ())
+    assert choices(coffre, world) == records.Choices(True, (), ())
 
 
-async def test_a_masked_document_leaves_the_others_searches(client, sqlite_coffre, world):
-    own = token(sqlite_coffre, world, "patient.hl")
-    physician = token(sqlite_coffre, world, "dr.martin")
+async def test_a_masked_document_leaves_the_others_searches(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
+    physician = token(coffre, world, "dr.martin")
     search = f"/fhir/DocumentReference?patient={world.patient_id}"
     assert ids(searchset(await client.get(search, headers=physician))) == [world.document_id]
     consent = await current(client, own, world.patient_id)
     masked = await put(client, own, with_denials(consent, masking(world.document_id)))
     assert masked.status_code == 200, masked.text
     assert ids(searchset(await client.get(search, headers=physician))) == []
-    assert journal_records(sqlite_coffre)[-2].action == "access:mask:update"
-    assert choices(sqlite_coffre, world).masked == (world.document_id,)
+    assert journal_records(coffre)[-2].action == "access:mask:update"
+    assert choices(coffre, world).masked == (world.document_id,)
 
 
-async def test_a_consent_read_changed_and_sent_back_is_read_back_as_sent(
-    client, sqlite_coffre, world
-):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_a_consent_read_changed_and_sent_back_is_read_back_as_sent(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
     changed = with_denials(consent, excluding(world.colleague.id), masking(world.document_id))
     changed["status"] = "inactive"
-    before = len(journal_records(sqlite_coffre))
+    before = len(journal_records(coffre))
     answered = await put(client, own, changed)
     assert answered.status_code == 200, answered.text
     stored = answered.json()
@@ -145,7 +143,7 @@ async def test_a_consent_read_changed_and_sent_back_is_read_back_as_sent(
     assert await current(client, own, world.patient_id) == stored
     # Consent withdrawn, a professional excluded and a document masked: three changes, one
     # transaction, each journaled as its own service journals it.
-    kinds = [e.action for e in journal_records(sqlite_coffre)[before : before + 3]]
+    kinds = [e.action for e in journal_records(coffre)[before : before + 3]]
     assert sorted(kinds) == [
         "access:consent:update",
         "access:exclusion:update",
@@ -154,7 +152,7 @@ async def test_a_consent_read_changed_and_sent_back_is_read_back_as_sent(
     # Sent back unchanged, it changes nothing, and says so in the journal.
     again = await put(client, own, stored)
     assert again.status_code == 200 and again.json() == stored
-    last = journal_records(sqlite_coffre)[-1]
+    last = journal_records(coffre)[-1]
     assert (last.action, last.outcome, last.resource_ids) == (
         "access:consent:update",
         "failed",
@@ -184,36 +182,34 @@ async def test_a_consent_read_changed_and_sent_back_is_read_back_as_sent(
     ],
 )
 async def test_a_provision_not_understood_is_refused_with_its_path_and_changes_nothing(
-    client, sqlite_coffre, world, denial, path
+    client, coffre, world, denial, path
 ):
-    own = token(sqlite_coffre, world, "patient.hl")
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
-    before, kept = len(journal_records(sqlite_coffre)), choices(sqlite_coffre, world)
+    before, kept = len(journal_records(coffre)), choices(coffre, world)
     sent = with_denials(consent, excluding(world.colleague.id), denial)
     sent["status"] = "inactive"
     response = await put(client, own, sent)
     problem(response, 400, "invalid")
     assert response.json()["issue"][0]["expression"] == [path]
-    assert len(journal_records(sqlite_coffre)) == before + 1  # the look at the choices above
-    assert choices(sqlite_coffre, world) == kept
+    assert len(journal_records(coffre)) == before + 1  # the look at the choices above
+    assert choices(coffre, world) == kept
 
 
-async def test_too_many_denials_at_once_are_refused_and_change_nothing(
-    client, sqlite_coffre, world
-):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_too_many_denials_at_once_are_refused_and_change_nothing(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
-    before, kept = len(journal_records(sqlite_coffre)), choices(sqlite_coffre, world)
+    before, kept = len(journal_records(coffre)), choices(coffre, world)
     sent = with_denials(consent, *(masking(f"d{n}") for n in range(MAX_DENIALS + 1)))
     response = await put(client, own, sent)
     problem(response, 400, "too-costly")
     assert response.json()["issue"][0]["expression"] == ["Consent.provision.provision"]
-    assert len(journal_records(sqlite_coffre)) == before + 1  # the look at the choices above
-    assert choices(sqlite_coffre, world) == kept
+    assert len(journal_records(coffre)) == before + 1  # the look at the choices above
+    assert choices(coffre, world) == kept
 
 
-async def test_a_patient_changes_only_their_own_consent(client, sqlite_coffre, world):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_a_patient_changes_only_their_own_consent(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
     someone = {"reference": "Patient/someone-else"}
     elsewhere = {**consent, "id": "sharing-someone-else", "patient": someone}
@@ -226,32 +222,32 @@ async def test_a_patient_changes_only_their_own_consent(client, sqlite_coffre, w
     problem(response, 404, "not-found")
 
 
-async def test_only_the_patient_changes_their_consent(client, sqlite_coffre, world):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_only_the_patient_changes_their_consent(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
     attempt = with_denials(consent, excluding(world.colleague.id))
-    before = choices(sqlite_coffre, world)
+    before = choices(coffre, world)
     for username in ("dr.martin", "acc.petit"):
-        refused = await put(client, token(sqlite_coffre, world, username), attempt)
+        refused = await put(client, token(coffre, world, username), attempt)
         said = problem(refused, 403, "forbidden")
         assert said.startswith("Access denied by rule patient-own-choice: ")
         assert world.colleague.id not in refused.text
-    assert journal_records(sqlite_coffre)[-1].outcome == "denied"
-    narrow = token(sqlite_coffre, world, "patient.hl", "user/Consent.crs")
+    assert journal_records(coffre)[-1].outcome == "denied"
+    narrow = token(coffre, world, "patient.hl", "user/Consent.crs")
     said = problem(await put(client, narrow, attempt), 403, "forbidden")
     assert "token-scope" in said and "user/Consent.u" in said
     # Consent.u reaches exclusions and masks; giving or withdrawing consent is a create.
-    updates_only = token(sqlite_coffre, world, "patient.hl", "user/Consent.rus")
+    updates_only = token(coffre, world, "patient.hl", "user/Consent.rus")
     withdrawn = {**attempt, "status": "inactive"}
     said = problem(await put(client, updates_only, withdrawn), 403, "forbidden")
     assert "user/Consent.c" in said
-    assert choices(sqlite_coffre, world) == before
+    assert choices(coffre, world) == before
     allowed = await put(client, updates_only, attempt)
     assert allowed.status_code == 200, allowed.text
 
 
-async def test_a_change_based_on_another_version_is_refused(client, sqlite_coffre, world):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_a_change_based_on_another_version_is_refused(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     consent = await current(client, own, world.patient_id)
     seen = f'W/"{consent["meta"]["versionId"]}"'
     first = await put(
@@ -260,6 +256,6 @@ async def test_a_change_based_on_another_version_is_refused(client, sqlite_coffr
     assert first.status_code == 200, first.text
     late = with_denials(consent, excluding(world.colleague.id))
     problem(await put(client, own, late, **{"If-Match": seen}), 412, "conflict")
-    assert choices(sqlite_coffre, world).excluded == ()
+    assert choices(coffre, world).excluded == ()
     fresh = await put(client, own, late, **{"If-Match": first.headers["etag"]})
     assert fresh.status_code == 200, fresh.text

@@ -54,14 +54,14 @@ async def test_the_capability_statement_says_what_is_supported(client):
     }
 
 
-async def test_a_practitioner_reads_a_patient_with_a_token(client, sqlite_coffre, world):
-    secret = token(sqlite_coffre, world, "dr.martin")
+async def test_a_practitioner_reads_a_patient_with_a_token(client, coffre, world):
+    secret = token(coffre, world, "dr.martin")
     response = await client.get(f"/fhir/Patient/{world.patient_id}", headers=bearer(secret))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith(FHIR_JSON)
     patient = Patient.model_validate(response.json())
     assert patient.id == world.patient_id
-    last = journal_records(sqlite_coffre)[-1]
+    last = journal_records(coffre)[-1]
     assert (last.action, last.outcome, last.actor_id, last.patient_ids) == (
         "records:patient:read",
         "success",
@@ -71,7 +71,7 @@ async def test_a_practitioner_reads_a_patient_with_a_token(client, sqlite_coffre
     assert last.source == "198.51.100.7"
 
 
-async def test_no_credential_or_a_bad_one_is_401(client, sqlite_coffre, world):
+async def test_no_credential_or_a_bad_one_is_401(client, coffre, world):
     path = f"/fhir/Patient/{world.patient_id}"
     anonymous = await client.get(path)
     assert "bearer token" in problem(anonymous, 401, "login")
@@ -79,25 +79,25 @@ async def test_no_credential_or_a_bad_one_is_401(client, sqlite_coffre, world):
     made_up = await client.get(path, headers=bearer("made-up"))
     assert "not known" in problem(made_up, 401, "login")
     assert 'error="invalid_token"' in made_up.headers["www-authenticate"]
-    secret = token(sqlite_coffre, world, "dr.martin")
-    info = signin.token_actor(sqlite_coffre.uow(), secret)
+    secret = token(coffre, world, "dr.martin")
+    info = signin.token_actor(coffre.uow(), secret)
     assert info.session_id is not None
-    signin.revoke_token(sqlite_coffre.uow(), local_operator(world.clinic), info.session_id)
+    signin.revoke_token(coffre.uow(), local_operator(world.clinic), info.session_id)
     revoked = await client.get(path, headers=bearer(secret))
     assert "revoked" in problem(revoked, 401, "login")
 
 
-async def test_a_denial_names_its_rule_and_no_data(client, sqlite_coffre, world):
+async def test_a_denial_names_its_rule_and_no_data(client, coffre, world):
     path = f"/fhir/Patient/{world.patient_id}"
-    stranger = await client.get(path, headers=bearer(token(sqlite_coffre, world, "dr.bernard")))
+    stranger = await client.get(path, headers=bearer(token(coffre, world, "dr.bernard")))
     said = problem(stranger, 403, "forbidden")
     assert said.startswith("Access denied by rule no-care-relationship")
     assert "Lefèvre" not in stranger.text and "Hélène" not in stranger.text
-    narrow = token(sqlite_coffre, world, "dr.martin", "user/Observation.rs")
+    narrow = token(coffre, world, "dr.martin", "user/Observation.rs")
     assert "token-scope" in problem(
         await client.get(path, headers=bearer(narrow)), 403, "forbidden"
     )
-    assert journal_records(sqlite_coffre)[-1].rule == "token-scope"
+    assert journal_records(coffre)[-1].rule == "token-scope"
 
 
 async def test_unsupported_paths_are_outcomes(client):

@@ -37,9 +37,9 @@ def count(coffre, table: str) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_a_read_carries_the_version_and_vread_answers_only_the_one_kept(
-    client, sqlite_coffre, world
+    client, coffre, world
 ):
-    doctor, staff = (token(sqlite_coffre, world.clinic, u) for u in ("dr.martin", "acc.petit"))
+    doctor, staff = (token(coffre, world.clinic, u) for u in ("dr.martin", "acc.petit"))
     path = f"/fhir/Patient/{world.patient_id}"
     read = await client.get(path, headers=doctor)
     assert read.status_code == 200 and read.headers["etag"] == 'W/"1"'
@@ -69,7 +69,7 @@ async def test_a_read_carries_the_version_and_vread_answers_only_the_one_kept(
     said = problem(gone, 404, "not-found")
     assert "only the current version (2)" in said
     # Nothing of it was given: the read is journaled as failed, not as a success.
-    entry = journal_records(sqlite_coffre)[-1]
+    entry = journal_records(coffre)[-1]
     assert (entry.action, entry.outcome) == ("records:patient:read", "failed")
     odd = await client.get(f"{path}/_history/x2", headers=doctor)
     assert "only the current version (2)" in problem(odd, 404, "not-found")
@@ -82,29 +82,27 @@ async def test_a_read_carries_the_version_and_vread_answers_only_the_one_kept(
     assert (entry.request.method, entry.response.etag) == ("PUT", 'W/"2"')
 
 
-async def test_a_version_is_not_told_to_someone_who_may_not_read_the_patient(
-    client, sqlite_coffre, world
-):
-    stranger = token(sqlite_coffre, world.clinic, "dr.bernard")
+async def test_a_version_is_not_told_to_someone_who_may_not_read_the_patient(client, coffre, world):
+    stranger = token(coffre, world.clinic, "dr.bernard")
     for version in ("1", "7"):
         response = await client.get(
             f"/fhir/Patient/{world.patient_id}/_history/{version}", headers=stranger
         )
         assert "no-care-relationship" in problem(response, 403, "forbidden")
-    entry = journal_records(sqlite_coffre)[-1]
+    entry = journal_records(coffre)[-1]
     assert (entry.action, entry.outcome) == ("records:patient:read", "denied")
 
 
-async def test_the_reception_registers_a_new_patient_once(client, sqlite_coffre, world):
-    staff = {**token(sqlite_coffre, world.clinic, "acc.petit"), "Content-Type": FHIR_JSON}
-    before = count(sqlite_coffre, "patients")
+async def test_the_reception_registers_a_new_patient_once(client, coffre, world):
+    staff = {**token(coffre, world.clinic, "acc.petit"), "Content-Type": FHIR_JSON}
+    before = count(coffre, "patients")
     response = await client.post("/fhir/Patient", json=NEWCOMER, headers=staff)
     assert response.status_code == 201, response.text
     created = response.json()
     assert response.headers["location"].endswith(f"/fhir/Patient/{created['id']}/_history/1")
     assert (created["name"], created["meta"]["versionId"]) == (NEWCOMER["name"], "1")
-    assert count(sqlite_coffre, "patients") == before + 1
-    entry = journal_records(sqlite_coffre)[-1]
+    assert count(coffre, "patients") == before + 1
+    entry = journal_records(coffre)[-1]
     assert (entry.action, entry.outcome, entry.patient_ids) == (
         "records:patient:create",
         "success",
@@ -113,7 +111,7 @@ async def test_the_reception_registers_a_new_patient_once(client, sqlite_coffre,
 
     # Indexed like an imported patient (national id, e-mail, phone, family + birth date);
     # without consent and a relationship, no one at the clinic finds it yet.
-    with sqlite_coffre.engine.connect() as conn:
+    with coffre.engine.connect() as conn:
         kinds = conn.execute(
             sa.text("SELECT DISTINCT kind FROM patient_index WHERE patient_id = :id"),
             {"id": created["id"]},
@@ -125,8 +123,8 @@ async def test_the_reception_registers_a_new_patient_once(client, sqlite_coffre,
 
     again = await client.post("/fhir/Patient", json=NEWCOMER, headers=staff)
     assert "already registered" in problem(again, 409, "duplicate")
-    assert count(sqlite_coffre, "patients") == before + 1
-    entry = journal_records(sqlite_coffre)[-1]
+    assert count(coffre, "patients") == before + 1
+    entry = journal_records(coffre)[-1]
     assert (entry.action, entry.outcome, entry.patient_ids) == (
         "records:patient:create",
         "failed",
@@ -134,31 +132,31 @@ async def test_the_reception_registers_a_new_patient_once(client, sqlite_coffre,
     )
 
 
-async def test_a_bad_registration_adds_nothing_and_leaves_no_key(client, sqlite_coffre, world):
-    staff = {**token(sqlite_coffre, world.clinic, "acc.petit"), "Content-Type": FHIR_JSON}
-    before = count(sqlite_coffre, "patients"), sqlite_coffre.vault.keyring.store.count_data_keys()
+async def test_a_bad_registration_adds_nothing_and_leaves_no_key(client, coffre, world):
+    staff = {**token(coffre, world.clinic, "acc.petit"), "Content-Type": FHIR_JSON}
+    before = count(coffre, "patients"), coffre.vault.keyring.store.count_data_keys()
     invalid = {**NEWCOMER, "gender": "sometimes"}
     response = await client.post("/fhir/Patient", json=invalid, headers=staff)
     assert "gender 'sometimes' is not one of female, male, other, unknown" in problem(
         response, 400, "invalid"
     )
     assert response.json()["issue"][0]["expression"] == ["Patient.gender"]
-    doctor = {**token(sqlite_coffre, world.clinic, "dr.martin"), "Content-Type": FHIR_JSON}
+    doctor = {**token(coffre, world.clinic, "dr.martin"), "Content-Type": FHIR_JSON}
     refused = await client.post("/fhir/Patient", json=NEWCOMER, headers=doctor)
     assert "registration-matrix" in problem(refused, 403, "forbidden")
     assert (
-        count(sqlite_coffre, "patients"),
-        sqlite_coffre.vault.keyring.store.count_data_keys(),
+        count(coffre, "patients"),
+        coffre.vault.keyring.store.count_data_keys(),
     ) == before
 
 
-async def test_care_teams_are_in_the_directory_with_their_members(client, sqlite_coffre, world):
-    with sqlite_coffre.uow() as uow:
+async def test_care_teams_are_in_the_directory_with_their_members(client, coffre, world):
+    with coffre.uow() as uow:
         team = identity.create_care_team(
             uow, world.clinic, "Équipe de diabétologie", [world.physician.id, world.colleague.id]
         )
         uow.commit()
-    headers = token(sqlite_coffre, world.clinic, "dr.bernard")
+    headers = token(coffre, world.clinic, "dr.bernard")
     read = await client.get(f"/fhir/CareTeam/{team}", headers=headers)
     assert read.status_code == 200
     members = {p["member"]["reference"] for p in read.json()["participant"]}
@@ -171,18 +169,18 @@ async def test_care_teams_are_in_the_directory_with_their_members(client, sqlite
     elsewhere = await client.get(f"/fhir/CareTeam?organization={world.insurer}", headers=headers)
     assert ids(searchset(elsewhere)) == []
     problem(await client.get("/fhir/CareTeam/nope", headers=headers), 404, "not-found")
-    narrow = token(sqlite_coffre, world.clinic, "dr.bernard", "user/Patient.rs")
+    narrow = token(coffre, world.clinic, "dr.bernard", "user/Patient.rs")
     said = problem(await client.get("/fhir/CareTeam", headers=narrow), 403, "forbidden")
     assert "CareTeam" in said
 
 
-async def test_an_insurer_token_needs_the_coverage_scopes(client, sqlite_coffre, world):
+async def test_an_insurer_token_needs_the_coverage_scopes(client, coffre, world):
     member = "/fhir/$eligibility?member=MT-0001"
     usage = "/fhir/$usage?since=2026-01-01&until=2026-02-01"
-    reads = token(sqlite_coffre, world.insurer, "agent.mutuelle", "user/Coverage.r")
+    reads = token(coffre, world.insurer, "agent.mutuelle", "user/Coverage.r")
     assert (await client.get(member, headers=reads)).status_code == 200
     said = problem(await client.get(usage, headers=reads), 403, "forbidden")
     assert "user/Coverage.s" in said
-    searches = token(sqlite_coffre, world.insurer, "agent.mutuelle", "user/Coverage.s")
+    searches = token(coffre, world.insurer, "agent.mutuelle", "user/Coverage.s")
     assert (await client.get(usage, headers=searches)).status_code == 200
     assert "token-scope" in problem(await client.get(member, headers=searches), 403, "forbidden")

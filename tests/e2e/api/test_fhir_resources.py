@@ -52,33 +52,29 @@ def count_rows(coffre, table: str) -> int:  # type: ignore[no-untyped-def]
         return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
 
 
-async def test_a_patient_search_returns_only_patients_the_caller_may_see(
-    client, sqlite_coffre, world
-):
+async def test_a_patient_search_returns_only_patients_the_caller_may_see(client, coffre, world):
     path = "/fhir/Patient?family=Lefèvre&birthdate=1985-05-12"
-    found = searchset(await client.get(path, headers=token(sqlite_coffre, world, "dr.martin")))
+    found = searchset(await client.get(path, headers=token(coffre, world, "dr.martin")))
     assert ids(found) == [world.patient_id]
     # A colleague without relationship gets an empty page, like a search that finds no one.
-    hidden = await client.get(path, headers=token(sqlite_coffre, world, "dr.bernard"))
+    hidden = await client.get(path, headers=token(coffre, world, "dr.bernard"))
     nobody = await client.get(
         "/fhir/Patient?family=Nobody&birthdate=1985-05-12",
-        headers=token(sqlite_coffre, world, "dr.bernard"),
+        headers=token(coffre, world, "dr.bernard"),
     )
     assert ids(searchset(hidden)) == ids(searchset(nobody)) == []
     assert hidden.json()["entry"] == nobody.json()["entry"] == []
     [withheld] = [
         r
-        for r in journal_records(sqlite_coffre)
+        for r in journal_records(coffre)
         if r.action == "records:patient:search" and r.outcome == "denied"
     ]
     assert (withheld.actor_id, withheld.patient_ids) == (world.colleague.id, (world.patient_id,))
     assert "Lefèvre" not in hidden.text
 
 
-async def test_search_by_identifier_email_and_phone_through_the_blind_index(
-    client, sqlite_coffre, world
-):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_search_by_identifier_email_and_phone_through_the_blind_index(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     held = (await client.get(f"/fhir/Patient/{world.patient_id}", headers=headers)).json()
     [identifier] = held["identifier"]
     telecom = {t["system"]: t["value"] for t in held["telecom"]}
@@ -95,8 +91,8 @@ async def test_search_by_identifier_email_and_phone_through_the_blind_index(
     assert "Search by exactly one of" in problem(nothing, 400, "invalid")
 
 
-async def test_unknown_search_parameters_are_ignored_unless_strict(client, sqlite_coffre, world):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_unknown_search_parameters_are_ignored_unless_strict(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     path = "/fhir/Patient?family=Lefèvre&birthdate=1985-05-12&colour=blue"
     lenient = searchset(await client.get(path, headers=headers))
     assert ids(lenient) == [world.patient_id]
@@ -108,8 +104,8 @@ async def test_unknown_search_parameters_are_ignored_unless_strict(client, sqlit
     assert "colour" in problem(unnamed, 400, "not-supported")
 
 
-async def test_paging_has_next_links_and_never_a_total(client, sqlite_coffre, world):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_paging_has_next_links_and_never_a_total(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     first = searchset(
         await client.get(f"/fhir/Observation?patient={world.patient_id}&_count=1", headers=headers)
     )
@@ -133,11 +129,11 @@ async def test_paging_has_next_links_and_never_a_total(client, sqlite_coffre, wo
     ],
 )
 async def test_a_count_of_zero_reads_nothing_and_says_no_total_is_given(
-    client, sqlite_coffre, world, search
+    client, coffre, world, search
 ):
     path = "/fhir/" + search.format(patient=world.patient_id) + "&_count=0"
-    headers = token(sqlite_coffre, world, "dr.martin")
-    before = len(journal_records(sqlite_coffre))
+    headers = token(coffre, world, "dr.martin")
+    before = len(journal_records(coffre))
     anonymous = await client.get(path)
     assert anonymous.status_code == 401
     answer = await client.get(path, headers=headers)
@@ -148,11 +144,11 @@ async def test_a_count_of_zero_reads_nothing_and_says_no_total_is_given(
     assert note.resource.issue[0].severity == "information"
     assert "no totals" in note.resource.issue[0].diagnostics
     # Nothing was read, so nothing was journaled.
-    assert len(journal_records(sqlite_coffre)) == before
+    assert len(journal_records(coffre)) == before
 
 
-async def test_observations_by_category_and_date(client, sqlite_coffre, world):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_observations_by_category_and_date(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     created = await client.post(
         "/fhir/Observation",
         headers={**headers, "Content-Type": FHIR_JSON},
@@ -184,7 +180,7 @@ async def test_observations_by_category_and_date(client, sqlite_coffre, world):
     assert problem(
         await client.get(f"/fhir/Observation/{condition}", headers=headers), 404, "not-found"
     )
-    stranger = token(sqlite_coffre, world, "dr.bernard")
+    stranger = token(coffre, world, "dr.bernard")
     assert "no-care-relationship" in problem(
         await client.get(f"/fhir/Observation/{condition}", headers=stranger), 403, "forbidden"
     )
@@ -192,20 +188,18 @@ async def test_observations_by_category_and_date(client, sqlite_coffre, world):
     assert "date" in problem(bad_date, 400, "invalid")
 
 
-async def test_a_pharmacist_sees_only_the_categories_of_their_profession(
-    client, sqlite_coffre, world
-):
+async def test_a_pharmacist_sees_only_the_categories_of_their_profession(client, coffre, world):
     records_seen = searchset(
         await client.get(
             f"/fhir/Condition?patient={world.patient_id}",
-            headers=token(sqlite_coffre, world, "dr.martin"),
+            headers=token(coffre, world, "dr.martin"),
         )
     )
     assert ids(records_seen) == [world.entry_ids[Category.MENTAL_HEALTH]]
 
 
-async def test_documents_are_described_searched_created_and_streamed(client, sqlite_coffre, world):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_documents_are_described_searched_created_and_streamed(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     described = await client.get(f"/fhir/DocumentReference/{world.document_id}", headers=headers)
     assert described.status_code == 200
     attachment = described.json()["content"][0]["attachment"]
@@ -258,8 +252,8 @@ async def test_documents_are_described_searched_created_and_streamed(client, sql
     problem(lying, 422, "business-rule")
 
 
-async def test_everything_is_one_bundle_of_what_the_caller_may_see(client, sqlite_coffre, world):
-    headers = token(sqlite_coffre, world, "dr.martin")
+async def test_everything_is_one_bundle_of_what_the_caller_may_see(client, coffre, world):
+    headers = token(coffre, world, "dr.martin")
     bundle = searchset(
         await client.get(f"/fhir/Patient/{world.patient_id}/$everything", headers=headers)
     )
@@ -267,10 +261,8 @@ async def test_everything_is_one_bundle_of_what_the_caller_may_see(client, sqlit
     assert kinds == ["Condition", "DocumentReference", "Observation", "Patient"]
 
 
-async def test_a_patient_reads_their_own_record_and_history_not_anothers(
-    client, sqlite_coffre, world
-):
-    own = token(sqlite_coffre, world, "patient.hl", "user/*.cruds")
+async def test_a_patient_reads_their_own_record_and_history_not_anothers(client, coffre, world):
+    own = token(coffre, world, "patient.hl", "user/*.cruds")
     read = await client.get(f"/fhir/Patient/{world.patient_id}", headers=own)
     assert read.status_code == 200, read.text
     history = searchset(
@@ -287,10 +279,8 @@ async def test_a_patient_reads_their_own_record_and_history_not_anothers(
     assert "patient-own-record" in problem(writes, 403, "forbidden")
 
 
-async def test_an_update_checks_the_version_and_writes_nothing_on_conflict(
-    client, sqlite_coffre, world
-):
-    headers = {**token(sqlite_coffre, world, "acc.petit"), "Content-Type": FHIR_JSON}
+async def test_an_update_checks_the_version_and_writes_nothing_on_conflict(client, coffre, world):
+    headers = {**token(coffre, world, "acc.petit"), "Content-Type": FHIR_JSON}
     body = json.dumps({**patient(family="Lefèvre-Martin"), "id": world.patient_id})
     path = f"/fhir/Patient/{world.patient_id}"
     updated = await client.put(path, headers={**headers, "If-Match": 'W/"1"'}, content=body)
@@ -304,23 +294,21 @@ async def test_an_update_checks_the_version_and_writes_nothing_on_conflict(
     assert problem(other_id, 400, "invalid")
 
 
-async def test_only_the_organisations_dpo_erases_a_patient(client, sqlite_coffre, world):
-    account(sqlite_coffre, world.clinic, "dpo.parc", "data-protection-officer")
+async def test_only_the_organisations_dpo_erases_a_patient(client, coffre, world):
+    account(coffre, world.clinic, "dpo.parc", "data-protection-officer")
     path = f"/fhir/Patient/{world.patient_id}?reason=subject-request"
-    refused = await client.delete(path, headers=token(sqlite_coffre, world, "dr.martin"))
+    refused = await client.delete(path, headers=token(coffre, world, "dr.martin"))
     assert "erasure-role" in problem(refused, 403, "forbidden")
-    erased = await client.delete(path, headers=token(sqlite_coffre, world, "dpo.parc"))
+    erased = await client.delete(path, headers=token(coffre, world, "dpo.parc"))
     assert erased.status_code == 204
     gone = await client.get(
-        f"/fhir/Patient/{world.patient_id}", headers=token(sqlite_coffre, world, "dpo.parc")
+        f"/fhir/Patient/{world.patient_id}", headers=token(coffre, world, "dpo.parc")
     )
     assert gone.status_code in (403, 410)
 
 
-async def test_the_insurer_asks_eligibility_and_usage_and_nothing_else(
-    client, sqlite_coffre, world
-):
-    headers = token(sqlite_coffre, world, "agent.mutuelle")
+async def test_the_insurer_asks_eligibility_and_usage_and_nothing_else(client, coffre, world):
+    headers = token(coffre, world, "agent.mutuelle")
     covered = await client.get("/fhir/$eligibility?member=MT-0001&date=2026-01-10", headers=headers)
     assert covered.status_code == 200
     answer = Parameters.model_validate(covered.json())
@@ -332,7 +320,7 @@ async def test_the_insurer_asks_eligibility_and_usage_and_nothing_else(
     assert Parameters.model_validate(usage.json())
     search = await client.get("/fhir/Patient?email=person0@example.org", headers=headers)
     assert "insurer-scope" in problem(search, 403, "forbidden")
-    physician = token(sqlite_coffre, world, "dr.martin")
+    physician = token(coffre, world, "dr.martin")
     refused = await client.get("/fhir/$eligibility?member=MT-0001", headers=physician)
     problem(refused, 403, "forbidden")
 
@@ -379,15 +367,15 @@ async def test_the_insurer_asks_eligibility_and_usage_and_nothing_else(
     ],
 )
 async def test_bad_input_is_an_outcome_and_writes_nothing(
-    client, sqlite_coffre, world, body, content_type, status, code, said
+    client, coffre, world, body, content_type, status, code, said
 ):
-    headers = {**token(sqlite_coffre, world, "dr.martin"), "Content-Type": content_type}
-    before = count_rows(sqlite_coffre, "clinical_entries"), len(journal_records(sqlite_coffre))
+    headers = {**token(coffre, world, "dr.martin"), "Content-Type": content_type}
+    before = count_rows(coffre, "clinical_entries"), len(journal_records(coffre))
     response = await client.post("/fhir/Observation", headers=headers, content=body)
     assert said in problem(response, status, code)
     assert (
-        count_rows(sqlite_coffre, "clinical_entries"),
-        len(journal_records(sqlite_coffre)),
+        count_rows(coffre, "clinical_entries"),
+        len(journal_records(coffre)),
     ) == before
 
 
@@ -418,18 +406,18 @@ _CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
     ids=["observation-status", "condition-code", "condition-text-only"],
 )
 async def test_a_code_outside_its_required_binding_is_refused_with_its_path(
-    client, sqlite_coffre, world, resource, path
+    client, coffre, world, resource, path
 ):
-    headers = {**token(sqlite_coffre, world, "dr.martin"), "Content-Type": FHIR_JSON}
+    headers = {**token(coffre, world, "dr.martin"), "Content-Type": FHIR_JSON}
     kind = resource["resourceType"]
     body = {**resource, "subject": {"reference": f"Patient/{world.patient_id}"}}
-    before = count_rows(sqlite_coffre, "clinical_entries"), len(journal_records(sqlite_coffre))
+    before = count_rows(coffre, "clinical_entries"), len(journal_records(coffre))
     response = await client.post(f"/fhir/{kind}", headers=headers, json=body)
     assert f"The {kind} is not valid FHIR R4" in problem(response, 400, "invalid")
     assert response.json()["issue"][0]["expression"] == [path]
     assert (
-        count_rows(sqlite_coffre, "clinical_entries"),
-        len(journal_records(sqlite_coffre)),
+        count_rows(coffre, "clinical_entries"),
+        len(journal_records(coffre)),
     ) == before
     # The same with a code the binding allows is stored.
     allowed = (
@@ -449,10 +437,10 @@ def consent(patient_id: str, status: str) -> str:
 
 
 async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_once(
-    client, sqlite_coffre, world
+    client, coffre, world
 ):
-    own = {**token(sqlite_coffre, world, "patient.hl"), "Content-Type": FHIR_JSON}
-    physician = token(sqlite_coffre, world, "dr.martin")
+    own = {**token(coffre, world, "patient.hl"), "Content-Type": FHIR_JSON}
+    physician = token(coffre, world, "dr.martin")
     path = f"/fhir/Observation?patient={world.patient_id}"
     assert (await client.get(path, headers=physician)).status_code == 200
     withdrawn = await client.post(
@@ -464,7 +452,7 @@ async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_onc
         "/fhir/Consent", headers=own, content=consent(world.patient_id, "inactive")
     )
     assert again.status_code == 200
-    colleague = {**token(sqlite_coffre, world, "dr.bernard"), "Content-Type": FHIR_JSON}
+    colleague = {**token(coffre, world, "dr.bernard"), "Content-Type": FHIR_JSON}
     refused = await client.post(
         "/fhir/Consent", headers=colleague, content=consent(world.patient_id, "active")
     )
@@ -475,13 +463,11 @@ async def test_the_patient_withdraws_consent_and_the_physician_is_refused_at_onc
     assert "Consent.status" in problem(wrong, 400, "invalid")
 
 
-async def test_the_patient_reads_back_their_choices_and_no_one_else_does(
-    client, sqlite_coffre, world
-):
+async def test_the_patient_reads_back_their_choices_and_no_one_else_does(client, coffre, world):
     operator = world.operator
     records.set_exclusion(
-        sqlite_coffre.uow(),
-        sqlite_coffre.vault,
+        coffre.uow(),
+        coffre.vault,
         operator,
         world.patient_id,
         "dr.bernard",
@@ -489,15 +475,15 @@ async def test_the_patient_reads_back_their_choices_and_no_one_else_does(
         Purpose.PATIENT_REQUEST,
     )
     records.set_mask(
-        sqlite_coffre.uow(),
-        sqlite_coffre.vault,
+        coffre.uow(),
+        coffre.vault,
         operator,
         world.document_id,
         True,
         Purpose.PATIENT_REQUEST,
     )
     path = f"/fhir/Consent?patient={world.patient_id}"
-    found = searchset(await client.get(path, headers=token(sqlite_coffre, world, "patient.hl")))
+    found = searchset(await client.get(path, headers=token(coffre, world, "patient.hl")))
     [consent] = [e.resource for e in found.entry]
     assert consent.status == "active" and consent.provision.type == "permit"
     denied = {
@@ -509,15 +495,15 @@ async def test_the_patient_reads_back_their_choices_and_no_one_else_does(
         f"DocumentReference/{world.document_id}",
     }
     for username in ("dr.martin", "dr.bernard"):
-        refused = await client.get(path, headers=token(sqlite_coffre, world, username))
+        refused = await client.get(path, headers=token(coffre, world, username))
         said = problem(refused, 403, "forbidden")
         assert "dr.bernard" not in said and world.colleague.id not in said
-    entry = journal_records(sqlite_coffre)[-1]
+    entry = journal_records(coffre)[-1]
     assert (entry.action, entry.outcome) == ("access:consent:read", "denied")
 
 
-async def test_the_patient_sees_their_care_relationships(client, sqlite_coffre, world):
-    own = token(sqlite_coffre, world, "patient.hl")
+async def test_the_patient_sees_their_care_relationships(client, coffre, world):
+    own = token(coffre, world, "patient.hl")
     bundle = searchset(
         await client.get(f"/fhir/EpisodeOfCare?patient={world.patient_id}", headers=own)
     )
@@ -526,7 +512,7 @@ async def test_the_patient_sees_their_care_relationships(client, sqlite_coffre, 
     [mine] = [e for e in episodes if e.id == world.relationship_id]
     assert mine.status == "active"
     assert mine.careManager.reference == f"Practitioner/{world.physician.id}"
-    stranger = token(sqlite_coffre, world, "dr.bernard")
+    stranger = token(coffre, world, "dr.bernard")
     problem(
         await client.get(f"/fhir/EpisodeOfCare?patient={world.patient_id}", headers=stranger),
         403,
@@ -534,10 +520,8 @@ async def test_the_patient_sees_their_care_relationships(client, sqlite_coffre, 
     )
 
 
-async def test_the_directory_shows_professionals_never_usernames_or_patients(
-    client, sqlite_coffre, world
-):
-    headers = token(sqlite_coffre, world, "patient.hl")
+async def test_the_directory_shows_professionals_never_usernames_or_patients(client, coffre, world):
+    headers = token(coffre, world, "patient.hl")
     found = searchset(
         await client.get(
             f"/fhir/Practitioner?organization=Organization/{world.clinic}", headers=headers
@@ -567,7 +551,7 @@ async def test_the_directory_shows_professionals_never_usernames_or_patients(
     missing = await client.get("/fhir/Practitioner/nobody", headers=headers)
     problem(missing, 404, "not-found")
     assert (await client.get("/fhir/Organization")).status_code == 401
-    narrow = token(sqlite_coffre, world, "dr.martin", "user/Patient.rs")
+    narrow = token(coffre, world, "dr.martin", "user/Patient.rs")
     assert "token-scope" in problem(
         await client.get("/fhir/Organization", headers=narrow), 403, "forbidden"
     )
@@ -582,24 +566,22 @@ async def test_the_directory_shows_professionals_never_usernames_or_patients(
     ],
 )
 async def test_an_item_one_may_not_see_and_a_missing_one_are_answered_alike(
-    client, sqlite_coffre, world, path, item
+    client, coffre, world, path, item
 ):
     existing = world.entry_ids[Category.RESULTS] if item == "observation" else world.document_id
-    stranger = token(sqlite_coffre, world, "dr.bernard")
+    stranger = token(coffre, world, "dr.bernard")
     forbidden = await client.get(path.format(existing), headers=stranger)
     missing = await client.get(path.format(uuid.uuid4()), headers=stranger)
     assert "no-care-relationship" in problem(forbidden, 403, "forbidden")
     assert (missing.status_code, missing.json()) == (forbidden.status_code, forbidden.json())
     # Both refusals are journaled; the missing item's names no patient.
-    last = journal_records(sqlite_coffre)[-1]
+    last = journal_records(coffre)[-1]
     assert (last.outcome, last.rule, last.patient_ids) == ("denied", "no-care-relationship", ())
 
 
-async def test_a_client_over_its_hourly_ceiling_is_throttled_over_http(
-    client, sqlite_coffre, world
-):
+async def test_a_client_over_its_hourly_ceiling_is_throttled_over_http(client, coffre, world):
     lab = signin.add_client(
-        sqlite_coffre.uow(),
+        coffre.uow(),
         local_operator(world.lab),
         world.lab,
         "Results feed, one call an hour",
@@ -610,27 +592,25 @@ async def test_a_client_over_its_hourly_ceiling_is_throttled_over_http(
         per_day=10,
     )
     issued = signin.client_token(
-        sqlite_coffre.uow(), assertion(lab.id), audience=AUDIENCE, source="203.0.113.9"
+        coffre.uow(), assertion(lab.id), audience=AUDIENCE, source="203.0.113.9"
     )
     headers = bearer(issued.access_token)
     search = f"/fhir/Observation?patient={world.patient_id}&category=results"
     first = await client.get(search, headers=headers)
     assert first.status_code == 200, first.text
-    entries = len(journal_records(sqlite_coffre))
+    entries = len(journal_records(coffre))
     second = await client.get(search, headers=headers)
     assert problem(second, 429, "throttled")
     assert second.headers["retry-after"] == "3600"
     assert world.patient_id not in second.text
-    last = journal_records(sqlite_coffre)[entries:]
+    last = journal_records(coffre)[entries:]
     assert [r.outcome for r in last] == ["denied"]
 
 
-async def test_a_browser_session_reads_its_own_record_and_nothing_else(
-    client, sqlite_coffre, world
-):
+async def test_a_browser_session_reads_its_own_record_and_nothing_else(client, coffre, world):
     step = signin.sign_in(
-        sqlite_coffre.uow(),
-        sqlite_coffre.signin(),
+        coffre.uow(),
+        coffre.signin(),
         "patient.hl",
         "a long passphrase 42",
         "198.51.100.7",
@@ -642,7 +622,7 @@ async def test_a_browser_session_reads_its_own_record_and_nothing_else(
         assert own.status_code == 200, own.text
         other = await client.get(f"/fhir/Patient/{uuid.uuid4()}")
         assert "patient-own-record" in problem(other, 403, "forbidden")
-        signin.sign_out(sqlite_coffre.uow(), step.token)
+        signin.sign_out(coffre.uow(), step.token)
         ended = await client.get(f"/fhir/Patient/{world.patient_id}")
         assert ended.status_code == 401
     finally:
@@ -665,9 +645,9 @@ async def test_a_browser_session_reads_its_own_record_and_nothing_else(
     ],
 )
 async def test_a_format_other_than_json_is_not_acceptable(
-    client, sqlite_coffre, world, query, accept, status
+    client, coffre, world, query, accept, status
 ):
-    headers = token(sqlite_coffre, world, "dr.martin")
+    headers = token(coffre, world, "dr.martin")
     if accept is not None:
         headers["Accept"] = accept
     answer = await client.get(
@@ -679,8 +659,8 @@ async def test_a_format_other_than_json_is_not_acceptable(
         assert world.patient_id not in answer.text  # nothing of the patient with it
 
 
-async def test_a_binary_is_read_whatever_its_accept_says(client, sqlite_coffre, world):
-    headers = {**token(sqlite_coffre, world, "dr.martin"), "Accept": "application/pdf"}
+async def test_a_binary_is_read_whatever_its_accept_says(client, coffre, world):
+    headers = {**token(coffre, world, "dr.martin"), "Accept": "application/pdf"}
     content = await client.get(f"/fhir/Binary/{world.document_id}", headers=headers)
     assert content.status_code == 200
     assert content.content.startswith(b"%PDF-")

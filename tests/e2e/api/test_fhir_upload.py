@@ -30,8 +30,8 @@ PIECE = 16 * 1024
 
 
 @pytest.fixture
-def sqlite_settings(sqlite_settings: Settings) -> Settings:
-    return sqlite_settings.with_overrides(
+def settings(settings: Settings) -> Settings:
+    return settings.with_overrides(
         api_max_body_bytes=BODY_LIMIT, document_max_bytes=DOCUMENT_LIMIT, api_max_uploads=1
     )
 
@@ -78,11 +78,11 @@ def written(coffre: Coffre) -> tuple[int, ...]:
 
 
 async def test_a_document_larger_than_the_body_limit_is_streamed_in_and_read_back(
-    client, sqlite_coffre, world
+    client, coffre, world
 ):
     size = 16 * BODY_LIMIT + 12_345
     headers = headers_of(
-        sqlite_coffre,
+        coffre,
         world,
         "dr.martin",
         **{
@@ -107,7 +107,7 @@ async def test_a_document_larger_than_the_body_limit_is_streamed_in_and_read_bac
         "title": "compte-rendu-opératoire.pdf",
     }
     assert described["meta"]["tag"] == [{"system": "urn:coffre:category", "code": "results"}]
-    reader = headers_of(sqlite_coffre, world, "dr.martin")
+    reader = headers_of(coffre, world, "dr.martin")
     again = await client.get(f"/fhir/DocumentReference/{new_id}", headers=reader)
     assert again.json() == described
     content = await client.get(f"/fhir/Binary/{new_id}", headers=reader)
@@ -130,10 +130,8 @@ async def peak_of_upload(client, headers: dict[str, str], size: int) -> int:  # 
     return peak
 
 
-async def test_the_memory_an_upload_takes_does_not_grow_with_the_document(
-    client, sqlite_coffre, world
-):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
+async def test_the_memory_an_upload_takes_does_not_grow_with_the_document(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin")
     # Both past the first megabyte, which is read whole (no more than a FHIR body).
     half = await peak_of_upload(client, headers, DOCUMENT_LIMIT // 2)
     whole = await peak_of_upload(client, headers, DOCUMENT_LIMIT)
@@ -142,10 +140,10 @@ async def test_the_memory_an_upload_takes_does_not_grow_with_the_document(
 
 
 async def test_a_document_over_the_vault_limit_is_refused_and_nothing_is_written(
-    client, sqlite_coffre, world
+    client, coffre, world
 ):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
-    before = written(sqlite_coffre)
+    headers = headers_of(coffre, world, "dr.martin")
+    before = written(coffre)
     unannounced = await client.post(
         "/fhir/Binary", headers=headers, content=streamed(document(DOCUMENT_LIMIT + 1))
     )
@@ -156,12 +154,12 @@ async def test_a_document_over_the_vault_limit_is_refused_and_nothing_is_written
         content=streamed(iter([b"%PDF-"])),
     )
     problem(announced, 413, "too-costly")
-    assert written(sqlite_coffre) == before
+    assert written(coffre) == before
 
 
-async def test_a_document_whose_content_is_not_its_type_is_refused(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
-    before = written(sqlite_coffre)
+async def test_a_document_whose_content_is_not_its_type_is_refused(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin")
+    before = written(coffre)
     lying = await client.post(
         "/fhir/Binary",
         headers={**headers, "Content-Type": "image/png"},
@@ -179,15 +177,15 @@ async def test_a_document_whose_content_is_not_its_type_is_refused(client, sqlit
         problem(
             await client.post("/fhir/Binary", headers=sent, content=b"{}"), 415, "not-supported"
         )
-    assert written(sqlite_coffre) == before
+    assert written(coffre) == before
 
 
 @pytest.mark.parametrize(
     ("context", "code"),
     [(None, "required"), ("Observation/x", "invalid"), ("Patient/not an id", "invalid")],
 )
-async def test_whose_document_it_is_must_be_said(client, sqlite_coffre, world, context, code):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
+async def test_whose_document_it_is_must_be_said(client, coffre, world, context, code):
+    headers = headers_of(coffre, world, "dr.martin")
     del headers["X-Security-Context"]
     if context is not None:
         headers["X-Security-Context"] = context
@@ -196,8 +194,8 @@ async def test_whose_document_it_is_must_be_said(client, sqlite_coffre, world, c
     assert refused.json()["issue"][0]["expression"] == ["X-Security-Context"]
 
 
-async def test_bad_description_headers_are_refused(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
+async def test_bad_description_headers_are_refused(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin")
     for name, value in (("X-Category", "holiday-photos"), ("Content-Disposition", "form-data")):
         refused = await client.post(
             "/fhir/Binary", headers={**headers, name: value}, content=b"%PDF-1.7"
@@ -210,9 +208,9 @@ async def test_an_anonymous_upload_is_answered_401_before_anything_is_judged(cli
     problem(refused, 401, "login")
 
 
-async def test_a_professional_without_relationship_learns_nothing(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.bernard")
-    before = written(sqlite_coffre)
+async def test_a_professional_without_relationship_learns_nothing(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.bernard")
+    before = written(coffre)
     forbidden = await client.post("/fhir/Binary", headers=headers, content=b"%PDF-1.7")
     said = problem(forbidden, 403, "forbidden")
     assert said.startswith("Access denied by rule no-care-relationship: ")
@@ -224,21 +222,21 @@ async def test_a_professional_without_relationship_learns_nothing(client, sqlite
     problem(nobody, 403, "forbidden")
     assert nobody.json() == forbidden.json()
     # The two refusals are journaled; no document is written.
-    documents, chunks, entries, uploading = written(sqlite_coffre)
+    documents, chunks, entries, uploading = written(coffre)
     assert (documents, chunks, entries, uploading) == (before[0], before[1], before[2] + 2, 0)
 
 
-async def test_the_token_needs_the_document_create_scope(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.martin", scopes="user/Binary.c")
+async def test_the_token_needs_the_document_create_scope(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin", scopes="user/Binary.c")
     said = problem(
         await client.post("/fhir/Binary", headers=headers, content=b"%PDF-"), 403, "forbidden"
     )
     assert "user/DocumentReference.c" in said
 
 
-async def test_an_upload_that_fails_mid_way_leaves_nothing(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
-    before = written(sqlite_coffre)
+async def test_an_upload_that_fails_mid_way_leaves_nothing(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin")
+    before = written(coffre)
 
     async def broken() -> AsyncIterator[bytes]:
         for index, piece in enumerate(document(DOCUMENT_LIMIT)):
@@ -248,13 +246,13 @@ async def test_an_upload_that_fails_mid_way_leaves_nothing(client, sqlite_coffre
 
     with pytest.raises(ConnectionResetError):
         await client.post("/fhir/Binary", headers=headers, content=broken())
-    assert written(sqlite_coffre) == before
+    assert written(coffre) == before
 
 
-async def test_a_client_that_disconnects_mid_way_leaves_nothing(sqlite_coffre, world):
+async def test_a_client_that_disconnects_mid_way_leaves_nothing(coffre, world):
     """As a server tells the application: `http.disconnect` after part of the body."""
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
-    before = written(sqlite_coffre)
+    headers = headers_of(coffre, world, "dr.martin")
+    before = written(coffre)
     # Forty pieces of the body (640 KiB), then the client is gone.
     messages = itertools.chain(
         ({"type": "http.request", "body": p, "more_body": True} for p in document(40 * PIECE)),
@@ -282,14 +280,14 @@ async def test_a_client_that_disconnects_mid_way_leaves_nothing(sqlite_coffre, w
         "query_string": b"",
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
-    await create_app(sqlite_coffre)(scope, receive, send)
+    await create_app(coffre)(scope, receive, send)
     assert sent[0]["status"] == 400
     assert b'"incomplete"' in sent[1]["body"]
-    assert written(sqlite_coffre) == before
+    assert written(coffre) == before
 
 
-async def test_an_upload_while_too_many_arrive_is_turned_away(client, sqlite_coffre, world):
-    headers = headers_of(sqlite_coffre, world, "dr.martin")
+async def test_an_upload_while_too_many_arrive_is_turned_away(client, coffre, world):
+    headers = headers_of(coffre, world, "dr.martin")
     arriving, go_on = anyio.Event(), anyio.Event()
 
     async def slow() -> AsyncIterator[bytes]:

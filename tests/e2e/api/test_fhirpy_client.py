@@ -25,8 +25,8 @@ VITAL_SIGNS = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 @pytest.fixture
-def served(sqlite_settings: Settings) -> Iterator[LiveServer]:
-    with live_server(sqlite_settings) as server:
+def served(settings: Settings) -> Iterator[LiveServer]:
+    with live_server(settings) as server:
         yield server
 
 

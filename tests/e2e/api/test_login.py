@@ -26,10 +26,8 @@ def with_totp(coffre, username: str) -> str:  # type: ignore[no-untyped-def]
     return secret
 
 
-async def test_a_practitioner_signs_in_for_a_token_and_reads_a_patient(
-    client, sqlite_coffre, world
-):
-    secret = with_totp(sqlite_coffre, "dr.martin")
+async def test_a_practitioner_signs_in_for_a_token_and_reads_a_patient(client, coffre, world):
+    secret = with_totp(coffre, "dr.martin")
     code = pyotp.TOTP(secret).at(time.time() + 30)  # the setup used the current step
     answer = await client.post(
         "/auth/login", data={"username": "dr.martin", "password": PASSWORD, "code": code}
@@ -46,12 +44,12 @@ async def test_a_practitioner_signs_in_for_a_token_and_reads_a_patient(
         f"/fhir/Patient/{world.patient_id}", headers=bearer(body["access_token"])
     )
     assert read.status_code == 200
-    actions = [r.action for r in journal_records(sqlite_coffre)[-6:]]
+    actions = [r.action for r in journal_records(coffre)[-6:]]
     assert "identity:token:create" in actions and "identity:session:logout" in actions
 
 
-async def test_a_wrong_code_or_password_is_a_problem_and_no_token(client, sqlite_coffre, world):
-    with_totp(sqlite_coffre, "dr.martin")
+async def test_a_wrong_code_or_password_is_a_problem_and_no_token(client, coffre, world):
+    with_totp(coffre, "dr.martin")
     wrong_code = await client.post(
         "/auth/login", data={"username": "dr.martin", "password": PASSWORD, "code": "000000"}
     )
