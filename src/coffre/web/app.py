@@ -96,6 +96,9 @@ async def _upkeep(coffre: Coffre, every: float, *, flush_wal: bool) -> None:
                 await asyncio.to_thread(coffre.publish, stored)
         except CoffreError as exc:
             log.error("no checkpoint was published: %s", exc.message)
+        except Exception as exc:  # noqa: BLE001 (the upkeep outlives any one pass's failure)
+            # Its type alone: a database error's text may quote the values it was sent.
+            log.error("the journal's upkeep failed (%s); it runs again", type(exc).__name__)
         if flush_wal:
             try:
                 await asyncio.to_thread(coffre.flush_wal)

@@ -180,7 +180,8 @@ def test_an_append_that_is_not_committed_leaves_no_trace(coffre):
     moment=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
     # A patient id, linked in a text column: at most 36 characters, no NUL (PostgreSQL).
     ids=st.lists(
-        st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=36), max_size=4
+        st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=36),
+        max_size=4,
     ),
     rule=st.text(max_size=60),
 )
