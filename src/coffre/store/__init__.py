@@ -13,7 +13,6 @@ from coffre.store.engine import (
     flush_wal_apart,
     make_engine,
     metadata,
-    take_turn,
 )
 from coffre.store.lean import Lean, run_many, run_rows
 from coffre.store.migrate import (
@@ -26,6 +25,7 @@ from coffre.store.migrate import (
     script_head,
     upgrade,
 )
+from coffre.store.postgres import take_turn
 from coffre.store.types import BigInt, Id, Timestamp
 from coffre.store.uow import UnitOfWork
 from coffre.store.upserts import dialect_insert, insert_new, lock_keys

@@ -5,17 +5,16 @@ import contextvars
 import os
 import sqlite3
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from coffre.errors import CoffreError
+from coffre.store.postgres import end_turn, prepare_postgres
 
 metadata = sa.MetaData(
     naming_convention={
@@ -213,51 +212,7 @@ class _Spares:
             conn.close()
 
 
-# How long a unit of work waits for its process's turn at a hot row (`take_turn`) before
-# it queues at the database's own lock instead.
-TURN_WAIT_SECONDS = 1.0
-
-
-class _Turn:
-    """PostgreSQL: the units of work of one process take turns at a row that every writer
-    updates (the journal's head), from `take_turn` until they commit or roll back. Queued
-    at that row's lock in the database, every waiter wakes when the holder commits and all
-    but one go back to waiting: with the server's dozens of threads, that herd cost more
-    than the work (measured: audited reads 25 % faster in the process's turns). Here they
-    are handed the turn one at a time, as the holder's COMMIT goes out, so that the next
-    one queues at the row alone meanwhile. A unit that waits longer than TURN_WAIT_SECONDS
-    goes on without it, to queue at the row itself: a turn is never needed for
-    correctness, and a holder waiting for a lock that the next one holds is then a deadlock
-    that the database sees and breaks, not one that hangs."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        # The connection whose unit holds the turn (kept here: see _Writers.holder).
-        self.holder: sa.Connection | None = None
-
-    def take(self, conn: sa.Connection) -> None:
-        if self.holder is conn:
-            return
-        if self.lock.acquire(timeout=TURN_WAIT_SECONDS):
-            self.holder = conn
-
-    def end(self, conn: sa.Connection) -> None:
-        if self.holder is conn:
-            self.holder = None
-            self.lock.release()
-
-
-def take_turn(conn: sa.Connection) -> None:
-    """Before updating a row that every writer updates, in a unit of work: wait for this
-    process's turn at it (see _Turn), held until the unit commits or rolls back. Nothing
-    on SQLite, where writers take turns for their whole transaction."""
-    turn = _turns.get(conn.engine)
-    if turn is not None:
-        turn.take(conn)
-
-
 _spares: weakref.WeakKeyDictionary[Engine, _Spares] = weakref.WeakKeyDictionary()
-_turns: weakref.WeakKeyDictionary[Engine, _Turn] = weakref.WeakKeyDictionary()
 _writers: weakref.WeakKeyDictionary[Engine, _Writers] = weakref.WeakKeyDictionary()
 
 
@@ -304,7 +259,7 @@ def alone(engine: Engine) -> Iterator[sa.Connection]:
     mode; a PostgreSQL one's is put in it for the while."""
     conn = connect(engine)
     try:
-        if engine not in _turns:
+        if engine.dialect.name != "postgresql":
             yield conn
             return
         driver = conn.connection.dbapi_connection
@@ -333,43 +288,12 @@ def release(engine: Engine, conn: sa.Connection) -> None:
     writers = _writers.get(engine)
     if writers is not None:
         writers.end(conn)
-    turn = _turns.get(engine)
-    if turn is not None:
-        turn.end(conn)
+    end_turn(engine, conn)
     spares = _spares.get(engine)
     if spares is None:
         conn.close()
     else:
         spares.give_back(conn)
-
-
-# A PostgreSQL connection that came back to the pool longer ago than this is pinged before
-# a unit of work uses it, and replaced if the server is gone (restarted, or the connection
-# cut while idle). One used more recently is taken as it is: a ping on every checkout is a
-# round trip more for every unit of work, a fifth of a short one's. Should the server have
-# gone within that time, the unit fails on its first statement and the connection is
-# replaced for the next one.
-PING_AFTER_IDLE_SECONDS = 2.0
-
-
-def _returned(_dbapi_connection: object, record: Any) -> None:
-    record.info["returned"] = time.monotonic()
-
-
-def _ping_if_idle(dialect: sa.Dialect) -> Callable[[Any, Any, Any], None]:
-    """The pool's checkout hook: ping a connection idle for PING_AFTER_IDLE_SECONDS or
-    more (or never used); if it fails, the pool replaces it (DisconnectionError)."""
-
-    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        returned = record.info.get("returned")
-        if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE_SECONDS:
-            return
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error:
-            raise DisconnectionError from None
-
-    return checkout
 
 
 def _private_file(path: Path) -> None:
@@ -408,11 +332,7 @@ def make_engine(url: str) -> Engine:
                 sa.event.listen(engine, "engine_disposed", spares.close)
             return engine
         engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
-        sa.event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
-        sa.event.listen(engine, "checkin", _returned)
-        turn = _turns[engine] = _Turn()
-        sa.event.listen(engine, "commit", turn.end)
-        sa.event.listen(engine, "rollback", turn.end)
+        prepare_postgres(engine)
         return engine
     except (ArgumentError, NoSuchModuleError, ValueError):
         raise StoreError(f"The database URL {redact(url)} is not one Coffre can use.") from None

@@ -20,11 +20,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def world(coffre: Coffre) -> World:
-    return build_world(coffre)
+def api_coffre(coffre: Coffre) -> Coffre:
+    """The installation `world` and `client` serve (a module may take SQLite's alone)."""
+    return coffre
 
 
 @pytest.fixture
-async def client(coffre: Coffre, world: World) -> AsyncIterator[httpx.AsyncClient]:
-    async with pages_client(coffre) as client:
+def world(api_coffre: Coffre) -> World:
+    return build_world(api_coffre)
+
+
+@pytest.fixture
+async def client(api_coffre: Coffre, world: World) -> AsyncIterator[httpx.AsyncClient]:
+    async with pages_client(api_coffre) as client:
         yield client

@@ -6,20 +6,16 @@ waiting too long is answered 503 with Retry-After instead of hanging."""
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 
 from apicalls import bearer, personal_token, problem
-from careworld import World, build_world
 from coffre import records
 from coffre.api import calls
 from coffre.bootstrap import Coffre
 from factories import journal_records
-from webpages import pages_client
 from writeturn import write_turn_held
 
 pytestmark = pytest.mark.anyio
@@ -27,14 +23,8 @@ pytestmark = pytest.mark.anyio
 
 # Turns are SQLite's: this module's world and client are on SQLite alone.
 @pytest.fixture
-def world(sqlite_coffre: Coffre) -> World:
-    return build_world(sqlite_coffre)
-
-
-@pytest.fixture
-async def client(sqlite_coffre: Coffre, world: World) -> AsyncIterator[httpx.AsyncClient]:
-    async with pages_client(sqlite_coffre) as client:
-        yield client
+def api_coffre(sqlite_coffre: Coffre) -> Coffre:
+    return sqlite_coffre
 
 
 def _watched_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:

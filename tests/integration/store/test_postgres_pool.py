@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from coffre.store import Lean, UnitOfWork, insert_new, lock_keys, make_engine, take_turn
-from coffre.store import engine as store_engine
+from coffre.store import postgres as store_postgres
 from sidebyside import in_thread, waiting_for_a_lock
 
 _meta = sa.MetaData()
@@ -110,7 +110,7 @@ def test_a_unit_ended_without_commit_or_rollback_hands_the_turn_on(pg_engine):
     with UnitOfWork(pg_engine) as uow:
         started = time.monotonic()
         take_turn(uow.connection)
-        assert time.monotonic() - started < store_engine.TURN_WAIT_SECONDS / 2
+        assert time.monotonic() - started < store_postgres.TURN_WAIT_SECONDS / 2
 
 
 def test_a_unit_waiting_too_long_goes_on_and_a_deadlock_is_the_database_s_to_break(
@@ -119,7 +119,7 @@ def test_a_unit_waiting_too_long_goes_on_and_a_deadlock_is_the_database_s_to_bre
     """The holder of the turn waits for a row that the waiting unit locked: after
     TURN_WAIT_SECONDS the waiting unit goes on without the turn, so the two meet at the
     database's locks, which it resolves, instead of hanging in the process."""
-    monkeypatch.setattr(store_engine, "TURN_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(store_postgres, "TURN_WAIT_SECONDS", 0.2)
     locked, results = threading.Event(), {}
 
     def other() -> None:
@@ -168,7 +168,7 @@ def _cut(engine: sa.Engine, pid: int) -> None:
 
 
 def test_a_connection_cut_while_idle_is_replaced_before_a_unit_uses_it(pg_engine, monkeypatch):
-    monkeypatch.setattr(store_engine, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(store_postgres, "PING_AFTER_IDLE_SECONDS", 0.0)
     with UnitOfWork(pg_engine) as uow:
         first = _backend_pid(uow)
         uow.commit()
@@ -189,7 +189,7 @@ def test_a_connection_used_lately_is_taken_without_a_ping(pg_engine, monkeypatch
             _bump(uow)
             uow.commit()
     assert len(pings) <= 1  # at most the first, on a connection never used before
-    monkeypatch.setattr(store_engine, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(store_postgres, "PING_AFTER_IDLE_SECONDS", 0.0)
     with UnitOfWork(pg_engine) as uow:
         uow.commit()
     assert len(pings) >= 1
